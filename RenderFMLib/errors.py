@@ -1,0 +1,30 @@
+"""The exceptions and warnings a user of RenderFM sees.
+
+Every problem the user can fix (a bad file, an unknown preset, a camera inside out) raises a
+subclass of RenderFMError whose message is one self-contained sentence: the CLI prints it on one
+line and exits non-zero, the Slicer module shows it in its status line.
+"""
+
+
+class RenderFMError(Exception):
+    """Base of all user-facing errors."""
+
+
+class VolumeError(RenderFMError):
+    """A CT or segmentation that cannot be used (unreadable, wrong dimension, no overlap...)."""
+
+
+class PresetError(RenderFMError):
+    """An unknown or malformed transfer-function preset."""
+
+
+class CameraError(RenderFMError):
+    """A camera that cannot be used (focal point at the position, view up along the view...)."""
+
+
+class ModelFileError(RenderFMError):
+    """A saved SixDGaussians file that cannot be read."""
+
+
+class RenderFMWarning(UserWarning):
+    """Something suspicious but usable, e.g. CT values that do not look like HU."""
