@@ -1,0 +1,56 @@
+"""THE layout of the 37 per-Gaussian channels (DESIGN.md section 5): one table, one place.
+
+The network predicts 37 residual channels per half-resolution voxel; Anatomy-Guided Priming
+(priming.py) provides the base values. A Gaussian's stored parameters are base + residual,
+combined as each field says; the activations that turn stored values into geometry happen at
+render time (precompute and slicing), so stored values are what an optimizer updates.
+
+| channels | field          | combine                    | activation at render time           |
+|----------|----------------|----------------------------|-------------------------------------|
+| 0-2      | dir_means      | normalize(base + residual) | normalize (mu_d)                    |
+| 3-5      | rgb            | clamp(base + residual, 0, 1) | none (albedo in [0, 1])           |
+| 6-14     | sh             | base + residual            | S(v) = max(0, sum sh_k Y_k(v))      |
+| 15       | opacity_logits | base + residual            | sigmoid                             |
+| 16-21    | log_scales     | base + residual            | exp (3 position mm, 3 direction)    |
+| 22-36    | corr_logits    | base + residual            | 2 sigmoid - 1 (lower triangle of U) |
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    start: int
+    stop: int
+    combine: Literal["normalize", "clamp01", "add"]
+
+
+FIELDS = (
+    Field("dir_means", 0, 3, "normalize"),
+    Field("rgb", 3, 6, "clamp01"),
+    Field("sh", 6, 15, "add"),
+    Field("opacity_logits", 15, 16, "add"),
+    Field("log_scales", 16, 22, "add"),
+    Field("corr_logits", 22, 37, "add"),
+)
+NUM_CHANNELS = FIELDS[-1].stop
+
+
+def combine(base: torch.Tensor, residual: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-field Gaussian parameters from base [N, 37] (+ residual [N, 37]); opacity_logits is [N]."""
+    if base.shape[-1] != NUM_CHANNELS or (residual is not None and residual.shape != base.shape):
+        raise ValueError(f"expected [N, {NUM_CHANNELS}] channels, got {tuple(base.shape)}")
+    values = base if residual is None else base + residual
+    params = {}
+    for field in FIELDS:
+        value = values[:, field.start:field.stop]
+        if field.combine == "normalize":
+            value = torch.nn.functional.normalize(value, dim=-1)
+        elif field.combine == "clamp01":
+            value = value.clamp(0.0, 1.0)
+        params[field.name] = value.squeeze(-1) if field.stop - field.start == 1 else value
+    return params

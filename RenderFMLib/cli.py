@@ -1,0 +1,216 @@
+"""The `renderfm` command: demo, render, prepare, export-ply, presets.
+
+Every command goes through the high-level API (api.py). A user mistake prints one line,
+"renderfm: error: ...", and exits with status 2; warnings print as "renderfm: warning: ...".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import RenderFMError
+
+MODEL_SUFFIX = ".safetensors"
+
+
+class UsageError(RenderFMError):
+    """A bad command line argument (wrong output type, missing folder...)."""
+
+
+def _progress_bar(description: str):
+    """A tqdm bar driven by api progress callbacks (fraction, message)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=description, unit="%", leave=False, file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def update(fraction: float, message: str) -> None:
+        bar.n = round(100 * fraction)
+        bar.set_postfix_str(message)
+        if fraction >= 1.0:
+            bar.close()
+
+    return update
+
+
+def _output(path: str, suffix: str) -> Path:
+    """Checked output path: the right suffix, an existing folder."""
+    out = Path(path)
+    if out.suffix.lower() != suffix:
+        raise UsageError(f"output {out} must end in {suffix}")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist")
+    return out
+
+
+def _load_or_prepare(args: argparse.Namespace):
+    """Gaussians from a saved model (.safetensors) or prepared from a CT path."""
+    from .api import DEFAULT_PRESET, prepare
+    from .gaussians import SixDGaussians
+
+    if str(args.input).endswith(MODEL_SUFFIX):
+        if args.seg is not None or args.preset is not None:
+            raise UsageError("--seg and --preset apply to a CT, not to a prepared model")
+        return SixDGaussians.load(args.input)
+    return prepare(args.input, args.seg, args.preset or DEFAULT_PRESET,
+                   spacing_mm=args.spacing, hu_offset=args.hu_offset,
+                   progress=_progress_bar("preparing"))
+
+
+def _camera(args: argparse.Namespace, gaussians):
+    from .api import default_camera
+    from .camera import read_camera_json
+
+    if args.camera is not None:
+        if args.azimuth is not None or args.elevation is not None:
+            raise UsageError("give either --camera or --azimuth/--elevation, not both")
+        return read_camera_json(args.camera)
+    return default_camera(gaussians, args.azimuth or 0.0, args.elevation or 0.0)
+
+
+def _cmd_render(args: argparse.Namespace) -> None:
+    from .api import render
+
+    out = _output(args.output, ".png")
+    gaussians = _load_or_prepare(args)
+    render(gaussians, _camera(args, gaussians), args.size,
+           background=args.background).save_png(out)
+    print(f"wrote {out} ({args.size}x{args.size}, {len(gaussians)} Gaussians)")
+
+
+def _cmd_prepare(args: argparse.Namespace) -> None:
+    out = _output(args.output, MODEL_SUFFIX)
+    gaussians = _load_or_prepare(args)
+    gaussians.save(out)
+    print(f"wrote {out} ({len(gaussians)} Gaussians)")
+
+
+def _cmd_export_ply(args: argparse.Namespace) -> None:
+    from .ply import export_ply
+
+    out = _output(args.output, ".ply")
+    gaussians = _load_or_prepare(args)
+    count = export_ply(gaussians, _camera(args, gaussians), out)
+    print(f"wrote {out} ({count} Gaussians sliced at the camera position)")
+
+
+def _cmd_presets(args: argparse.Namespace) -> None:
+    from .api import DEFAULT_PRESET
+    from .transfer import bundled_presets
+
+    for name, preset in bundled_presets().items():
+        low, high = preset.scalar_opacity[0][0], preset.scalar_opacity[-1][0]
+        marker = " (default)" if name == DEFAULT_PRESET else ""
+        print(f"{name:28s} opacity points {len(preset.scalar_opacity):2d}, "
+              f"HU {low:g}..{high:g}{marker}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in run_demo(folder, args.size, _progress_bar("demo")):
+        print(f"wrote {path}")
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="CT (NIfTI, NRRD, MHA, DICOM folder) or a prepared "
+                                      f"model ({MODEL_SUFFIX})")
+    parser.add_argument("--seg", help="segmentation label map (any overlapping grid)")
+    parser.add_argument("--preset", help="preset name (see `renderfm presets`) or preset file")
+    parser.add_argument("--spacing", type=float, help="resample the CT to this isotropic "
+                                                      "spacing in mm first (the paper uses 1.5)")
+    parser.add_argument("--hu-offset", type=float,
+                        help="add this to stored values, e.g. -1024 for CT stored without rescale")
+
+
+def _add_view(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--azimuth", type=float, help="degrees around the patient: 0 anterior, "
+                                                      "90 left, 180 posterior, 270 right")
+    parser.add_argument("--elevation", type=float, help="degrees above the axial plane")
+    parser.add_argument("--camera", help="CAMERA.json with position, focal_point, view_up (RAS mm) "
+                                         "and view_angle (degrees), as Slicer's camera gives them")
+
+
+def _background(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"background must be R,G,B in 0..1, not {text!r}")
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"background must be R,G,B in 0..1, not {text!r}")
+    return values
+
+
+def _size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be a whole number of pixels, not {text!r}")
+    if not 16 <= size <= 8192:
+        raise argparse.ArgumentTypeError(f"size must be 16..8192 pixels, not {size}")
+    return size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="renderfm",
+        description="Render CT scans with 6D Gaussians (RenderFM). Coordinates are RAS mm.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="render the bundled sample CT (PNG, orbit strip, GIF)")
+    demo.add_argument("-o", "--output", default="renderfm_demo", help="output folder")
+    demo.add_argument("--size", type=_size, default=512, help="main image side in pixels")
+    demo.set_defaults(run=_cmd_demo)
+
+    render = commands.add_parser("render", help="render a CT or a prepared model to PNG")
+    _add_source(render)
+    _add_view(render)
+    render.add_argument("--size", type=_size, default=512, help="image side in pixels")
+    render.add_argument("--background", type=_background, default=(0.0, 0.0, 0.0),
+                        help="R,G,B in 0..1 (default black)")
+    render.add_argument("-o", "--output", required=True, help="output .png")
+    render.set_defaults(run=_cmd_render)
+
+    prep = commands.add_parser("prepare", help=f"turn a CT into Gaussians, saved as {MODEL_SUFFIX}")
+    _add_source(prep)
+    prep.add_argument("-o", "--output", required=True, help=f"output {MODEL_SUFFIX}")
+    prep.set_defaults(run=_cmd_prepare)
+
+    ply = commands.add_parser("export-ply", help="write the Gaussians sliced at a camera as a "
+                                                 "3DGS .ply for other splat viewers")
+    _add_source(ply)
+    _add_view(ply)
+    ply.add_argument("-o", "--output", required=True, help="output .ply")
+    ply.set_defaults(run=_cmd_export_ply)
+
+    presets = commands.add_parser("presets", help="list the bundled transfer-function presets")
+    presets.set_defaults(run=_cmd_presets)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"renderfm: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `renderfm`; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        args.run(args)
+    except RenderFMError as error:
+        print(f"renderfm: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("renderfm: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""`renderfm demo`: the bundled sample CT, prepared and rendered (a front view and an orbit)."""
+
+from pathlib import Path
+
+from PIL import Image
+
+from .api import DEFAULT_PRESET, Progress, default_camera, prepare, render
+from .resources import resource_path
+
+ORBIT_VIEWS = 16
+STRIP_EVERY = 2
+ORBIT_SIZE = 256
+
+
+def sample_paths() -> tuple[Path, Path]:
+    """(CT, segmentation) of the bundled sample (see Resources/sample/README.md)."""
+    return resource_path("sample", "ct.nii.gz"), resource_path("sample", "segmentation.nii.gz")
+
+
+def run_demo(folder: Path, size: int, progress: Progress) -> list[Path]:
+    """Render the sample into `folder`: front.png (size px), orbit_strip.png and orbit.gif."""
+    ct, seg = sample_paths()
+    gaussians = prepare(ct, seg, DEFAULT_PRESET, progress=lambda f, m: progress(0.3 * f, m))
+    front = folder / "front.png"
+    render(gaussians, default_camera(gaussians), size).save_png(front)
+    frames = []
+    for view in range(ORBIT_VIEWS):
+        progress(0.35 + 0.65 * view / ORBIT_VIEWS, f"orbit view {view + 1}/{ORBIT_VIEWS}")
+        camera = default_camera(gaussians, azimuth=360.0 * view / ORBIT_VIEWS)
+        frames.append(Image.fromarray(render(gaussians, camera, ORBIT_SIZE).to_uint8()))
+    progress(1.0, "done")
+    strip_frames = frames[::STRIP_EVERY]
+    strip = Image.new("RGB", (ORBIT_SIZE * len(strip_frames), ORBIT_SIZE))
+    for index, frame in enumerate(strip_frames):
+        strip.paste(frame, (index * ORBIT_SIZE, 0))
+    strip_path, gif_path = folder / "orbit_strip.png", folder / "orbit.gif"
+    strip.save(strip_path)
+    frames[0].save(gif_path, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    return [front, strip_path, gif_path]

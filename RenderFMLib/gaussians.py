@@ -1,0 +1,145 @@
+"""SixDGaussians: a prepared CT as N 6D Gaussians on one torch device, with save/load.
+
+Parameters are stored as channels.py defines them (raw values an optimizer updates); the
+view-independent slicing terms (S_c, K, S_dd^-1) are computed once and cached unless the
+parameters require gradients. Files are .safetensors (tensors) whose metadata holds the source
+volume's geometry and the preset as JSON: no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .channels import FIELDS
+from .errors import ModelFileError
+from .render.reference.precompute import precompute
+from .volume import grid_bounding_radius, grid_center_ras
+
+FORMAT = "renderfm-6dgs"
+VERSION = "1"
+_WIDTHS = {field.name: field.stop - field.start for field in FIELDS}
+
+
+class SixDGaussians:
+    """N 6D Gaussians in patient RAS millimetres.
+
+    means [N, 3] mu_p RAS mm (block centres); dir_means [N, 3] mu_d; rgb [N, 3] albedo in [0, 1];
+    sh [N, 9] scalar shading (degree-2 SH); opacity_logits [N]; log_scales [N, 6] (3 position in
+    log mm, 3 direction); corr_logits [N, 15]; labels [N] int64 segmentation class (0 = none).
+    ijk_to_ras [4, 4] and volume_shape (K, J, I) describe the CT the Gaussians came from; preset
+    is the transfer function's dict (transfer.Preset.to_dict) or None.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, torch.Tensor],
+        labels: torch.Tensor,
+        ijk_to_ras: np.ndarray,
+        volume_shape: tuple[int, int, int],
+        preset: dict | None = None,
+    ) -> None:
+        self.means = params["means"]
+        for name in _WIDTHS:
+            setattr(self, name, params[name])
+        self.labels = labels
+        self.ijk_to_ras = np.asarray(ijk_to_ras, dtype=np.float64)
+        self.volume_shape = tuple(int(v) for v in volume_shape)
+        self.preset = preset
+        self._derived: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._check()
+
+    def _check(self) -> None:
+        n = self.means.shape[0]
+        expected = {"means": 3, **_WIDTHS}
+        for name, width in expected.items():
+            shape = tuple(getattr(self, name).shape)
+            if shape != ((n,) if width == 1 else (n, width)):
+                raise ValueError(f"SixDGaussians.{name} has shape {shape}, expected N={n} x {width}")
+            if getattr(self, name).device != self.means.device:
+                raise ValueError("all SixDGaussians tensors must be on one device")
+        if tuple(self.labels.shape) != (n,):
+            raise ValueError(f"labels has shape {tuple(self.labels.shape)}, expected ({n},)")
+
+    def __len__(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.means.device
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """The parameter tensors by name (means and the channels.py fields)."""
+        return {"means": self.means, **{name: getattr(self, name) for name in _WIDTHS}}
+
+    def derived(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(S_c, K, S_dd^-1) [N, 3, 3] each; cached unless scales or correlations need grad."""
+        if self.log_scales.requires_grad or self.corr_logits.requires_grad:
+            return precompute(self.log_scales, self.corr_logits)
+        if self._derived is None:
+            self._derived = precompute(self.log_scales, self.corr_logits)
+        return self._derived
+
+    def select(self, mask: torch.Tensor) -> SixDGaussians:
+        """The Gaussians where mask [N] bool is true (the cached slicing terms follow)."""
+        picked = SixDGaussians(
+            {name: value[mask] for name, value in self.params().items()},
+            self.labels[mask], self.ijk_to_ras, self.volume_shape, self.preset,
+        )
+        if self._derived is not None:
+            picked._derived = tuple(term[mask] for term in self._derived)
+        return picked
+
+    def to(self, device: str | torch.device) -> SixDGaussians:
+        """A copy on another device."""
+        return SixDGaussians(
+            {name: value.to(device) for name, value in self.params().items()},
+            self.labels.to(device), self.ijk_to_ras, self.volume_shape, self.preset,
+        )
+
+    def center_ras(self) -> np.ndarray:
+        """Centre [3] RAS mm of the source CT's voxel grid."""
+        return grid_center_ras(self.ijk_to_ras, self.volume_shape)
+
+    def bounding_radius(self) -> float:
+        """Radius in mm of the sphere around center_ras() that holds the source CT's grid."""
+        return grid_bounding_radius(self.ijk_to_ras, self.volume_shape)
+
+    def save(self, path: str | Path) -> None:
+        """Write a .safetensors file: the tensors, plus geometry and preset as JSON metadata."""
+        tensors = {name: value.detach().cpu().contiguous() for name, value in self.params().items()}
+        tensors["labels"] = self.labels.detach().cpu().contiguous()
+        metadata = {
+            "format": FORMAT,
+            "version": VERSION,
+            "ijk_to_ras": json.dumps(self.ijk_to_ras.tolist()),
+            "volume_shape": json.dumps(list(self.volume_shape)),
+            "preset": json.dumps(self.preset),
+        }
+        save_file(tensors, str(path), metadata=metadata)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SixDGaussians:
+        """Read a file written by save(); ModelFileError if it is not one."""
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"Gaussians file {path} does not exist")
+        try:
+            with safe_open(str(path), framework="pt", device=str(device)) as handle:
+                metadata = handle.metadata() or {}
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            if metadata.get("format") != FORMAT:
+                raise ValueError("it has no RenderFM metadata")
+            if metadata.get("version") != VERSION:
+                raise ValueError(f"its format version {metadata.get('version')} is not {VERSION}")
+            labels = tensors.pop("labels")
+            return cls(tensors, labels, np.array(json.loads(metadata["ijk_to_ras"])),
+                       tuple(json.loads(metadata["volume_shape"])), json.loads(metadata["preset"]))
+        except (SafetensorError, OSError, KeyError, ValueError) as error:
+            raise ModelFileError(f"{path} is not a RenderFM Gaussians file ({error})") from None
+

@@ -1,0 +1,83 @@
+"""Export of view-sliced Gaussians to the standard 3DGS .ply layout, for other splat viewers.
+
+A 6D Gaussian sliced at one camera centre is an ordinary 3D Gaussian (mean mu_c, covariance S_c,
+opacity alpha_c). Its colour rgb * max(0, S(v)) is exactly the RGB degree-2 SH expansion with
+coefficients rgb * sh (same basis, sh.py), which 3DGS viewers evaluate as
+max(0, SH_C0 f_dc + ... + 0.5): so f_dc = rgb sh_0 - 0.5 / SH_C0 and f_rest = rgb sh_1..8, stored
+channel-major (f_rest_0..7 red, 8..15 green, 16..23 blue). Positions are RAS millimetres.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .camera import Camera
+from .gaussians import SixDGaussians
+from .render.reference import slice_gaussians
+from .sh import SH_C0
+
+
+def sliced_gaussians(gaussians: SixDGaussians, camera: Camera) -> dict[str, torch.Tensor]:
+    """The 3D Gaussians seen from the camera centre: means [N, 3] RAS mm, covariances [N, 3, 3]
+    mm^2, opacities [N], f_dc [N, 3], f_rest [N, 24] (3DGS conventions, see module doc)."""
+    s_c, gains, s_dd_inv = gaussians.derived()
+    centre = torch.as_tensor(camera.position, dtype=gaussians.means.dtype, device=gaussians.device)
+    means, opacities = slice_gaussians(gaussians.means, gaussians.dir_means, gains, s_dd_inv,
+                                       gaussians.opacity_logits, centre)
+    coeffs = gaussians.rgb[:, :, None] * gaussians.sh[:, None, :]  # [N, 3, 9]
+    return {
+        "means": means,
+        "covariances": s_c,
+        "opacities": opacities,
+        "f_dc": coeffs[:, :, 0] - 0.5 / SH_C0,
+        "f_rest": coeffs[:, :, 1:].reshape(len(gaussians), 24),
+    }
+
+
+def _quaternions(rotations: np.ndarray) -> np.ndarray:
+    """Unit quaternions [N, 4] (w, x, y, z) of proper rotation matrices [N, 3, 3]."""
+    m = rotations
+    w = np.sqrt(np.clip(1.0 + m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2], 0.0, None)) / 2.0
+    x = np.sqrt(np.clip(1.0 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2], 0.0, None)) / 2.0
+    y = np.sqrt(np.clip(1.0 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], 0.0, None)) / 2.0
+    z = np.sqrt(np.clip(1.0 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2], 0.0, None)) / 2.0
+    x = np.copysign(x, m[:, 2, 1] - m[:, 1, 2])
+    y = np.copysign(y, m[:, 0, 2] - m[:, 2, 0])
+    z = np.copysign(z, m[:, 1, 0] - m[:, 0, 1])
+    quats = np.stack([w, x, y, z], axis=-1)
+    return quats / np.linalg.norm(quats, axis=-1, keepdims=True)
+
+
+def export_ply(gaussians: SixDGaussians, camera: Camera, path: str | Path) -> int:
+    """Write the Gaussians sliced at `camera` as a binary 3DGS .ply; returns how many were written.
+
+    Fields: x y z, nx ny nz (0), f_dc_0..2, f_rest_0..23, opacity (logit), scale_0..2 (log of
+    the standard deviations along the principal axes), rot_0..3 (w, x, y, z).
+    """
+    with torch.no_grad():
+        sliced = {k: v.double().cpu().numpy() for k, v in sliced_gaussians(gaussians, camera).items()}
+    eigenvalues, eigenvectors = np.linalg.eigh(sliced["covariances"])
+    eigenvectors[np.linalg.det(eigenvectors) < 0, :, 2] *= -1.0
+    opacity = np.clip(sliced["opacities"], 1e-7, 1 - 1e-7)
+    columns = {
+        **{axis: sliced["means"][:, i] for i, axis in enumerate("xyz")},
+        **{f"n{axis}": np.zeros(len(opacity)) for axis in "xyz"},
+        **{f"f_dc_{i}": sliced["f_dc"][:, i] for i in range(3)},
+        **{f"f_rest_{i}": sliced["f_rest"][:, i] for i in range(24)},
+        "opacity": np.log(opacity / (1.0 - opacity)),
+        **{f"scale_{i}": 0.5 * np.log(np.clip(eigenvalues[:, i], 1e-12, None)) for i in range(3)},
+        **{f"rot_{i}": q for i, q in enumerate(_quaternions(eigenvectors).T)},
+    }
+    table = np.empty(len(opacity), dtype=[(name, "<f4") for name in columns])
+    for name, values in columns.items():
+        table[name] = values
+    header = "\n".join(
+        ["ply", "format binary_little_endian 1.0", f"element vertex {len(table)}"]
+        + [f"property float {name}" for name in columns]
+        + ["end_header"]
+    ) + "\n"
+    with open(path, "wb") as handle:
+        handle.write(header.encode("ascii"))
+        handle.write(table.tobytes())
+    return len(table)
