@@ -24,12 +24,12 @@ def _progress_bar(description: str):
     """A tqdm bar driven by api progress callbacks (fraction, message)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=100, desc=description, unit="%", leave=False, file=sys.stderr,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+    bar = tqdm(total=100, leave=False, file=sys.stderr,
+               bar_format="{desc:<48} {percentage:3.0f}%|{bar}|")
 
     def update(fraction: float, message: str) -> None:
         bar.n = round(100 * fraction)
-        bar.set_postfix_str(message)
+        bar.set_description_str(f"{description}: {message}")
         if fraction >= 1.0:
             bar.close()
 

@@ -2,14 +2,20 @@
 
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 from .api import DEFAULT_PRESET, Progress, default_camera, prepare, render
 from .resources import resource_path
+from .volume import read_ct, read_segmentation
 
 ORBIT_VIEWS = 16
 STRIP_EVERY = 2
 ORBIT_SIZE = 256
+ORGANS_PRESET = "CT-Muscle"
+# TotalSegmentator `total` classes 79-89: spinal cord, autochthon, iliopsoas and gluteal muscles.
+# Leaving them (and everything unlabelled: skin, fat, body wall) out bares the organs.
+MUSCLE_LABELS = set(range(79, 90))
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -18,11 +24,19 @@ def sample_paths() -> tuple[Path, Path]:
 
 
 def run_demo(folder: Path, size: int, progress: Progress) -> list[Path]:
-    """Render the sample into `folder`: front.png (size px), orbit_strip.png and orbit.gif."""
-    ct, seg = sample_paths()
-    gaussians = prepare(ct, seg, DEFAULT_PRESET, progress=lambda f, m: progress(0.3 * f, m))
+    """Render the sample into `folder`: front.png (the default preset, size px), organs.png
+    (the segmented organs and bones in CT-Muscle), orbit_strip.png and orbit.gif."""
+    ct_path, seg_path = sample_paths()
+    ct = read_ct(ct_path)
+    seg = read_segmentation(seg_path, ct)
+    gaussians = prepare(ct, seg, DEFAULT_PRESET, progress=lambda f, m: progress(0.2 * f, m))
     front = folder / "front.png"
     render(gaussians, default_camera(gaussians), size).save_png(front)
+    labels = set(torch.unique(seg.array).tolist())
+    organs = prepare(ct, seg, ORGANS_PRESET, keep_labels=labels - MUSCLE_LABELS - {0},
+                     progress=lambda f, m: progress(0.2 + 0.15 * f, m))
+    organs_path = folder / "organs.png"
+    render(organs, default_camera(organs), size).save_png(organs_path)
     frames = []
     for view in range(ORBIT_VIEWS):
         progress(0.35 + 0.65 * view / ORBIT_VIEWS, f"orbit view {view + 1}/{ORBIT_VIEWS}")
@@ -36,4 +50,4 @@ def run_demo(folder: Path, size: int, progress: Progress) -> list[Path]:
     strip_path, gif_path = folder / "orbit_strip.png", folder / "orbit.gif"
     strip.save(strip_path)
     frames[0].save(gif_path, save_all=True, append_images=frames[1:], duration=120, loop=0)
-    return [front, strip_path, gif_path]
+    return [front, organs_path, strip_path, gif_path]
