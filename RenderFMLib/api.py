@@ -17,7 +17,8 @@ import torch
 from .camera import Camera, camera_tensors, orbit_camera
 from .gaussians import SixDGaussians
 from .inputs import gradient_ras, input_channels
-from .priming import prime
+from .errors import RenderFMError
+from .priming import MIN_OPACITY, prime
 from .render.reference import blend, slice_project, tile_keys
 from .render.reference.tile_keys import REFERENCE_TILE_SIZE
 from .transfer import Preset, load_preset
@@ -71,10 +72,13 @@ def prepare(
     gradient = gradient_ras(volume)
     inputs = input_channels(volume, preset, labels, gradient)
     progress(0.6, "priming Gaussians")
-    params, gaussian_labels = prime(
-        volume, preset, inputs, gradient, labels,
-        set(keep_labels) if keep_labels is not None else None,
-    )
+    keep_labels = set(keep_labels) if keep_labels is not None else None
+    params, gaussian_labels = prime(volume, preset, inputs, gradient, labels, keep_labels)
+    if len(gaussian_labels) == 0:
+        where = f" within labels {sorted(keep_labels)}" if keep_labels is not None else ""
+        raise RenderFMError(
+            f"preset '{preset.name}' makes nothing in this CT visible{where} (no 2x2x2 block "
+            f"reaches opacity {MIN_OPACITY}); choose another preset (see `renderfm presets`)")
     gaussians = SixDGaussians(params, gaussian_labels, volume.ijk_to_ras, volume.shape,
                               preset.to_dict())
     progress(0.9, "precomputing slicing terms")
