@@ -53,8 +53,14 @@ def prepare(
     1.5); hu_offset: added to stored values (e.g. -1024 for CT stored without rescale);
     keep_labels: keep only Gaussians with these segmentation labels; progress(fraction, message).
     """
+    preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    if keep_labels is not None and segmentation is None:
+        raise RenderFMError("keeping only some labels needs a segmentation")
     progress(0.0, "reading the CT")
-    volume = ct if isinstance(ct, Volume) else read_ct(ct, hu_offset=hu_offset)
+    if isinstance(ct, Volume):
+        volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
+    else:
+        volume = read_ct(ct, hu_offset=hu_offset)
     if spacing_mm is not None:
         progress(0.1, f"resampling to {spacing_mm} mm")
         volume = resample_isotropic(volume, spacing_mm)
@@ -67,7 +73,6 @@ def prepare(
         else:
             labels = read_segmentation(segmentation, volume)
         labels = Volume(labels.array.to(device), labels.ijk_to_ras)
-    preset = preset if isinstance(preset, Preset) else load_preset(preset)
     progress(0.4, "evaluating the transfer function")
     gradient = gradient_ras(volume)
     inputs = input_channels(volume, preset, labels, gradient)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import RenderFMError
@@ -20,8 +22,10 @@ class UsageError(RenderFMError):
     """A bad command line argument (wrong output type, missing folder...)."""
 
 
-def _progress_bar(description: str):
-    """A tqdm bar driven by api progress callbacks (fraction, message)."""
+@contextmanager
+def _progress_bar(description: str) -> Iterator[Callable[[float, str], None]]:
+    """A tqdm bar on stderr driven by api progress callbacks (fraction, message); it is gone
+    when the block ends, so messages printed after it start on their own line."""
     from tqdm import tqdm
 
     bar = tqdm(total=100, leave=False, file=sys.stderr,
@@ -30,10 +34,11 @@ def _progress_bar(description: str):
     def update(fraction: float, message: str) -> None:
         bar.n = round(100 * fraction)
         bar.set_description_str(f"{description}: {message}")
-        if fraction >= 1.0:
-            bar.close()
 
-    return update
+    try:
+        yield update
+    finally:
+        bar.close()
 
 
 def _output(path: str, suffix: str) -> Path:
@@ -43,6 +48,8 @@ def _output(path: str, suffix: str) -> Path:
         raise UsageError(f"output {out} must end in {suffix}")
     if not out.parent.is_dir():
         raise UsageError(f"output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise UsageError(f"output {out} is a folder")
     return out
 
 
@@ -55,9 +62,9 @@ def _load_or_prepare(args: argparse.Namespace):
         if args.seg is not None or args.preset is not None:
             raise UsageError("--seg and --preset apply to a CT, not to a prepared model")
         return SixDGaussians.load(args.input)
-    return prepare(args.input, args.seg, args.preset or DEFAULT_PRESET,
-                   spacing_mm=args.spacing, hu_offset=args.hu_offset,
-                   progress=_progress_bar("preparing"))
+    with _progress_bar("preparing") as progress:
+        return prepare(args.input, args.seg, args.preset or DEFAULT_PRESET,
+                       spacing_mm=args.spacing, hu_offset=args.hu_offset, progress=progress)
 
 
 def _camera(args: argparse.Namespace, gaussians):
@@ -112,8 +119,12 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
     folder = Path(args.output)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"demo output {folder} is a file; give a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    for path in run_demo(folder, args.size, _progress_bar("demo")):
+    with _progress_bar("demo") as progress:
+        paths = run_demo(folder, args.size, progress)
+    for path in paths:
         print(f"wrote {path}")
 
 
@@ -194,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"renderfm: warning: {message}", file=sys.stderr)
+    from tqdm import tqdm
+
+    tqdm.write(f"renderfm: warning: {message}", file=sys.stderr)  # above any progress bar
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
     except RenderFMError as error:
         print(f"renderfm: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the file system refused: an output that is a folder, no space...
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"renderfm: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("renderfm: interrupted", file=sys.stderr)

@@ -36,16 +36,29 @@ def sliced_gaussians(gaussians: SixDGaussians, camera: Camera) -> dict[str, torc
 
 
 def _quaternions(rotations: np.ndarray) -> np.ndarray:
-    """Unit quaternions [N, 4] (w, x, y, z) of proper rotation matrices [N, 3, 3]."""
+    """Unit quaternions [N, 4] (w, x, y, z), w >= 0, of proper rotation matrices [N, 3, 3].
+
+    Each row starts from the largest of 4w^2, 4x^2, 4y^2, 4z^2 (read off the diagonal) and takes
+    the other three from sums and differences of the off-diagonal terms, so half turns (where
+    R - R^T vanishes) come out right.
+    """
     m = rotations
-    w = np.sqrt(np.clip(1.0 + m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2], 0.0, None)) / 2.0
-    x = np.sqrt(np.clip(1.0 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2], 0.0, None)) / 2.0
-    y = np.sqrt(np.clip(1.0 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], 0.0, None)) / 2.0
-    z = np.sqrt(np.clip(1.0 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2], 0.0, None)) / 2.0
-    x = np.copysign(x, m[:, 2, 1] - m[:, 1, 2])
-    y = np.copysign(y, m[:, 0, 2] - m[:, 2, 0])
-    z = np.copysign(z, m[:, 1, 0] - m[:, 0, 1])
-    quats = np.stack([w, x, y, z], axis=-1)
+    trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    squares = np.stack([1 + trace, 1 + 2 * m[:, 0, 0] - trace, 1 + 2 * m[:, 1, 1] - trace,
+                        1 + 2 * m[:, 2, 2] - trace], axis=-1)  # 4 w^2, 4 x^2, 4 y^2, 4 z^2
+    big = squares.argmax(axis=-1)
+    root = np.sqrt(np.clip(squares[np.arange(len(m)), big], 1e-300, None))  # 2 |q_big|
+    sym_xy, sym_xz, sym_yz = m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1]
+    skew_x, skew_y, skew_z = m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]
+    # 4 q_big q_other for every choice of big, in (w, x, y, z) order.
+    products = np.stack([
+        np.stack([squares[:, 0], skew_x, skew_y, skew_z], axis=-1),
+        np.stack([skew_x, squares[:, 1], sym_xy, sym_xz], axis=-1),
+        np.stack([skew_y, sym_xy, squares[:, 2], sym_yz], axis=-1),
+        np.stack([skew_z, sym_xz, sym_yz, squares[:, 3]], axis=-1),
+    ], axis=1)[np.arange(len(m)), big]
+    quats = products / (2.0 * root[:, None])
+    quats *= np.where(quats[:, :1] < 0, -1.0, 1.0)
     return quats / np.linalg.norm(quats, axis=-1, keepdims=True)
 
 
