@@ -58,32 +58,43 @@ def _load_or_prepare(args: argparse.Namespace):
     from .api import DEFAULT_PRESET, prepare
     from .gaussians import SixDGaussians
 
-    if str(args.input).endswith(MODEL_SUFFIX):
-        if args.seg is not None or args.preset is not None:
-            raise UsageError("--seg and --preset apply to a CT, not to a prepared model")
+    if Path(args.input).suffix.lower() == MODEL_SUFFIX:
+        ct_only = {"--seg": args.seg, "--preset": args.preset, "--spacing": args.spacing,
+                   "--hu-offset": args.hu_offset}
+        given = [flag for flag, value in ct_only.items() if value is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only for a CT, not for a prepared model")
         return SixDGaussians.load(args.input)
     with _progress_bar("preparing") as progress:
         return prepare(args.input, args.seg, args.preset or DEFAULT_PRESET,
                        spacing_mm=args.spacing, hu_offset=args.hu_offset, progress=progress)
 
 
-def _camera(args: argparse.Namespace, gaussians):
-    from .api import default_camera
+def _camera_file(args: argparse.Namespace):
+    """The --camera file's Camera, or None for an orbit view; read before any heavy work."""
     from .camera import read_camera_json
 
-    if args.camera is not None:
-        if args.azimuth is not None or args.elevation is not None:
-            raise UsageError("give either --camera or --azimuth/--elevation, not both")
-        return read_camera_json(args.camera)
-    return default_camera(gaussians, args.azimuth or 0.0, args.elevation or 0.0)
+    if args.camera is None:
+        return None
+    if args.azimuth is not None or args.elevation is not None:
+        raise UsageError("give either --camera or --azimuth/--elevation, not both")
+    return read_camera_json(args.camera)
+
+
+def _camera(args: argparse.Namespace, camera, gaussians):
+    """camera (from _camera_file) or the orbit view of --azimuth/--elevation around the CT."""
+    from .api import default_camera
+
+    return camera or default_camera(gaussians, args.azimuth or 0.0, args.elevation or 0.0)
 
 
 def _cmd_render(args: argparse.Namespace) -> None:
     from .api import render
 
     out = _output(args.output, ".png")
+    camera = _camera_file(args)
     gaussians = _load_or_prepare(args)
-    render(gaussians, _camera(args, gaussians), args.size,
+    render(gaussians, _camera(args, camera, gaussians), args.size,
            background=args.background).save_png(out)
     print(f"wrote {out} ({args.size}x{args.size}, {len(gaussians)} Gaussians)")
 
@@ -99,8 +110,9 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
     from .ply import export_ply
 
     out = _output(args.output, ".ply")
+    camera = _camera_file(args)
     gaussians = _load_or_prepare(args)
-    count = export_ply(gaussians, _camera(args, gaussians), out)
+    count = export_ply(gaussians, _camera(args, camera, gaussians), out)
     print(f"wrote {out} ({count} Gaussians sliced at the camera position)")
 
 

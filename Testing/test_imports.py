@@ -1,0 +1,78 @@
+"""RenderFMLib never imports slicer, qt or vtk at module level.
+
+The library runs in plain Python (CLI, benchmarks, tests) as well as inside 3D Slicer; only the
+Slicer module may touch Slicer's Python packages, and only when it runs there. A fresh
+interpreter imports every module of the package and reports which of those names were imported,
+or even attempted (a module-level `try: import vtk` counts: it is still an import at load time).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "RenderFMLib"
+FORBIDDEN = ("slicer", "qt", "PythonQt", "ctk", "vtk", "vtkmodules")
+
+CHECK = r"""
+import importlib, importlib.abc, json, pkgutil, sys
+
+FORBIDDEN = %r
+def forbidden(name):
+    return any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+
+class Watch(importlib.abc.MetaPathFinder):
+    # Records every attempt to import a forbidden name, whether or not it would succeed.
+    attempts = []
+    def find_spec(self, name, path=None, target=None):
+        if forbidden(name):
+            Watch.attempts.append(name)
+        return None
+
+sys.meta_path.insert(0, Watch())
+import RenderFMLib
+imported = []
+for info in pkgutil.walk_packages(RenderFMLib.__path__, "RenderFMLib."):
+    importlib.import_module(info.name)
+    imported.append(info.name)
+print(json.dumps({
+    "package_file": RenderFMLib.__file__,
+    "imported": imported,
+    "attempted": sorted(set(Watch.attempts)),
+    "loaded": sorted(name for name in sys.modules if forbidden(name)),
+}))
+""" % (FORBIDDEN,)
+
+
+def _expected_modules() -> set[str]:
+    """Dotted names of every module file in the package folder (package = __init__.py)."""
+    names = set()
+    for path in PACKAGE_DIR.rglob("*.py"):
+        parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names.add(".".join(parts))
+    return names - {"RenderFMLib"}
+
+
+def test_no_slicer_qt_or_vtk_imports() -> None:
+    result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
+                            cwd=PACKAGE_DIR.parent, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # The walk covered this checkout's package, every module file in it.
+    assert Path(report["package_file"]).resolve().parent == PACKAGE_DIR
+    assert set(report["imported"]) == _expected_modules()
+    assert report["loaded"] == [], report
+    assert report["attempted"] == [], report
+
+
+def test_the_check_sees_a_forbidden_import() -> None:
+    """The same watch catches a guarded attempt: the test above can fail."""
+    probe = CHECK.replace("import RenderFMLib\n", "import RenderFMLib\ntry:\n    import vtk.util\n"
+                          "except ImportError:\n    pass\n", 1)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=PACKAGE_DIR.parent, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "vtk" in report["attempted"]
