@@ -20,7 +20,7 @@ from RenderFMLib.transfer import (
     write_presets_json,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture
