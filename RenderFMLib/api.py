@@ -22,7 +22,12 @@ from .priming import MIN_OPACITY, prime
 from .render.reference import blend, slice_project, tile_keys
 from .render.reference.tile_keys import REFERENCE_TILE_SIZE
 from .transfer import Preset, load_preset
-from .volume import Volume, align_labels, read_ct, read_segmentation, resample_isotropic
+from .segmentation.classes import GROUPS, group_lookup, labels_in_groups
+from .segmentation.looks import label_colors
+from .segmentation.readers import read_labels
+from .segmentation.threshold import threshold_segmentation
+from .segmentation.totalseg import run_totalsegmentator
+from .volume import Volume, align_labels, read_ct, resample_isotropic
 
 DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"
 MAX_IMAGE_SIDE = 8192
@@ -39,23 +44,35 @@ def prepare(
     segmentation: Volume | str | Path | None = None,
     preset: Preset | str | Path = DEFAULT_PRESET,
     *,
+    groups: Iterable[str] | None = None,
+    group_colors: bool = False,
+    keep_labels: Iterable[int] | None = None,
     spacing_mm: float | None = None,
     hu_offset: float | None = None,
-    keep_labels: Iterable[int] | None = None,
     device: str | torch.device = "cpu",
     progress: Progress = _silent,
 ) -> SixDGaussians:
     """Turn a CT into 6D Gaussians (Anatomy-Guided Priming; the network's residuals come later).
 
-    ct: a Volume (HU, RAS) or a path (NIfTI, NRRD, MHA or a DICOM folder); segmentation: a label
-    map on any overlapping grid (resampled into the CT's); preset: a bundled preset name, a preset
-    file or a Preset; spacing_mm: resample the CT to this isotropic spacing first (the paper uses
-    1.5); hu_offset: added to stored values (e.g. -1024 for CT stored without rescale);
-    keep_labels: keep only Gaussians with these segmentation labels; progress(fraction, message).
+    ct: a Volume (HU, RAS) or a path (NIfTI, NRRD, MHA or a DICOM folder).
+    segmentation: a label map (TotalSegmentator's `total` numbering) as a Volume or a path (a
+    multilabel file, a folder of per-class masks, a Slicer .seg.nrrd or a binary mask) on any
+    overlapping grid; or "threshold" (HU thresholds, no weights needed), "auto" or "auto-fast"
+    (run TotalSegmentator's full or fast model on `device`; needs its package and weights).
+    preset: a bundled preset name, a preset file or a Preset.
+    groups: keep only Gaussians of these anatomical groups (segmentation.GROUPS);
+    group_colors: colour each group with its look (ivory bone, red vessels...) instead of the
+    preset's colour; keep_labels: keep only Gaussians with these labels.
+    spacing_mm: resample the CT to this isotropic spacing first (the paper uses 1.5);
+    hu_offset: added to stored values (e.g. -1024 for CT stored without rescale);
+    progress(fraction, message).
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
-    if keep_labels is not None and segmentation is None:
-        raise RenderFMError("keeping only some labels needs a segmentation")
+    if segmentation is None and (keep_labels is not None or groups is not None or group_colors):
+        raise RenderFMError("keeping groups or labels, or colouring groups, needs a segmentation")
+    if groups is not None:
+        keep_labels = labels_in_groups(groups) & (
+            set(keep_labels) if keep_labels is not None else labels_in_groups(GROUPS))
     progress(0.0, "reading the CT")
     if isinstance(ct, Volume):
         volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
@@ -67,18 +84,16 @@ def prepare(
     volume = Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
     labels = None
     if segmentation is not None:
-        progress(0.2, "reading the segmentation")
-        if isinstance(segmentation, Volume):
-            labels = align_labels(segmentation, volume)
-        else:
-            labels = read_segmentation(segmentation, volume)
+        progress(0.2, "segmenting" if segmentation in SEGMENTERS else "reading the segmentation")
+        labels = _labels(segmentation, volume, device)
         labels = Volume(labels.array.to(device), labels.ijk_to_ras)
     progress(0.4, "evaluating the transfer function")
     gradient = gradient_ras(volume)
     inputs = input_channels(volume, preset, labels, gradient)
     progress(0.6, "priming Gaussians")
     keep_labels = set(keep_labels) if keep_labels is not None else None
-    params, gaussian_labels = prime(volume, preset, inputs, gradient, labels, keep_labels)
+    colors = label_colors(int(labels.array.max())) if group_colors else None
+    params, gaussian_labels = prime(volume, preset, inputs, gradient, labels, keep_labels, colors)
     if len(gaussian_labels) == 0:
         where = f" within labels {sorted(keep_labels)}" if keep_labels is not None else ""
         raise RenderFMError(
@@ -90,6 +105,20 @@ def prepare(
     gaussians.derived()
     progress(1.0, f"{len(gaussians)} Gaussians")
     return gaussians
+
+
+SEGMENTERS = ("threshold", "auto", "auto-fast")
+
+
+def _labels(segmentation: Volume | str | Path, ct: Volume, device: str | torch.device) -> Volume:
+    """The label map on the CT's grid: aligned, read from a file, or computed (SEGMENTERS)."""
+    if isinstance(segmentation, Volume):
+        return align_labels(segmentation, ct)
+    if segmentation == "threshold":
+        return threshold_segmentation(ct)
+    if segmentation in ("auto", "auto-fast"):
+        return run_totalsegmentator(ct, fast=segmentation == "auto-fast", device=str(device))
+    return read_labels(segmentation, ct)
 
 
 @dataclass
@@ -120,25 +149,43 @@ def default_camera(
                         view_angle)
 
 
+def shown(
+    gaussians: SixDGaussians,
+    hidden_groups: Iterable[str] = (),
+    visible_labels: Iterable[int] | None = None,
+) -> SixDGaussians:
+    """The Gaussians left after hiding anatomical groups and keeping only visible_labels."""
+    hidden_groups = set(hidden_groups)
+    if hidden_groups and len(gaussians):
+        labels_in_groups(hidden_groups)  # SegmentationError for an unknown group name
+        hidden = torch.tensor([GROUPS.index(group) for group in hidden_groups])
+        group = group_lookup(int(gaussians.labels.max()))[gaussians.labels.cpu()]
+        gaussians = gaussians.select(~torch.isin(group, hidden).to(gaussians.device))
+    if visible_labels is not None:
+        allowed = torch.tensor(sorted(set(visible_labels)), dtype=torch.int64, device=gaussians.device)
+        gaussians = gaussians.select(torch.isin(gaussians.labels, allowed))
+    return gaussians
+
+
 def render(
     gaussians: SixDGaussians,
     camera: Camera,
     size: int | tuple[int, int],
     *,
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    hidden_groups: Iterable[str] = (),
     visible_labels: Iterable[int] | None = None,
 ) -> Frame:
     """Render the Gaussians seen from `camera` at `size` (side, or (width, height)) pixels.
 
-    Differentiable with respect to the Gaussians' parameters. visible_labels: draw only
-    Gaussians whose segmentation label is in this set (no new preparation needed).
+    Differentiable with respect to the Gaussians' parameters. hidden_groups: leave out the
+    Gaussians of these anatomical groups; visible_labels: draw only Gaussians whose segmentation
+    label is in this set. Neither needs a new preparation.
     """
     width, height = (size, size) if isinstance(size, int) else size
     if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
         raise ValueError(f"image size must be 1..{MAX_IMAGE_SIDE} pixels, not {width}x{height}")
-    if visible_labels is not None:
-        allowed = torch.tensor(sorted(set(visible_labels)), dtype=torch.int64, device=gaussians.device)
-        gaussians = gaussians.select(torch.isin(gaussians.labels, allowed))
+    gaussians = shown(gaussians, hidden_groups, visible_labels)
     dtype = gaussians.means.dtype
     world_to_camera, intrinsics, centre = camera_tensors(camera, width, height, gaussians.device,
                                                          dtype)

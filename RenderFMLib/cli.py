@@ -60,14 +60,28 @@ def _load_or_prepare(args: argparse.Namespace):
 
     if Path(args.input).suffix.lower() == MODEL_SUFFIX:
         ct_only = {"--seg": args.seg, "--preset": args.preset, "--spacing": args.spacing,
-                   "--hu-offset": args.hu_offset}
+                   "--hu-offset": args.hu_offset, "--auto-seg": args.auto_seg or None,
+                   "--groups": args.groups, "--group-colors": args.group_colors or None}
         given = [flag for flag, value in ct_only.items() if value is not None]
         if given:
             raise UsageError(f"{', '.join(given)}: only for a CT, not for a prepared model")
         return SixDGaussians.load(args.input)
     with _progress_bar("preparing") as progress:
-        return prepare(args.input, args.seg, args.preset or DEFAULT_PRESET,
-                       spacing_mm=args.spacing, hu_offset=args.hu_offset, progress=progress)
+        return prepare(args.input, _segmentation(args), args.preset or DEFAULT_PRESET,
+                       groups=args.groups, group_colors=args.group_colors,
+                       spacing_mm=args.spacing, hu_offset=args.hu_offset, device=args.device,
+                       progress=progress)
+
+
+def _segmentation(args: argparse.Namespace) -> str | None:
+    """What prepare() gets as segmentation: the --seg value, or TotalSegmentator's model."""
+    if args.fast and not args.auto_seg:
+        raise UsageError("--fast goes with --auto-seg")
+    if args.auto_seg:
+        if args.seg is not None:
+            raise UsageError("give either --seg or --auto-seg, not both")
+        return "auto-fast" if args.fast else "auto"
+    return args.seg
 
 
 def _camera_file(args: argparse.Namespace):
@@ -94,8 +108,8 @@ def _cmd_render(args: argparse.Namespace) -> None:
     out = _output(args.output, ".png")
     camera = _camera_file(args)
     gaussians = _load_or_prepare(args)
-    render(gaussians, _camera(args, camera, gaussians), args.size,
-           background=args.background).save_png(out)
+    render(gaussians, _camera(args, camera, gaussians), args.size, background=args.background,
+           hidden_groups=args.hide).save_png(out)
     print(f"wrote {out} ({args.size}x{args.size}, {len(gaussians)} Gaussians)")
 
 
@@ -107,12 +121,13 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def _cmd_export_ply(args: argparse.Namespace) -> None:
+    from .api import shown
     from .ply import export_ply
 
     out = _output(args.output, ".ply")
     camera = _camera_file(args)
     gaussians = _load_or_prepare(args)
-    count = export_ply(gaussians, _camera(args, camera, gaussians), out)
+    count = export_ply(shown(gaussians, args.hide), _camera(args, camera, gaussians), out)
     print(f"wrote {out} ({count} Gaussians sliced at the camera position)")
 
 
@@ -143,7 +158,22 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="CT (NIfTI, NRRD, MHA, DICOM folder) or a prepared "
                                       f"model ({MODEL_SUFFIX})")
-    parser.add_argument("--seg", help="segmentation label map (any overlapping grid)")
+    parser.add_argument("--seg", help="segmentation: a label map in TotalSegmentator's numbering, "
+                                      "a folder of per-class masks, a Slicer .seg.nrrd or a "
+                                      "binary mask (any overlapping grid); or 'threshold' for "
+                                      "an HU-threshold segmentation")
+    parser.add_argument("--auto-seg", action="store_true",
+                        help="segment with TotalSegmentator (needs its package and weights)")
+    parser.add_argument("--fast", action="store_true",
+                        help="with --auto-seg: TotalSegmentator's fast 3 mm model")
+    parser.add_argument("--groups", type=_names,
+                        help="keep only these anatomical groups, comma-separated: "
+                             "skeleton, organs, heart_and_vessels, muscles, lungs, "
+                             "nervous_system, other")
+    parser.add_argument("--group-colors", action="store_true",
+                        help="colour each group with its look (ivory bone, red vessels...)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device for preparation and TotalSegmentator (default cpu)")
     parser.add_argument("--preset", help="preset name (see `renderfm presets`) or preset file")
     parser.add_argument("--spacing", type=float, help="resample the CT to this isotropic "
                                                       "spacing in mm first (the paper uses 1.5)")
@@ -157,6 +187,12 @@ def _add_view(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--elevation", type=float, help="degrees above the axial plane")
     parser.add_argument("--camera", help="CAMERA.json with position, focal_point, view_up (RAS mm) "
                                          "and view_angle (degrees), as Slicer's camera gives them")
+    parser.add_argument("--hide", type=_names, default=[],
+                        help="leave out these anatomical groups, comma-separated")
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _background(text: str) -> tuple[float, float, float]:

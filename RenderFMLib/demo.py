@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from .api import DEFAULT_PRESET, Progress, default_camera, prepare, render
@@ -13,9 +12,8 @@ ORBIT_VIEWS = 16
 STRIP_EVERY = 2
 ORBIT_SIZE = 256
 ORGANS_PRESET = "CT-Muscle"
-# TotalSegmentator `total` classes 79-89: spinal cord, autochthon, iliopsoas and gluteal muscles.
-# Leaving them (and everything unlabelled: skin, fat, body wall) out bares the organs.
-MUSCLE_LABELS = set(range(79, 90))
+# Leaving out muscles and everything unlabelled (skin, fat, body wall) bares the organs.
+ORGAN_GROUPS = ("skeleton", "organs", "heart_and_vessels")
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -25,15 +23,15 @@ def sample_paths() -> tuple[Path, Path]:
 
 def run_demo(folder: Path, size: int, progress: Progress) -> list[Path]:
     """Render the sample into `folder`: front.png (the default preset, size px), organs.png
-    (the segmented organs and bones in CT-Muscle), orbit_strip.png and orbit.gif."""
+    (the segmented organs, vessels and bones, CT-Muscle's opacity with group colours),
+    orbit_strip.png and orbit.gif."""
     ct_path, seg_path = sample_paths()
     ct = read_ct(ct_path)
     seg = read_segmentation(seg_path, ct)
     gaussians = prepare(ct, seg, DEFAULT_PRESET, progress=lambda f, m: progress(0.2 * f, m))
     front = folder / "front.png"
     render(gaussians, default_camera(gaussians), size).save_png(front)
-    labels = set(torch.unique(seg.array).tolist())
-    organs = prepare(ct, seg, ORGANS_PRESET, keep_labels=labels - MUSCLE_LABELS - {0},
+    organs = prepare(ct, seg, ORGANS_PRESET, groups=ORGAN_GROUPS, group_colors=True,
                      progress=lambda f, m: progress(0.2 + 0.15 * f, m))
     organs_path = folder / "organs.png"
     render(organs, default_camera(organs), size).save_png(organs_path)

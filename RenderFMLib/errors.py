@@ -26,5 +26,9 @@ class ModelFileError(RenderFMError):
     """A saved SixDGaussians file that cannot be read."""
 
 
+class SegmentationError(RenderFMError):
+    """A segmentation that cannot be read or run (unknown class, missing TotalSegmentator...)."""
+
+
 class RenderFMWarning(UserWarning):
     """Something suspicious but usable, e.g. CT values that do not look like HU."""

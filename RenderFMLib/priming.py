@@ -53,11 +53,13 @@ def prime(
     gradient: torch.Tensor,
     labels: Volume | None = None,
     keep_labels: set[int] | None = None,
+    label_colors: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """AGP base Gaussians: (params as in SixDGaussians, labels [N] int64).
 
     inputs [6, K, J, I] from inputs.input_channels; gradient [3, K, J, I] HU/mm (RAS);
-    keep_labels: when given, only blocks whose label is in the set get a Gaussian.
+    keep_labels: when given, only blocks whose label is in the set get a Gaussian;
+    label_colors: [L + 1, 3] RGB per label replacing the preset's colour (NaN rows keep it).
     """
     h = block_edge_mm(ct)
     hu = blocks(ct.array).mean(-1)
@@ -76,7 +78,7 @@ def prime(
     strong = torch.linalg.vector_norm(mean_grad, dim=-1, keepdim=True) >= STRONG_GRADIENT_HU_PER_MM
     up = torch.tensor([0.0, 0.0, 1.0], device=hu.device).expand_as(mean_grad)
     base[:, _SLICES["dir_means"]] = torch.where(strong, mean_grad, up)
-    base[:, _SLICES["rgb"]] = preset.rgb(hu[keep])
+    base[:, _SLICES["rgb"]] = _colors(preset, hu[keep], block_labels[keep], label_colors)
     base[:, _SLICES["sh"]] = _shading_sh(preset, grad_blocks[keep], blocks(inputs[5])[keep])
     alpha = 1.0 - (1.0 - opacity[keep].clamp(0.0, 0.999)) ** h
     base[:, _SLICES["opacity_logits"]] = torch.logit(alpha.clamp(1e-6, 1 - 1e-6))[:, None]
@@ -86,6 +88,17 @@ def prime(
     params = combine(base)
     params["means"] = _block_centres(ct, index)
     return params, block_labels[keep]
+
+
+def _colors(preset: Preset, hu: torch.Tensor, labels: torch.Tensor,
+            label_colors: torch.Tensor | None) -> torch.Tensor:
+    """[N, 3] the preset's colour of each block's mean HU, or its label's look colour."""
+    rgb = preset.rgb(hu)
+    if label_colors is None:
+        return rgb
+    looks = label_colors.to(rgb)[labels.clamp(max=len(label_colors) - 1)]
+    known = (labels < len(label_colors))[:, None] & ~looks.isnan()
+    return torch.where(known, looks, rgb)
 
 
 def _block_centres(ct: Volume, index: torch.Tensor) -> torch.Tensor:

@@ -182,6 +182,9 @@ def runs(work: Path, far_segmentation: Path):
                    "-o", w / "head.png")
     runs.start("side", "render", CT, *BONE, "--azimuth", 90, "-o", w / "side.png")
     runs.start("white", "render", CT, *BONE, "--background", "1,1,1", "-o", w / "white.png")
+    runs.start("no-skeleton", "render", CT, *BONE, "--hide", "skeleton", "-o", w / "no_bone.png")
+    runs.start("threshold", "render", CT, "--seg", "threshold", "--groups", "skeleton",
+               "--group-colors", "--preset", "CT-Bone", "--size", SIZE, "-o", w / "thresh.png")
     runs.start("presets", "presets")
 
     # Runs on the prepared model, each started once `prepare` has written it.
@@ -223,6 +226,9 @@ def runs(work: Path, far_segmentation: Path):
     runs.then("overwrite", "unknown-preset",
               lambda: runs.snapshots.__setitem__("after failure", keep.read_bytes()),
               "render", CT, "--preset", "CT-Bone", "--size", 32, "-o", keep)
+    runs.start("auto-seg-missing", "render", CT, "--auto-seg", "--size", 32, "-o", w / "x.png")
+    runs.start("fast-alone", "render", CT, "--fast", "--size", 32, "-o", w / "x.png")
+    runs.start("unknown-group", "render", CT, *BONE, "--hide", "skeletons", "-o", w / "x.png")
     runs.start("missing-camera", "render", CT, "--camera", w / "no_camera.json", "-o", w / "x.png")
     runs.start("no-overlap", "render", CT, "--seg", far_segmentation, "--size", 32,
                "-o", w / "x.png")
@@ -386,6 +392,40 @@ def test_camera_file_with_invalid_json(runs: Runs) -> None:
 
 def test_segmentation_with_a_model(runs: Runs) -> None:
     assert "--seg" in assert_user_error(runs["seg-with-model"])
+
+
+def test_hiding_the_skeleton_changes_the_image(runs: Runs, work: Path) -> None:
+    succeeded(runs["bone"])
+    succeeded(runs["no-skeleton"])
+    assert not np.array_equal(read_png(work / "bone.png"), read_png(work / "no_bone.png"))
+
+
+def test_threshold_segmentation_with_group_colours(runs: Runs, work: Path) -> None:
+    from RenderFMLib.segmentation.classes import look_colors
+
+    succeeded(runs["threshold"])
+    image = read_png(work / "thresh.png").reshape(-1, 3).astype(float) / 255
+    lit = image[image.max(axis=1) > 0.2]
+    assert len(lit) > 50
+    # Only skeleton Gaussians, all ivory: every lit pixel is a shade of that colour (shading
+    # scales it, so compare the normalized colour; 0.05 allows 8-bit rounding).
+    ivory = np.array(look_colors()["skeleton"])
+    hues = lit / lit.max(axis=1, keepdims=True)
+    assert np.abs(hues - ivory / ivory.max()).max() < 0.05
+
+
+def test_auto_seg_without_totalsegmentator_says_how_to_get_it(runs: Runs) -> None:
+    message = assert_user_error(runs["auto-seg-missing"])
+    assert "totalsegmentator" in message.lower() and "--seg threshold" in message
+
+
+def test_fast_needs_auto_seg(runs: Runs) -> None:
+    assert "--auto-seg" in assert_user_error(runs["fast-alone"])
+
+
+def test_unknown_group_lists_the_groups(runs: Runs) -> None:
+    message = assert_user_error(runs["unknown-group"])
+    assert "skeletons" in message and "heart_and_vessels" in message
 
 
 def test_ct_options_with_a_model(runs: Runs) -> None:
