@@ -15,18 +15,18 @@ import numpy as np
 import torch
 
 from .camera import Camera, camera_tensors, orbit_camera
+from .errors import RenderFMError
 from .gaussians import SixDGaussians
 from .inputs import gradient_ras, input_channels
-from .errors import RenderFMError
 from .priming import MIN_OPACITY, prime
 from .render.reference import blend, slice_project, tile_keys
 from .render.reference.tile_keys import REFERENCE_TILE_SIZE
-from .transfer import Preset, load_preset
 from .segmentation.classes import GROUPS, group_lookup, labels_in_groups
 from .segmentation.looks import label_colors
 from .segmentation.readers import read_labels
 from .segmentation.threshold import threshold_segmentation
 from .segmentation.totalseg import run_totalsegmentator
+from .transfer import Preset, load_preset
 from .volume import Volume, align_labels, read_ct, resample_isotropic
 
 DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"
@@ -68,20 +68,14 @@ def prepare(
     progress(fraction, message).
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    device = _device(device)
     if segmentation is None and (keep_labels is not None or groups is not None or group_colors):
         raise RenderFMError("keeping groups or labels, or colouring groups, needs a segmentation")
     if groups is not None:
         keep_labels = labels_in_groups(groups) & (
             set(keep_labels) if keep_labels is not None else labels_in_groups(GROUPS))
     progress(0.0, "reading the CT")
-    if isinstance(ct, Volume):
-        volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
-    else:
-        volume = read_ct(ct, hu_offset=hu_offset)
-    if spacing_mm is not None:
-        progress(0.1, f"resampling to {spacing_mm} mm")
-        volume = resample_isotropic(volume, spacing_mm)
-    volume = Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
+    volume = _ct_volume(ct, hu_offset, spacing_mm, device)
     labels = None
     if segmentation is not None:
         progress(0.2, "segmenting" if segmentation in SEGMENTERS else "reading the segmentation")
@@ -95,7 +89,8 @@ def prepare(
     colors = label_colors(int(labels.array.max())) if group_colors else None
     params, gaussian_labels = prime(volume, preset, inputs, gradient, labels, keep_labels, colors)
     if len(gaussian_labels) == 0:
-        where = f" within labels {sorted(keep_labels)}" if keep_labels is not None else ""
+        where = (f" within groups {', '.join(groups)}" if groups is not None else
+                 " within the chosen labels" if keep_labels is not None else "")
         raise RenderFMError(
             f"preset '{preset.name}' makes nothing in this CT visible{where} (no 2x2x2 block "
             f"reaches opacity {MIN_OPACITY}); choose another preset (see `renderfm presets`)")
@@ -108,6 +103,30 @@ def prepare(
 
 
 SEGMENTERS = ("threshold", "auto", "auto-fast")
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """The torch device, checked: RenderFMError if unknown or absent (CUDA on a CPU machine)."""
+    try:
+        checked = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise RenderFMError(f"unknown device '{device}'; use cpu or cuda") from None
+    if checked.type == "cuda" and not torch.cuda.is_available():
+        raise RenderFMError(f"device '{device}' is not available here (no CUDA GPU, or a CPU-only "
+                            "torch); use cpu")
+    return checked
+
+
+def _ct_volume(ct: Volume | str | Path, hu_offset: float | None, spacing_mm: float | None,
+               device: str | torch.device) -> Volume:
+    """The CT in float32 HU on `device`: read (or taken), offset, resampled as asked."""
+    if isinstance(ct, Volume):
+        volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
+    else:
+        volume = read_ct(ct, hu_offset=hu_offset)
+    if spacing_mm is not None:
+        volume = resample_isotropic(volume, spacing_mm)
+    return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
 
 
 def _labels(segmentation: Volume | str | Path, ct: Volume, device: str | torch.device) -> Volume:

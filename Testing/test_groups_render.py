@@ -91,3 +91,12 @@ def test_threshold_segmentation_through_prepare(sample):
     gaussians = prepare(ct, "threshold", "CT-Bone")
     labels = set(np.unique(gaussians.labels.numpy()).tolist())
     assert labels <= {0, 201, 202, 203, 204} and 201 in labels
+
+
+@pytest.mark.parametrize("device, phrase", [("cuda", "not available"), ("tpu9", "unknown device")])
+def test_unavailable_device_is_a_clear_error(sample, device, phrase):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    ct, _, _ = sample
+    with pytest.raises(RenderFMError, match=phrase):
+        prepare(ct, None, "CT-Bone", device=device)
