@@ -21,7 +21,7 @@ from .inputs import gradient_ras, input_channels
 from .priming import MIN_OPACITY, prime
 from .render.reference import blend, slice_project, tile_keys
 from .render.reference.tile_keys import REFERENCE_TILE_SIZE
-from .segmentation.classes import GROUPS, group_lookup, labels_in_groups
+from .segmentation.classes import GROUPS, group_lookup, group_of, labels_in_groups
 from .segmentation.looks import label_colors
 from .segmentation.readers import read_labels
 from .segmentation.threshold import threshold_segmentation
@@ -68,12 +68,12 @@ def prepare(
     progress(fraction, message).
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
-    device = _device(device)
+    device = check_device(device)
     if segmentation is None and (keep_labels is not None or groups is not None or group_colors):
         raise RenderFMError("keeping groups or labels, or colouring groups, needs a segmentation")
     if groups is not None:
-        keep_labels = labels_in_groups(groups) & (
-            set(keep_labels) if keep_labels is not None else labels_in_groups(GROUPS))
+        groups = [groups] if isinstance(groups, str) else list(groups)
+        labels_in_groups(groups)  # SegmentationError for an unknown group, before any work
     progress(0.0, "reading the CT")
     volume = _ct_volume(ct, hu_offset, spacing_mm, device)
     labels = None
@@ -86,6 +86,10 @@ def prepare(
     inputs = input_channels(volume, preset, labels, gradient)
     progress(0.6, "priming Gaussians")
     keep_labels = set(keep_labels) if keep_labels is not None else None
+    if groups is not None:
+        in_groups = {label for label in torch.unique(labels.array).tolist()
+                     if label and group_of(label) in groups}
+        keep_labels = in_groups if keep_labels is None else in_groups & keep_labels
     colors = label_colors(int(labels.array.max())) if group_colors else None
     params, gaussian_labels = prime(volume, preset, inputs, gradient, labels, keep_labels, colors)
     if len(gaussian_labels) == 0:
@@ -105,7 +109,7 @@ def prepare(
 SEGMENTERS = ("threshold", "auto", "auto-fast")
 
 
-def _device(device: str | torch.device) -> torch.device:
+def check_device(device: str | torch.device) -> torch.device:
     """The torch device, checked: RenderFMError if unknown or absent (CUDA on a CPU machine)."""
     try:
         checked = torch.device(device)

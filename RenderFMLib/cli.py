@@ -55,7 +55,7 @@ def _output(path: str, suffix: str) -> Path:
 
 def _load_or_prepare(args: argparse.Namespace):
     """Gaussians from a saved model (.safetensors) or prepared from a CT path."""
-    from .api import DEFAULT_PRESET, prepare
+    from .api import DEFAULT_PRESET, check_device, prepare
     from .gaussians import SixDGaussians
 
     if Path(args.input).suffix.lower() == MODEL_SUFFIX:
@@ -65,7 +65,7 @@ def _load_or_prepare(args: argparse.Namespace):
         given = [flag for flag, value in ct_only.items() if value is not None]
         if given:
             raise UsageError(f"{', '.join(given)}: only for a CT, not for a prepared model")
-        return SixDGaussians.load(args.input)
+        return SixDGaussians.load(args.input, device=check_device(args.device))
     with _progress_bar("preparing") as progress:
         return prepare(args.input, _segmentation(args), args.preset or DEFAULT_PRESET,
                        groups=args.groups, group_colors=args.group_colors,
