@@ -6,7 +6,8 @@ from PIL import Image
 
 from .api import DEFAULT_PRESET, Progress, default_camera, prepare, render
 from .resources import resource_path
-from .volume import read_ct, read_segmentation
+from .segmentation.readers import read_labels
+from .volume import read_ct
 
 ORBIT_VIEWS = 16
 STRIP_EVERY = 2
@@ -27,7 +28,7 @@ def run_demo(folder: Path, size: int, progress: Progress) -> list[Path]:
     orbit_strip.png and orbit.gif."""
     ct_path, seg_path = sample_paths()
     ct = read_ct(ct_path)
-    seg = read_segmentation(seg_path, ct)
+    seg = read_labels(seg_path, ct)
     gaussians = prepare(ct, seg, DEFAULT_PRESET, progress=lambda f, m: progress(0.2 * f, m))
     front = folder / "front.png"
     render(gaussians, default_camera(gaussians), size).save_png(front)

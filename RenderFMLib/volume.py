@@ -235,8 +235,10 @@ def read_ct(path: str | Path, hu_offset: float | None = None) -> Volume:
     return volume
 
 
-def _read_labels(path: Path) -> Volume:
-    """A label map as an int64 Volume; VolumeError for fractional, non-finite or negative labels."""
+def read_label_map(path: str | Path) -> Volume:
+    """A label map as an int64 Volume on its own grid; VolumeError for fractional, non-finite or
+    negative labels."""
+    path = Path(path)
     image = _read_image(path)
     values = sitk.GetArrayViewFromImage(image)
     if np.issubdtype(values.dtype, np.floating):
@@ -299,7 +301,7 @@ def _resample(volume: Volume, ijk_to_ras: np.ndarray, shape: tuple, nearest: boo
 def read_segmentation(path: str | Path, reference: Volume) -> Volume:
     """A label map (int64, >= 0) from a file, on the reference CT's grid (see align_labels)."""
     path = Path(path)
-    return align_labels(_read_labels(path), reference, str(path))
+    return align_labels(read_label_map(path), reference, str(path))
 
 
 def align_labels(labels: Volume, reference: Volume, name: str = "segmentation") -> Volume:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import RenderFMWarning, SegmentationError, VolumeError
-from ..volume import LPS_TO_RAS, Volume, _read_labels, align_labels
+from ..volume import LPS_TO_RAS, Volume, align_labels, read_label_map
 from .classes import class_names, label_of
 
 FOREGROUND = 255
@@ -57,7 +57,7 @@ def read_labels(path: str | Path, reference: Volume, binary: bool | None = None)
         return align_labels(_read_mask_folder(path), reference, str(path))
     if _is_slicer_segmentation(path):
         return align_labels(_read_slicer(path), reference, str(path))
-    labels = _read_labels(path)
+    labels = read_label_map(path)
     values = torch.unique(labels.array)
     is_binary = binary if binary is not None else bool(values.tolist() == [0, 1])
     if is_binary:
@@ -120,7 +120,7 @@ def _read_mask_folder(folder: Path) -> Volume:
     combined: Volume | None = None
     overlap = 0
     for label, file in sorted(masks):
-        mask = _read_labels(file)
+        mask = read_label_map(file)
         values = torch.unique(mask.array).tolist()
         if not set(values) <= {0, 1}:
             raise SegmentationError(
