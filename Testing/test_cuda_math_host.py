@@ -14,6 +14,7 @@ per test, from float32 rounding (EPS); culling decisions and NaN/Inf patterns mu
 
 from __future__ import annotations
 
+import importlib
 import math
 import shutil
 import subprocess
@@ -23,16 +24,19 @@ import numpy as np
 import pytest
 import torch
 
-from RenderFMLib.camera import camera_tensors, orbit_camera
+from RenderFMLib.camera import Camera, camera_tensors, orbit_camera
 from RenderFMLib.render.cuda import CUDA_DIR
-from RenderFMLib.render.reference import precompute, slice_gaussians, slice_project
+from RenderFMLib.render.reference import (blend, precompute, slice_gaussians, slice_project,
+                                          tile_keys)
 from RenderFMLib.render.reference.blend import _alpha
 from RenderFMLib.render.reference.precompute import cholesky_factor
 from RenderFMLib.render.reference.slice_project import (MIN_ALPHA, OPACITY_LAMBDA,
                                                          _ewa_covariance)
 from RenderFMLib.render.reference.tile_keys import TILE_SIZE, tile_grid, tile_rects
 
+blend_module = importlib.import_module("RenderFMLib.render.reference.blend")  # not the function
 HARNESS = Path(__file__).parent / "cuda_host" / "harness.cpp"
+BLEND_HARNESS = Path(__file__).parent / "cuda_host" / "blend_harness.cpp"
 WIDTH, HEIGHT = 320, 240  # px; not square, so a swap of x and y shows
 CENTER = np.array([10.0, -20.0, 30.0])  # RAS mm, the orbit's focus
 F32 = torch.float32
@@ -47,17 +51,26 @@ MAX_RADIUS = 1 << 20  # px, the reference's clamp
 CAMERA_ULPS = 8.0  # rounding allowed in camera coordinates, in EPS of their terms (measured 0.9)
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory) -> Path:
+def _build(source: Path, tmp_path_factory) -> Path:
     compiler = shutil.which("g++")
     if compiler is None:
         pytest.skip("g++ not found: the host build of gaussian_math.cuh needs a C++17 compiler")
-    exe = tmp_path_factory.mktemp("harness") / "harness"
+    exe = tmp_path_factory.mktemp("harness") / source.stem
     result = subprocess.run(
         [compiler, "-O2", "-std=c++17", "-Wall", "-Wextra", "-Werror", f"-I{CUDA_DIR}",
-         str(HARNESS), "-o", str(exe)], capture_output=True, text=True, timeout=300)
+         str(source), "-o", str(exe)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return exe
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory) -> Path:
+    return _build(HARNESS, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def blend_harness(tmp_path_factory) -> Path:
+    return _build(BLEND_HARNESS, tmp_path_factory)
 
 
 # ---------------------------------------------------------------- inputs ----------------------
@@ -416,3 +429,142 @@ def test_pixel_alpha_host_vs_torch(case):
     np.testing.assert_allclose(got, want, rtol=0, atol=2.5e-7)
     np.testing.assert_array_equal(got[-6:], want[-6:])
     assert (want > 0).mean() > 0.3 and (want == 0).any()
+
+
+# ---------------------------------------------------------------- stage 4: blend ---------------
+# blend_harness.cpp runs blend_fwd.cu's per-pixel loop (blend_step over each 16x16 tile's sorted
+# instances, then finish_pixel) on the reference's own slice_project and tile_keys outputs.
+
+BLEND_CAMERA = Camera(position=(0.0, 0.0, 0.0), focal_point=(0.0, -1.0, 0.0),
+                      view_up=(0.0, 0.0, 1.0), view_angle=40.0)
+BLEND_BACKGROUND = (0.2, 0.5, 0.9)
+
+
+def _blend_scene(n: int, seed: int) -> dict[str, torch.Tensor]:
+    """n random Gaussians in front of BLEND_CAMERA (test_render_reference.py's scene)."""
+    gen = torch.Generator().manual_seed(seed)
+    means = torch.stack([torch.rand(n, generator=gen) * 60 - 30,
+                         -(torch.rand(n, generator=gen) * 100 + 150),
+                         torch.rand(n, generator=gen) * 40 - 20], dim=-1)
+    return {
+        "means": means,
+        "dir_means": torch.randn(n, 3, generator=gen),
+        "log_scales": torch.rand(n, 6, generator=gen) * 1.5 + 0.3,
+        "corr_logits": torch.randn(n, 15, generator=gen),
+        "opacity_logits": torch.randn(n, generator=gen) + 1.0,
+        "rgb": torch.rand(n, 3, generator=gen),
+        "sh": torch.cat([torch.full((n, 1), 3.0), torch.randn(n, 8, generator=gen) * 0.3], dim=1),
+    }
+
+
+def _stacked_scene(n: int, seed: int) -> dict[str, torch.Tensor]:
+    """n large, nearly opaque Gaussians stacked along the view axis: transmittance runs out."""
+    s = _blend_scene(n, seed)
+    s["means"][:, 0] = s["means"][:, 0] * 0.1
+    s["means"][:, 2] = s["means"][:, 2] * 0.1
+    s["log_scales"][:, :3] += 2.0
+    s["opacity_logits"] = s["opacity_logits"] + 6.0
+    return s
+
+
+def _blend_project(s: dict, width: int, height: int) -> dict[str, torch.Tensor]:
+    w2c, intrinsics, centre = camera_tensors(BLEND_CAMERA, width, height, torch.device("cpu"), F32)
+    s_c, gains, s_dd_inv = precompute(s["log_scales"], s["corr_logits"])
+    return slice_project(s["means"], s["dir_means"], s_c, gains, s_dd_inv, s["opacity_logits"],
+                         s["rgb"], s["sh"], w2c, intrinsics, centre, width, height)
+
+
+BLEND_CASES = {  # name: (scene, width, height); no size is a multiple of 16 but the last
+    "random": (lambda: _blend_scene(400, seed=5), 100, 75),
+    "stacked": (lambda: _stacked_scene(120, seed=6), 50, 40),
+    "empty": (lambda: _blend_scene(0, seed=7), 33, 17),
+    "tiny_image": (lambda: _blend_scene(200, seed=8), 7, 5),
+    "square": (lambda: _blend_scene(300, seed=9), 64, 48),
+}
+
+
+def _run_blend(exe: Path, tmp: Path, pr: dict, ids: torch.Tensor, ranges: torch.Tensor,
+               width: int, height: int) -> dict[str, np.ndarray]:
+    with open(tmp / "in.bin", "wb") as f:
+        np.array([len(pr["depths"]), len(ids), width, height], np.int64).tofile(f)
+        for name in ("means2d", "conics", "colors", "opacities", "depths"):
+            np.ascontiguousarray(pr[name].numpy(), np.float32).tofile(f)
+        np.array(BLEND_BACKGROUND, np.float32).tofile(f)
+        ids.numpy().astype(np.int64).tofile(f)
+        ranges.numpy().astype(np.int64).tofile(f)
+    result = subprocess.run([str(exe), str(tmp / "in.bin"), str(tmp / "out.bin")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    raw, pixels, out, offset = (tmp / "out.bin").read_bytes(), width * height, {}, 0
+    for name, channels, dtype in (("rgb", 3, np.float32), ("alpha", 1, np.float32),
+                                  ("depth", 1, np.float32), ("final_t", 1, np.float32),
+                                  ("n_consumed", 1, np.int32)):
+        values = np.frombuffer(raw, dtype, pixels * channels, offset)
+        out[name] = values.reshape(height, width, 3) if channels == 3 else values.reshape(height,
+                                                                                          width)
+        offset += 4 * pixels * channels
+    assert offset == len(raw)
+    return out
+
+
+@pytest.fixture(scope="module", params=sorted(BLEND_CASES))
+def blend_case(request, blend_harness, tmp_path_factory) -> dict:
+    return _blend_case(request.param, blend_harness, tmp_path_factory)
+
+
+def _blend_case(name: str, blend_harness: Path, tmp_path_factory) -> dict:
+    """The reference's blend and the harness's outputs for BLEND_CASES[name]."""
+    make, width, height = BLEND_CASES[name]
+    pr = _blend_project(make(), width, height)
+    ids, ranges = tile_keys(pr["means2d"], pr["radii"], pr["depths"], width, height, TILE_SIZE)
+    bg = torch.tensor(BLEND_BACKGROUND, dtype=F32)
+    args = (pr["means2d"], pr["conics"], pr["colors"], pr["opacities"], pr["depths"], ids, ranges,
+            width, height, bg, TILE_SIZE)
+    ref = [t.numpy() for t in blend(*args)]
+    host = _run_blend(blend_harness, tmp_path_factory.mktemp("blend"), pr, ids, ranges, width,
+                      height)
+    return {"name": name, "args": args, "ref": ref, "host": host, "ranges": ranges,
+            "width": width, "height": height}
+
+
+def test_blend_host_vs_torch(blend_case):
+    """rgb and alpha within 1e-5 (float32 sums of tens of terms; the reference forms T in float64
+    by log1p and cumulative sums, the host by products), depth within 1e-3 mm."""
+    (rgb, alpha, depth), host = blend_case["ref"], blend_case["host"]
+    np.testing.assert_allclose(host["rgb"], rgb, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(host["alpha"], alpha, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(host["depth"], depth, rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(host["alpha"] > 0, alpha > 0)
+    if blend_case["name"] == "empty":
+        assert len(blend_case["args"][5]) == 0 and (host["alpha"] == 0).all()
+        np.testing.assert_array_equal(host["rgb"], np.broadcast_to(BLEND_BACKGROUND, rgb.shape)
+                                      .astype(np.float32))
+    else:
+        assert (alpha > 0).mean() > 0.2
+
+
+def test_blend_backward_state(blend_case):
+    """final_t is the T behind the background (1 - alpha up to rounding, never below 1e-4);
+    n_consumed counts instances up to the last contributing one, within the pixel's tile."""
+    host, width, height = blend_case["host"], blend_case["width"], blend_case["height"]
+    t, consumed = host["final_t"], host["n_consumed"]
+    assert (t >= blend_module.MIN_TRANSMITTANCE).all() and (t <= 1.0).all()
+    np.testing.assert_allclose(t, 1.0 - host["alpha"], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(consumed > 0, host["alpha"] > 0)
+    ranges = blend_case["ranges"].numpy()
+    counts = (ranges[:, 1] - ranges[:, 0]).reshape(-1, (width + TILE_SIZE - 1) // TILE_SIZE)
+    per_pixel = np.repeat(np.repeat(counts, TILE_SIZE, 0), TILE_SIZE, 1)[:height, :width]
+    assert (consumed <= per_pixel).all()
+
+
+def test_blend_termination(blend_harness, tmp_path_factory, monkeypatch):
+    """In the stacked scene the 1e-4 transmittance stop changes the image by more than 10x the
+    tolerance (what it drops is at most 1e-4 of the colours behind), and the host follows it."""
+    blend_case = _blend_case("stacked", blend_harness, tmp_path_factory)
+    monkeypatch.setattr(blend_module, "MIN_TRANSMITTANCE", 0.0)
+    unstopped = blend(*blend_case["args"])[0].numpy()
+    host = blend_case["host"]
+    dropped = np.abs(unstopped - blend_case["ref"][0]).max(-1)
+    assert dropped.max() > 1e-4 and (dropped > 1e-5).mean() > 0.2  # many pixels stopped
+    assert np.abs(host["rgb"] - unstopped).max() > 1e-4
+    assert np.abs(host["rgb"] - blend_case["ref"][0]).max() < 1e-5

@@ -6,13 +6,16 @@ What is here: the kernel sources, shipped as package data, one stage and directi
                            twin of a function in ../reference (the host compiler tests it too)
     precompute.cu          ``precompute``: S_c, K, S_dd^-1 per Gaussian (once per model)
     slice_project_fwd.cu   ``slice_project_fwd``: slice, shade, project and cull (per frame)
+    blend_fwd.cu           ``blend_fwd``: front-to-back blending, one 16x16 block per tile with
+                           shared-memory batches of 256 Gaussians (per frame); also writes each
+                           pixel's final transmittance and instance count for the backward pass
 
 and `kernel_sources`, which gives each ``.cu`` file's text ready for NVRTC: its quoted includes
 inlined, with ``#line`` directives so that compiler errors name the real file and line.
 
 Planned: a loader that compiles these sources once per process through CuPy's ``RawModule``
 (NVRTC), reached lazily so that importing RenderFMLib never needs CuPy or a GPU; tile keys with
-CuPy's radix sort; ``blend_fwd.cu`` and ``blend_bwd.cu``; ``slice_project_bwd.cu``; and autograd
+CuPy's radix sort; ``blend_bwd.cu``; ``slice_project_bwd.cu``; and autograd
 functions that wrap each stage with the same inputs and outputs as its PyTorch reference.
 Nothing in this package imports CuPy.
 """

@@ -8,6 +8,8 @@
 //   project_gaussian     render/reference/slice_project.py  slice_project's projection and culling
 //   tile_rect            render/reference/tile_keys.py      tile_rects
 //   pixel_alpha          render/reference/blend.py          _alpha
+//   blend_step           render/reference/blend.py          blend (one pixel, one Gaussian)
+//   finish_pixel         render/reference/blend.py          blend's outputs
 //
 // Frames and units: world = patient RAS mm; camera = OpenCV (x right, y down, z forward) mm;
 // image = px, pixel (u, v) has its centre at (u + 0.5, v + 0.5). Matrices are row-major.
@@ -33,6 +35,7 @@ constexpr float COVARIANCE_BLUR_PX2 = 0.3f;   // added to the 2D covariance's di
 constexpr float MIN_ALPHA = 1.0f / 255.0f;    // alpha below this is invisible
 constexpr double FRUSTUM_SLACK = 1.3;         // Jacobian clamp in half fields of view (double)
 constexpr float MAX_ALPHA = 0.99f;            // per-pixel alpha cap in the blend
+constexpr float MIN_TRANSMITTANCE = 1e-4f;    // a pixel stops before T would fall below this
 constexpr float MAX_RADIUS_PX = 1048576.0f;   // 1 << 20, the reference's radius clamp
 constexpr float MIN_NORM = 1e-12f;            // torch.nn.functional.normalize's eps
 constexpr float FLOAT_MAX = 3.40282347e38f;
@@ -346,6 +349,55 @@ RFM_HD float pixel_alpha(Vec2 mean2d, Conic conic, float opacity, int px, int py
   const float power = -0.5f * (conic.a * dx * dx + conic.c * dy * dy) - conic.b * dx * dy;
   const float alpha = clamp_max(opacity * expf(clamp_max(power, 0.0f)), MAX_ALPHA);
   return power <= 0.0f ? alpha : 0.0f;
+}
+
+// One pixel's front-to-back state: sums of the weights w = alpha T times colour, 1 and depth, and
+// the transmittance T still left. done: a Gaussian would have taken T below 1e-4 (the pixel
+// ignores it and every one behind it).
+struct PixelState {
+  float rgb[3];  // sum of w colour
+  float weight;  // sum of w: the pixel's alpha, as blend.py reports it
+  float depth;   // sum of w depth, mm
+  float t;       // transmittance
+  bool done;
+};
+
+RFM_HD PixelState empty_pixel() { return {{0.0f, 0.0f, 0.0f}, 0.0f, 0.0f, 1.0f, false}; }
+
+// Carry pixel (px, py) through the next Gaussian of its depth-sorted list. Returns whether the
+// Gaussian contributed. Skipped: alpha < 1/255 (NaN too: the reference keeps alpha >= 1/255);
+// stops (done) before a Gaussian with T (1 - alpha) < 1e-4, as the reference's `alive`.
+RFM_HD bool blend_step(PixelState& s, Vec2 mean2d, Conic conic, float opacity, Vec3 color,
+                       float depth, int px, int py) {
+  const float alpha = pixel_alpha(mean2d, conic, opacity, px, py);
+  if (!(alpha >= MIN_ALPHA)) return false;
+  const float next_t = s.t * (1.0f - alpha);
+  if (next_t < MIN_TRANSMITTANCE) {
+    s.done = true;
+    return false;
+  }
+  const float w = alpha * s.t;
+  s.rgb[0] += w * color.x;
+  s.rgb[1] += w * color.y;
+  s.rgb[2] += w * color.z;
+  s.weight += w;
+  s.depth += w * depth;
+  s.t = next_t;
+  return true;
+}
+
+// A pixel's outputs: rgb + T background, alpha = sum of w, depth = sum(w z) / alpha (0 where
+// alpha is 0). alpha is the weight sum, as blend.py computes it, not 1 - T: the two agree up to
+// float32 rounding (sum w = 1 - T exactly in real arithmetic), but 1 - T cancels for faint
+// pixels (alpha ~ 1/255 keeps ~4 significant digits), which would cost the depth ratio
+// ~1e-3 mm; the background still takes the carried T, which the backward pass needs.
+RFM_HD void finish_pixel(const PixelState& s, Vec3 background, float rgb[3], float* alpha,
+                         float* depth) {
+  rgb[0] = s.rgb[0] + s.t * background.x;
+  rgb[1] = s.rgb[1] + s.t * background.y;
+  rgb[2] = s.rgb[2] + s.t * background.z;
+  *alpha = s.weight;
+  *depth = s.weight > 0.0f ? s.depth / s.weight : 0.0f;
 }
 
 }  // namespace renderfm
