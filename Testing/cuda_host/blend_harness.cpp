@@ -13,33 +13,20 @@
 #include <vector>
 
 #include "gaussian_math.cuh"
+#include "harness_io.h"
 
 using namespace renderfm;
+using harness::read;
+using harness::write;
 
 namespace {
 
 constexpr int TILE = 16;
-FILE* in_file = nullptr;
-
-template <typename T>
-std::vector<T> read(std::size_t count) {
-  std::vector<T> values(count);
-  if (std::fread(values.data(), sizeof(T), count, in_file) != count) {
-    std::fprintf(stderr, "blend_harness: input file too short\n");
-    std::exit(2);
-  }
-  return values;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  FILE* out_file = nullptr;
-  if (argc != 3 || !(in_file = std::fopen(argv[1], "rb")) ||
-      !(out_file = std::fopen(argv[2], "wb"))) {
-    std::fprintf(stderr, "usage: blend_harness IN OUT\n");
-    return 2;
-  }
+  if (!harness::open_files(argc, argv, "blend_harness")) return 2;
   const std::vector<int64_t> header = read<int64_t>(4);
   const std::size_t n = header[0], m = header[1];
   const int width = static_cast<int>(header[2]), height = static_cast<int>(header[3]);
@@ -75,10 +62,6 @@ int main(int argc, char** argv) {
       consumed[pixel] = last;
     }
   }
-  std::fwrite(rgb.data(), sizeof(float), rgb.size(), out_file);
-  std::fwrite(alpha.data(), sizeof(float), pixels, out_file);
-  std::fwrite(depth.data(), sizeof(float), pixels, out_file);
-  std::fwrite(final_t.data(), sizeof(float), pixels, out_file);
-  std::fwrite(consumed.data(), sizeof(int32_t), pixels, out_file);
-  return std::fclose(out_file) == 0 ? 0 : 1;
+  write(rgb), write(alpha), write(depth), write(final_t), write(consumed);
+  return harness::close_output();
 }

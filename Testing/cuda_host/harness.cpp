@@ -17,28 +17,13 @@
 #include <vector>
 
 #include "gaussian_math.cuh"
+#include "harness_io.h"
 
 using namespace renderfm;
+using harness::read;
+using harness::write;
 
 namespace {
-
-FILE* in_file = nullptr;
-FILE* out_file = nullptr;
-
-template <typename T>
-std::vector<T> read(std::size_t count) {
-  std::vector<T> values(count);
-  if (std::fread(values.data(), sizeof(T), count, in_file) != count) {
-    std::fprintf(stderr, "harness: input file too short\n");
-    std::exit(2);
-  }
-  return values;
-}
-
-template <typename T>
-void write(const std::vector<T>& values) {
-  std::fwrite(values.data(), sizeof(T), values.size(), out_file);
-}
 
 Vec3 vec3(const std::vector<float>& a, std::size_t g) {
   return {a[3 * g], a[3 * g + 1], a[3 * g + 2]};
@@ -61,11 +46,7 @@ void put(std::vector<float>& a, std::size_t g, std::initializer_list<float> valu
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 || !(in_file = std::fopen(argv[1], "rb")) ||
-      !(out_file = std::fopen(argv[2], "wb"))) {
-    std::fprintf(stderr, "usage: harness IN OUT\n");
-    return 2;
-  }
+  if (!harness::open_files(argc, argv, "harness")) return 2;
   const std::vector<int32_t> header = read<int32_t>(5);
   const std::size_t n = header[0], p = header[1];
   const int width = header[2], height = header[3], tile_size = header[4];
@@ -115,5 +96,5 @@ int main(int argc, char** argv) {
   write(out_sc), write(out_gain), write(out_inv), write(mu_c), write(alpha);
   write(means2d), write(conics), write(depths), write(colors), write(radii), write(rects);
   write(pixel_alphas);
-  return std::fclose(out_file) == 0 ? 0 : 1;
+  return harness::close_output();
 }
