@@ -3,8 +3,7 @@
 from pathlib import Path
 
 import pytest
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from data_paths import SHARED_DATA
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED_DATA as DATA  # noqa: E402
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 CT = DATA / "totalseg" / "example_ct_sm.nii.gz"
 SEG = DATA / "totalseg" / "example_seg.nii.gz"
 DICOM = DATA / "slicer_cthead_dicom"

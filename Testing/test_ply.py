@@ -15,7 +15,7 @@ from RenderFMLib.ply import _quaternions, export_ply
 from RenderFMLib.render.reference import slice_gaussians, slice_project
 from RenderFMLib.sh import sh_basis
 
-from conftest import SHARED_DATA as DATA  # noqa: E402
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 CT = DATA / "totalseg" / "example_ct_sm.nii.gz"
 SEG = DATA / "totalseg" / "example_seg.nii.gz"
 

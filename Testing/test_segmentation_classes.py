@@ -24,7 +24,7 @@ from RenderFMLib.segmentation import (
     look_colors,
 )
 
-from conftest import SHARED_DATA as DATA  # noqa: E402
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 
 TOTALSEG = DATA / "totalseg"
 needs_data = pytest.mark.skipif(not TOTALSEG.is_dir(), reason=f"shared data not at {DATA}")

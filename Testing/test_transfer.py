@@ -20,7 +20,7 @@ from RenderFMLib.transfer import (
     write_presets_json,
 )
 
-from conftest import SHARED_DATA  # noqa: E402
+from data_paths import SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture

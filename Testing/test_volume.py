@@ -20,7 +20,7 @@ from RenderFMLib.volume import (
     to_sitk,
 )
 
-from conftest import SHARED_DATA as DATA  # noqa: E402
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 if not (DATA / "totalseg").is_dir() or not (DATA / "slicer_cthead_dicom").is_dir():
     pytest.skip(f"shared test data not found at {DATA}", allow_module_level=True)
 

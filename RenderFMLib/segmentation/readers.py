@@ -75,14 +75,15 @@ def read_labels(path: str | Path, reference: Volume, binary: bool | None = None)
         if unknown:
             warnings.warn(
                 f"{path} holds labels outside TotalSegmentator's 'total' class map "
-                f"({_short_list(unknown)}); they are shown in the group 'other'",
+                f"({short_list(unknown)}); they are shown in the group 'other'",
                 RenderFMWarning,
                 stacklevel=2,
             )
     return align_labels(labels, reference, str(path))
 
 
-def _short_list(items: list, limit: int = 10) -> str:
+def short_list(items: list, limit: int = 10) -> str:
+    """The first `limit` items, comma-separated, and how many more there are."""
     text = ", ".join(str(item) for item in items[:limit])
     return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
@@ -124,7 +125,7 @@ def _read_mask_folder(folder: Path) -> Volume:
         values = torch.unique(mask.array).tolist()
         if not set(values) <= {0, 1}:
             raise SegmentationError(
-                f"{file} is not a binary mask (values {_short_list(values)}); a mask folder "
+                f"{file} is not a binary mask (values {short_list(values)}); a mask folder "
                 "needs one 0/1 file per class"
             )
         if combined is None:
@@ -157,19 +158,19 @@ def _is_slicer_segmentation(path: Path) -> bool:
     return b"\nSegment0_" in header
 
 
-def _normalized(name: str) -> str:
+def normalized_name(name: str) -> str:
     """Lower case, runs of spaces, underscores and hyphens as one underscore."""
     return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")
 
 
-def _segment_label(segment: dict, by_name: dict[str, int]) -> int | None:
+def segment_label(segment: dict, by_name: dict[str, int]) -> int | None:
     """The class label of a Slicer segment: by its name, else by its terminology's type and
     modifier meanings read as a class name (e.g. 'Kidney' + 'Right' -> kidney_right)."""
-    label = by_name.get(_normalized(str(segment.get("name", ""))))
+    label = by_name.get(normalized_name(str(segment.get("name", ""))))
     terminology = segment.get("terminology") or {}
     if label is None and "type" in terminology:
         words = [terminology["type"][-1], (terminology.get("typeModifier") or ["", "", ""])[-1]]
-        label = by_name.get(_normalized(" ".join(words)))
+        label = by_name.get(normalized_name(" ".join(words)))
     return label
 
 
@@ -196,11 +197,11 @@ def _read_slicer(path: Path) -> Volume:
             f"{voxels.ndim} dimensions; need 3, or 4 for layers)"
         )
     layers = voxels if voxels.ndim == 4 else voxels[np.newaxis]  # [layer, i, j, k]
-    by_name = {_normalized(name): label for label, name in class_names().items()}
+    by_name = {normalized_name(name): label for label, name in class_names().items()}
     labels = np.zeros(layers.shape[1:], dtype=np.int64)
     unmatched, overlap = [], 0
     for segment in segments:
-        label = _segment_label(segment, by_name)
+        label = segment_label(segment, by_name)
         if label is None:
             label = FIRST_UNMATCHED + len(unmatched)
             unmatched.append(f"{segment.get('name', segment.get('id'))!r} -> {label}")
@@ -215,7 +216,7 @@ def _read_slicer(path: Path) -> Volume:
     if unmatched:
         warnings.warn(
             f"segments of {path} that match no TotalSegmentator class were given their own labels "
-            f"in the group 'other': {_short_list(unmatched)}",
+            f"in the group 'other': {short_list(unmatched)}",
             RenderFMWarning,
             stacklevel=3,
         )

@@ -1,0 +1,1 @@
+"""Reference renderers: ground truth for training and comparison (dvr, pathtraced, Slicer native)."""
