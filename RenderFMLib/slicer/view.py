@@ -45,7 +45,6 @@ class OffscreenThreeDView:
         width, height = _checked_size(size)
         color = _checked_color(background)
         self._context = context
-        self._expected: Camera | None = None
         self._render_window = vtk.vtkRenderWindow()
         self._render_window.SetOffScreenRendering(1)
         self._render_window.SetMultiSamples(0)  # deterministic images
@@ -104,40 +103,27 @@ class OffscreenThreeDView:
         return tuple(self._render_window.GetSize())
 
     def set_camera(self, camera: Camera) -> None:
-        """Point the view's camera node at camera (RAS mm); later renders check it held, so move
-        this view's camera through set_camera only."""
+        """Point the view's camera node at camera (RAS mm)."""
         set_camera_node(self.camera_node, camera)
         self._renderer.ResetCameraClippingRange()
-        self._expected = camera
 
     def camera(self) -> Camera:
         """The view's current camera."""
         return camera_from_node(self.camera_node)
 
     def render(self) -> None:
-        """Render one frame; CameraError (a RenderFMError) if the camera is then no longer the
-        one last given to set_camera, i.e. Slicer reset or moved it."""
+        """Render one frame; CameraError (a RenderFMError) if rendering moved the camera (e.g. a
+        displayable manager reset it), so the image would not show the camera asked for."""
         self._check_open()
         self._renderer.ResetCameraClippingRange()
+        before = self.camera()
         self._render_window.Render()
-        if self._expected is not None:
-            _check_unchanged(self._expected, self.camera())
+        _check_unchanged(before, self.camera())
 
     def capture(self) -> np.ndarray:
         """Render, then read the frame back: uint8 [H, W, 3] RGB, top row first."""
-        import vtk
-        from vtk.util import numpy_support
-
         self.render()
-        grab = vtk.vtkWindowToImageFilter()
-        grab.SetInput(self._render_window)
-        grab.SetInputBufferTypeToRGB()
-        grab.ReadFrontBufferOff()
-        grab.ShouldRerenderOff()
-        grab.Update()
-        width, height = self.size
-        pixels = numpy_support.vtk_to_numpy(grab.GetOutput().GetPointData().GetScalars())
-        return np.ascontiguousarray(pixels.reshape(height, width, 3)[::-1])
+        return read_pixels(self._render_window)
 
     def close(self) -> None:
         """Detach the view from the scene and release the window's GL resources."""
@@ -216,3 +202,15 @@ def _check_unchanged(expected: Camera, actual: Camera) -> None:
             angle > _CAMERA_TOLERANCE:
         raise CameraError(f"the 3D view's camera changed during rendering (view matrix moved by "
                           f"{moved:.3g}, view angle by {angle:.3g} degrees): it was reset")
+
+
+def read_pixels(render_window: Any) -> np.ndarray:
+    """What render_window last drew (back buffer, no re-render): uint8 [H, W, 3] RGB, top row
+    first."""
+    import vtk
+    from vtk.util import numpy_support
+
+    width, height = render_window.GetSize()
+    pixels = vtk.vtkUnsignedCharArray()
+    render_window.GetPixelData(0, 0, width - 1, height - 1, 0, pixels, 0)
+    return np.ascontiguousarray(numpy_support.vtk_to_numpy(pixels).reshape(height, width, 3)[::-1])

@@ -37,10 +37,15 @@ def test_a_camera_reset_is_caught(context) -> None:
     with OffscreenThreeDView(context, (32, 32)) as view:
         view.set_camera(orbit_camera(np.zeros(3), 50.0, 45.0, 10.0))
         view.render()
-        # What a displayable manager or interactor might do when something is added:
-        view.renderer.ResetCamera((-10.0, 10.0, -10.0, 10.0, -10.0, 10.0))
+        # A camera moved between renders is the caller's choice, not an error:
+        view.camera_node.GetCamera().Azimuth(5.0)
+        view.render()
+        # What a displayable manager might do when something is added: reset during a render.
+        reset = view.renderer.AddObserver(
+            "StartEvent", lambda *_: view.renderer.ResetCamera((-10, 10, -10, 10, -10, 10)))
         with pytest.raises(CameraError, match="reset"):
             view.render()
+        view.renderer.RemoveObserver(reset)
 
 
 def test_close_releases_the_view(context) -> None:

@@ -1,0 +1,118 @@
+"""Slicer's own volume rendering beside RenderFM, for one prepared CT and preset; no Qt.
+
+A Comparison shows Slicer's native volume rendering of the CT (RenderFMLib.slicer.native: the CPU
+or the GPU ray cast, which treat opacity differently, DESIGN.md section 3) in one 3D view and
+RenderFM in another with their cameras linked, or both in one view, shown in turn. It keeps what
+it changes in the scene (the volume's own volume rendering display nodes, the views' camera
+linking) and puts it back in stop().
+"""
+
+from typing import Any
+
+from . import library
+
+
+class Comparison:
+    """Native volume rendering of volume_node with preset (a bundled preset name) by method
+    ("cpu" or "gpu", RenderFMLib.slicer.native.NATIVE_METHODS) against gaussians, through core
+    (a RenderFMCore)."""
+
+    def __init__(self, core: Any, gaussians: Any, volume_node: Any, preset: str,
+                 method: str) -> None:
+        self._core, self._gaussians = core, gaussians
+        self._volume, self._preset, self._method = volume_node, preset, method
+        self._display = None
+        self._render_target = None
+        self._saved_displays = []  # (display node, view node IDs, visibility)
+        self._saved_links = []  # (view node, LinkedControl)
+
+    @property
+    def method_label(self) -> str:
+        """The native mapper, as the measurements name it."""
+        return library("RenderFMLib.slicer.native").NATIVE_METHODS[self._method]
+
+    def start(self, native_target: Any, render_target: Any) -> None:
+        """Native rendering in native_target's view, RenderFM in render_target's (ViewTargets).
+
+        The same view for both shows RenderFM first (show_native_only switches); two views get
+        the native view's camera and are linked, so they move together.
+        """
+        native = library("RenderFMLib.slicer.native")
+        self._saved_displays = [(node, list(node.GetViewNodeIDs()), node.GetVisibility())
+                                for node in self._volume_renderings()]
+        for node, _, _ in self._saved_displays:
+            node.SetVisibility(False)  # the volume's own renderings would mix into both sides
+        self._display = native.show_volume_rendering(self._core.context, native_target,
+                                                     self._volume, self._preset, self._method)
+        self._render_target = render_target
+        if _same_view(native_target, render_target):
+            self._display.SetVisibility(False)
+        else:
+            self._link(native_target, render_target)
+        self._core.close()
+        self._core.show(render_target, self._gaussians)
+
+    def show_native_only(self, native: bool) -> None:
+        """Single view: Slicer's rendering alone (True) or RenderFM alone (False)."""
+        self._display.SetVisibility(native)
+        if native:
+            self._core.hide(self._render_target)
+        else:
+            self._core.show(self._render_target, self._gaussians)
+
+    def measure(self) -> dict:
+        """SSIM and PSNR of RenderFM against the native rendering for RenderFM's view and camera:
+        {"native": mapper label, "ssim": float, "psnr": float (dB)}."""
+        target, display = self._render_target, self._display
+        views, visible = list(display.GetViewNodeIDs()), display.GetVisibility()
+        was_shown = self._core.is_shown(target)
+        try:
+            display.AddViewNodeID(target.view_node.GetID())  # the native image of the same view
+            display.SetVisibility(True)
+            if not was_shown:
+                self._core.show(target, self._gaussians)
+            return self._core.native_vs_renderfm(target, self.method_label)
+        finally:
+            display.SetViewNodeIDs(views)
+            display.SetVisibility(visible)
+            if not was_shown:
+                self._core.hide(target)
+            target.render()
+
+    def stop(self) -> None:
+        """Remove the native rendering, restore the volume's renderings and the camera links,
+        and hide RenderFM (safe to repeat)."""
+        if self._display is not None and self._display.GetScene() is not None:
+            scene = self._display.GetScene()
+            properties = self._display.GetVolumePropertyNode()
+            scene.RemoveNode(self._display)
+            if properties is not None:
+                scene.RemoveNode(properties)
+        self._display = None
+        for node, views, visible in self._saved_displays:
+            node.SetViewNodeIDs(views)
+            node.SetVisibility(visible)
+        for view_node, linked in self._saved_links:
+            view_node.SetLinkedControl(linked)
+        self._saved_displays, self._saved_links = [], []
+        self._core.close()
+
+    def _volume_renderings(self) -> list:
+        """The volume's volume rendering display nodes."""
+        nodes = (self._volume.GetNthDisplayNode(i)
+                 for i in range(self._volume.GetNumberOfDisplayNodes()))
+        return [node for node in nodes
+                if node is not None and node.IsA("vtkMRMLVolumeRenderingDisplayNode")]
+
+    def _link(self, native_target: Any, render_target: Any) -> None:
+        """Both views get the native view's camera and move together from now on."""
+        camera = library("RenderFMLib.slicer.camera")
+        camera.set_camera_node(render_target.camera_node,
+                               camera.camera_from_node(native_target.camera_node))
+        for target in (native_target, render_target):
+            self._saved_links.append((target.view_node, target.view_node.GetLinkedControl()))
+            target.view_node.SetLinkedControl(True)
+
+
+def _same_view(first: Any, second: Any) -> bool:
+    return first.view_node.GetID() == second.view_node.GetID()

@@ -1,0 +1,171 @@
+"""RenderFMLogic: what the module does, without GUI calls (Slicer's ScriptedLoadableModuleLogic).
+
+It maps the parameter node onto RenderFMLib.slicer.logic.RenderFMCore, which does the work over
+Slicer's scene: preparation in a worker thread, the layer in each 3D view that follows its camera,
+group visibility. RenderFMLib (and so PyTorch) is imported on first use, through library().
+"""
+
+import time
+
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
+
+from . import library, packages
+from .comparison import Comparison
+from .parameters import NO_WEIGHTS, NativeMethod, Quality, RenderFMParameterNode, SegmentationSource
+
+TICK_MS = 30  # how often the widget's timer calls tick() and polls the preparation
+
+
+class RenderFMLogic(ScriptedLoadableModuleLogic):
+    """What the module does, without GUI calls: the parameter node mapped onto RenderFMLib's
+    RenderFMCore (created on first use, over Slicer's scene), package installs, and one
+    comparison with Slicer's volume rendering at a time."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._core = None
+        self._job = None
+        self._pending = None  # (volume node, preset) of the running preparation
+        self._started = 0.0
+        self._comparison = None
+        self.gaussians = None  # the latest prepared SixDGaussians
+        self.preparedFrom = None  # (volume node, preset) they were prepared from
+        self.prepareSeconds = 0.0
+        self.deviceMessage = ""
+        self._hiddenGroups = []
+
+    def getParameterNode(self) -> RenderFMParameterNode:
+        return RenderFMParameterNode(super().getParameterNode())
+
+    def missingPackages(self, autoSegmentation: bool) -> list:
+        """pip requirements RenderFM still needs here (RenderFMLib.slicer.dependencies)."""
+        return library("RenderFMLib.slicer.dependencies").missing_packages(autoSegmentation)
+
+    def installPackages(self, requirements: list) -> None:
+        dependencies = library("RenderFMLib.slicer.dependencies")
+        packages.install(requirements, dependencies.TORCH, dependencies.TOTALSEGMENTATOR)
+
+    @property
+    def core(self):
+        """The RenderFMCore over the running application's scene and module logics."""
+        if self._core is None:
+            context = library("RenderFMLib.slicer.context").SlicerContext.from_application()
+            self._core = library("RenderFMLib.slicer.logic").RenderFMCore(context, background=True)
+            self._core.set_hidden_groups(self._hiddenGroups)
+        return self._core
+
+    def hasCore(self) -> bool:
+        return self._core is not None
+
+    # --- preparation, in a worker thread --------------------------------------------------
+
+    def startPrepare(self, parameters: RenderFMParameterNode) -> None:
+        """Start preparing Gaussians for the parameters; ValueError for a choice that cannot
+        work (no volume, no segmentation node, a quality without weights)."""
+        if self.preparing():
+            raise ValueError("a preparation is already running")
+        if parameters.inputVolume is None:
+            raise ValueError("choose an input volume")
+        if parameters.quality is not Quality.AGP:
+            raise ValueError(f"{parameters.quality.label()}: {NO_WEIGHTS}")
+        source = parameters.segmentationSource
+        if source is SegmentationSource.NODE and parameters.segmentationNode is None:
+            raise ValueError("choose a segmentation node, or another segmentation source")
+        segmentation = (parameters.segmentationNode if source is SegmentationSource.NODE
+                        else source.argument())
+        device = parameters.device.name.lower()
+        _, self.deviceMessage = library("RenderFMLib.slicer.logic").resolve_device(device)
+        self._pending = (parameters.inputVolume, parameters.preset)
+        self._started = time.monotonic()
+        self._job = self.core.start_prepare(parameters.inputVolume, segmentation,
+                                            parameters.preset, device=device)
+
+    def preparing(self) -> bool:
+        return self._job is not None
+
+    def prepareProgress(self) -> tuple:
+        """(fraction in [0, 1], message) of the running preparation."""
+        return self._job.progress if self._job else (0.0, "")
+
+    def cancelPrepare(self) -> None:
+        if self._job:
+            self._job.cancel()
+
+    def finishPrepare(self):
+        """The number of Gaussians once the preparation has ended, else None; re-raises its
+        error (Cancelled after cancelPrepare)."""
+        if self._job is None or not self._job.done():
+            return None
+        job, self._job = self._job, None
+        self.gaussians = job.result()
+        self.preparedFrom = self._pending
+        self.prepareSeconds = time.monotonic() - self._started
+        return len(self.gaussians)
+
+    # --- showing ------------------------------------------------------------------------
+
+    def show(self, target) -> None:
+        """RenderFM over target's view (a ViewTarget), following its camera."""
+        if self.gaussians is None:
+            raise ValueError("press Render first")
+        self.core.show(target, self.gaussians)
+
+    def hideAll(self) -> None:
+        self.stopComparison()
+        if self._core:
+            self._core.close()
+
+    def tick(self) -> int:
+        """Let the shown views catch up with their cameras; the number of renders."""
+        return self._core.tick() if self._core else 0
+
+    def lastRenderError(self):
+        return self._core.last_error if self._core else None
+
+    def setHiddenGroups(self, groups: list) -> None:
+        """Leave these anatomical groups out of every view, redrawing the shown ones when the
+        set changes (it is kept until RenderFMLib is loaded)."""
+        if groups != self._hiddenGroups and self._core is not None:
+            self._core.set_hidden_groups(groups)
+        self._hiddenGroups = list(groups)
+
+    # --- comparison ---------------------------------------------------------------------
+
+    def startComparison(self, nativeTarget, renderTarget, method: NativeMethod) -> None:
+        """Slicer's volume rendering of the prepared CT and preset in nativeTarget's view,
+        RenderFM in renderTarget's (the same view: shown in turn)."""
+        if self.gaussians is None:
+            raise ValueError("press Render first: the comparison uses the prepared Gaussians")
+        self.stopComparison()
+        volume, preset = self.preparedFrom
+        self._comparison = Comparison(self.core, self.gaussians, volume, preset,
+                                      method.name.lower())
+        self._comparison.start(nativeTarget, renderTarget)
+
+    def stopComparison(self) -> None:
+        if self._comparison:
+            self._comparison.stop()
+            self._comparison = None
+
+    def showNativeOnly(self, native: bool) -> None:
+        self._comparison.show_native_only(native)
+
+    def measure(self) -> dict:
+        """SSIM and PSNR between the two sides of the comparison, naming the native mapper."""
+        if self._comparison is None:
+            raise ValueError("start a comparison first")
+        return self._comparison.measure()
+
+    def reset(self) -> None:
+        """Forget what belongs to the scene (it is closing): the running preparation is
+        cancelled and abandoned, the views cleared, the Gaussians dropped."""
+        self.cancelPrepare()
+        self._job = None
+        self.hideAll()
+        self.gaussians = self.preparedFrom = None
+
+    def dispose(self) -> None:
+        """reset(), and stop observing the scene (the module goes away)."""
+        self.reset()
+        if self._core:
+            self._core.dispose()
