@@ -10,7 +10,6 @@ import time
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from . import library, packages
-from .comparison import Comparison
 from .parameters import NO_WEIGHTS, NativeMethod, Quality, RenderFMParameterNode, SegmentationSource
 
 TICK_MS = 30  # how often the widget's timer calls tick() and polls the preparation
@@ -138,7 +137,7 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
             raise ValueError("press Render first: the comparison uses the prepared Gaussians")
         self.stopComparison()
         volume, preset = self.preparedFrom
-        self._comparison = Comparison(self.core, self.gaussians, volume, preset,
+        self._comparison = library("RenderFMLib.slicer.comparison").Comparison(self.core, self.gaussians, volume, preset,
                                       method.name.lower())
         self._comparison.start(nativeTarget, renderTarget)
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -103,9 +104,15 @@ class RenderFMCore:
         self.last_render_s: float | None = None
         self._shown: dict[str, _Shown] = {}
         self._hidden_groups: tuple[str, ...] = ()
-        scene = context.scene
+        # A weak reference: the scene must not keep a forgotten core (and its views) alive.
+        core = weakref.ref(self)
+
+        def scene_closing(*_: object) -> None:
+            if (alive := core()) is not None:
+                alive.close()
+
         self._scene_observers = [
-            scene.AddObserver(event, lambda *_: self.close())
+            context.scene.AddObserver(event, scene_closing)
             for event in (slicer.vtkMRMLScene.StartCloseEvent, slicer.vtkMRMLScene.EndCloseEvent)
         ]
 

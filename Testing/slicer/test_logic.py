@@ -48,14 +48,22 @@ def nodes(context, sample_ct, sample_labels):
             segmentation_node(context, sample_labels, "sample segmentation"))
 
 
+def _prepared(context, nodes, preset):
+    core = RenderFMCore(context)
+    try:
+        return core.prepare(*nodes, preset, device="cpu")
+    finally:
+        core.dispose()
+
+
 @pytest.fixture(scope="module")
 def gaussians(context, nodes):
-    return RenderFMCore(context).prepare(*nodes, FAST_PRESET, device="cpu")
+    return _prepared(context, nodes, FAST_PRESET)
 
 
 @pytest.fixture(scope="module")
 def bone(context, nodes):
-    return RenderFMCore(context).prepare(*nodes, PRESET, device="cpu")
+    return _prepared(context, nodes, PRESET)
 
 
 @pytest.fixture

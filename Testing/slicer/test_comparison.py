@@ -1,12 +1,9 @@
-"""The module's comparison with Slicer's volume rendering (RenderFM/RenderFMModuleLib/comparison.py)
-on a real headless scene: two offscreen Slicer 3D views stand in for the comparison layout's views.
+"""The module's comparison with Slicer's volume rendering (RenderFMLib/slicer/comparison.py) on a
+real headless scene: two offscreen Slicer 3D views stand in for the comparison layout's views.
 
 The bundled sample CT is a vtkMRMLScalarVolumeNode that already has a volume rendering of its own
 (as a user's would); views are 128 px to keep the CPU ray cast and the CPU renderer fast.
 """
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,14 +11,11 @@ import pytest
 pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.py
 
 from RenderFMLib import api  # noqa: E402
-from RenderFMLib.slicer.view import read_pixels  # noqa: E402
+from RenderFMLib.slicer.comparison import Comparison  # noqa: E402
 from RenderFMLib.slicer.logic import RenderFMCore, ViewTarget  # noqa: E402
 from RenderFMLib.slicer.native import NATIVE_METHODS, show_volume_rendering  # noqa: E402
 from RenderFMLib.slicer.nodes import volume_node  # noqa: E402
-from RenderFMLib.slicer.view import OffscreenThreeDView  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "RenderFM"))
-from RenderFMModuleLib.comparison import Comparison  # noqa: E402
+from RenderFMLib.slicer.view import OffscreenThreeDView, read_pixels  # noqa: E402
 
 PRESET = "CT-Chest-Contrast-Enhanced"  # the module's default: 8711 Gaussians on the sample
 OTHER_PRESET = "CT-Bone"  # a control: Slicer renders this look, RenderFM keeps PRESET's

@@ -1,20 +1,23 @@
 """Slicer's own volume rendering beside RenderFM, for one prepared CT and preset; no Qt.
 
-A Comparison shows Slicer's native volume rendering of the CT (RenderFMLib.slicer.native: the CPU
+A Comparison shows Slicer's native volume rendering of the CT (native.py: the CPU
 or the GPU ray cast, which treat opacity differently, DESIGN.md section 3) in one 3D view and
 RenderFM in another with their cameras linked, or both in one view, shown in turn. It keeps what
 it changes in the scene (the volume's own volume rendering display nodes, the views' camera
 linking) and puts it back in stop().
 """
 
+from __future__ import annotations
+
 from typing import Any
 
-from . import library
+from .camera import camera_from_node, set_camera_node
+from .native import NATIVE_METHODS, show_volume_rendering
 
 
 class Comparison:
     """Native volume rendering of volume_node with preset (a bundled preset name) by method
-    ("cpu" or "gpu", RenderFMLib.slicer.native.NATIVE_METHODS) against gaussians, through core
+    ("cpu" or "gpu", native.NATIVE_METHODS) against gaussians, through core
     (a RenderFMCore)."""
 
     def __init__(self, core: Any, gaussians: Any, volume_node: Any, preset: str,
@@ -29,7 +32,7 @@ class Comparison:
     @property
     def method_label(self) -> str:
         """The native mapper, as the measurements name it."""
-        return library("RenderFMLib.slicer.native").NATIVE_METHODS[self._method]
+        return NATIVE_METHODS[self._method]
 
     def start(self, native_target: Any, render_target: Any) -> None:
         """Native rendering in native_target's view, RenderFM in render_target's (ViewTargets).
@@ -37,13 +40,12 @@ class Comparison:
         The same view for both shows RenderFM first (show_native_only switches); two views get
         the native view's camera and are linked, so they move together.
         """
-        native = library("RenderFMLib.slicer.native")
         self._saved_displays = [(node, list(node.GetViewNodeIDs()), node.GetVisibility())
                                 for node in self._volume_renderings()]
         for node, _, _ in self._saved_displays:
             node.SetVisibility(False)  # the volume's own renderings would mix into both sides
-        self._display = native.show_volume_rendering(self._core.context, native_target,
-                                                     self._volume, self._preset, self._method)
+        self._display = show_volume_rendering(self._core.context, native_target, self._volume,
+                                              self._preset, self._method)
         self._render_target = render_target
         if _same_view(native_target, render_target):
             self._display.SetVisibility(False)
@@ -106,9 +108,7 @@ class Comparison:
 
     def _link(self, native_target: Any, render_target: Any) -> None:
         """Both views get the native view's camera and move together from now on."""
-        camera = library("RenderFMLib.slicer.camera")
-        camera.set_camera_node(render_target.camera_node,
-                               camera.camera_from_node(native_target.camera_node))
+        set_camera_node(render_target.camera_node, camera_from_node(native_target.camera_node))
         for target in (native_target, render_target):
             self._saved_links.append((target.view_node, target.view_node.GetLinkedControl()))
             target.view_node.SetLinkedControl(True)
