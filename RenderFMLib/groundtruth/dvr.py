@@ -1,0 +1,312 @@
+"""'dvr': emission-absorption ray marching, the model of Slicer's CPU ray cast volume rendering.
+
+The model of VTK's vtkFixedPointVolumeRayCastMapper (DESIGN.md sections 2, 3 and 7), in PyTorch:
+- rays through pixel centres (u + 0.5, v + 0.5) of the OpenCV pinhole of camera.py, the same
+  convention as the Gaussian renderer;
+- each ray is clipped to the box of voxel CENTRES (index 0 .. n - 1 on each axis), as VTK's mapper
+  does (it only samples between voxel centres); the grid may be oblique or anisotropic (world ->
+  IJK through the inverse of ijk_to_ras);
+- the clipped segment of length L is cut into N = ceil(L / step_mm) equal pieces (ds = L / N, at
+  most step_mm) sampled at their midpoints (our choice: the samples cover exactly L, so a
+  homogeneous box gives the closed form); the default step is half the smallest voxel spacing;
+- per sample, trilinear interpolation (post-classification) of HU, of the gradient magnitude
+  |grad HU| (HU/mm, central differences in RAS mm) and, when the preset shades, of the per-voxel
+  shading; opacity per mm a = scalar opacity(HU) x gradient factor(|grad|), alpha = 1 - (1 - a)^ds
+  (opacity unit distance 1 mm);
+- shading, as vtkEncodedGradientShader builds it for Slicer's default light (the renderer's
+  automatic headlight): one directional light from the camera along the viewing axis (VTK makes
+  every light directional), two-sided, its half vector equal to the light, so per voxel, with
+  unit normal n = -grad / |grad|: diffuse D = ambient_light x ambient + diffuse |n.l| and
+  specular S = specular |n.l|^power. VTK's headlight has a black ambient colour, so in Slicer the
+  preset's ambient term has no effect: ambient_light defaults to 0 (measured against
+  vtkFixedPointVolumeRayCastMapper in VTK 9.6: centre of a shaded ball within 0.5 %; with the
+  ambient term added, 11 % too bright). A voxel whose gradient is flat (|grad| at most 1e-5 of
+  the CT's HU range per mm; VTK's zero-normal rule) gets no diffuse or specular light. As in VTK,
+  shading is computed at the voxels and interpolated; the sample's colour is rgb D + S (the
+  specular added in white), premultiplied by alpha;
+- front-to-back compositing; a ray stops once its opacity reaches early_stop (VTK stops at
+  1 - 255/32767 = 0.9922); the premultiplied colour is clipped to [0, 1] (VTK clamps its fixed
+  point sums) and composited over the background.
+
+Measured against VTK 9.6's vtkFixedPointVolumeRayCastMapper set up as Slicer's CPU pipeline
+(spacing on the image, an orthonormal user matrix, the default headlight, the same 1.5 mm step)
+on the bundled CT at 256 px, azimuth 30, elevation 10: SSIM 0.985 (CT-Bone) and 0.987
+(CT-Chest-Contrast-Enhanced), mean brightness within 1.4 %.
+
+Differences from VTK, by design: gradient magnitudes are in HU per mm (the unit of presets in
+transfer.py); VTK's are in HU per mean voxel spacing (measured: 2x ours on 2 mm voxels), which
+only matters for presets whose gradient opacity is not constant (none of the CT presets). Samples
+are floating point, not 15-bit fixed point, and their positions along the rays differ.
+
+Memory: rays run in chunks of RAYS_PER_CHUNK; a chunk marches in passes of about SAMPLES_PER_PASS
+samples (~40 float32 temporaries each: at most ~170 MB a pass, whatever the image size); the
+per-frame volume holds 1 to 4 float32 channels per voxel, plus the HU gradient (3 channels) while
+it is built. Measured: a 512 x 512 CT-Bone frame of the bundled 122 x 101 x 112 CT (1.5 mm step)
+raises the process's peak memory by 73 MB (to 552 MB, most of it torch itself).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..api import MAX_IMAGE_SIDE, Frame, Progress, check_device
+from ..camera import Camera
+from ..errors import RenderFMError
+from ..inputs import gradient_ras
+from ..transfer import Preset, load_preset
+from ..volume import Volume
+
+DEFAULT_EARLY_STOP = 0.999
+FLAT_GRADIENT = 1e-5
+"""A voxel's gradient counts as zero below this fraction of the CT's HU range, per mm."""
+RAYS_PER_CHUNK = 1 << 16
+SAMPLES_PER_PASS = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Field:
+    """What the rays sample: channels [1, C, K, J, I] float32, HU first, then |grad| (HU/mm) when
+    the preset's gradient opacity is not constant 1, then diffuse and specular shading when the
+    preset shades (None marks a channel left out); upper [3]: the normalised grid coordinate of
+    the last voxel centre along i, j, k (1, or -1 for a single voxel)."""
+
+    channels: torch.Tensor
+    magnitude: int | None
+    shading: int | None
+    upper: torch.Tensor
+
+
+def render_dvr(
+    ct: Volume,
+    preset: Preset | str,
+    camera: Camera,
+    size: int | tuple[int, int],
+    *,
+    step_mm: float | None = None,
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    ambient_light: float = 0.0,
+    early_stop: float = DEFAULT_EARLY_STOP,
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+) -> Frame:
+    """Ray-march `ct` (HU, RAS mm) with `preset` seen from `camera` at `size` (side, or (width,
+    height)) pixels.
+
+    step_mm: the largest distance between samples (mm), by default half the smallest voxel
+    spacing; background: RGB in [0, 1] behind the volume; ambient_light: the headlight's ambient
+    intensity in [0, 1] (0 as in Slicer, where the preset's ambient term then has no effect; 1
+    lights it fully); early_stop: a ray stops once its opacity reaches this (0 < early_stop <= 1);
+    device: where to march (cpu or cuda); progress(fraction, message): called per chunk of rays.
+    Returns a Frame: rgb [H, W, 3] in [0, 1] with the background, alpha [H, W], depth [H, W]
+    (expected depth in mm along the optical axis, 0 where alpha is 0).
+    """
+    preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    width, height = _image_size(size)
+    step = _step(ct, step_mm)
+    if not 0.0 <= ambient_light <= 1.0:
+        raise RenderFMError(f"ambient_light must be in [0, 1], not {ambient_light}")
+    if not 0.0 < early_stop <= 1.0:
+        raise RenderFMError(f"early_stop must be in (0, 1], not {early_stop}")
+    backdrop = _background(background)
+    device = check_device(device)
+    field = _field(ct, preset, _light(camera), ambient_light, device)
+    origin, directions, z_per_mm = _rays(camera, width, height, ct, device)
+    t_near, t_far = _clip(origin, directions, field.upper)
+    out = torch.zeros(width * height, 5, dtype=torch.float32, device=device)
+    chunks = range(0, width * height, RAYS_PER_CHUNK)
+    for number, start in enumerate(chunks):
+        rays = slice(start, start + RAYS_PER_CHUNK)
+        out[rays] = _march(field, preset, origin, directions[rays], t_near[rays], t_far[rays],
+                           step, early_stop)
+        if progress is not None:
+            progress((number + 1) / len(chunks), "ray marching")
+    colour, alpha = out[:, :3].clamp(0.0, 1.0), out[:, 3]
+    rgb = colour + (1.0 - alpha[:, None]) * backdrop.to(device)
+    depth = torch.where(alpha > 0, out[:, 4] * z_per_mm / alpha.clamp_min(1e-12), 0.0)
+    return Frame(rgb.view(height, width, 3), alpha.view(height, width),
+                 depth.view(height, width))
+
+
+def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(width, height) from a side or a pair; RenderFMError outside 1..MAX_IMAGE_SIDE."""
+    width, height = (size, size) if isinstance(size, int) else tuple(size)
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        raise RenderFMError(f"image size must be 1..{MAX_IMAGE_SIDE} pixels, not {width}x{height}")
+    return int(width), int(height)
+
+
+def _step(ct: Volume, step_mm: float | None) -> float:
+    """The largest sample distance in mm: step_mm, or half the smallest voxel spacing."""
+    if step_mm is None:
+        return 0.5 * float(ct.spacing.min())
+    if not (math.isfinite(step_mm) and step_mm > 0):
+        raise RenderFMError(f"the ray-marching step must be a positive number of mm, not {step_mm}")
+    return float(step_mm)
+
+
+def _background(background: tuple[float, float, float]) -> torch.Tensor:
+    """[3] RGB background, checked to be three numbers in [0, 1]."""
+    values = torch.as_tensor(background, dtype=torch.float32)
+    if values.shape != (3,) or not bool(((values >= 0) & (values <= 1)).all()):
+        raise RenderFMError(f"background must be three numbers in [0, 1], not {background}")
+    return values
+
+
+def _light(camera: Camera) -> np.ndarray:
+    """[3] unit vector from the focal point towards the camera (the headlight), RAS."""
+    towards = np.subtract(camera.position, camera.focal_point)
+    return towards / np.linalg.norm(towards)
+
+
+def _field(
+    ct: Volume, preset: Preset, light: np.ndarray, ambient_light: float, device: torch.device
+) -> _Field:
+    """The per-frame channels of ct on device (see _Field)."""
+    volume = Volume(ct.array.to(device=device, dtype=torch.float32), ct.ijk_to_ras)
+    hu = volume.array
+    channels, magnitude_index, shading_index = [hu], None, None
+    varies = any(factor != 1.0 for _, factor in preset.gradient_opacity)
+    if varies or preset.shade:
+        gradient = gradient_ras(volume)
+        magnitude = torch.linalg.vector_norm(gradient, dim=0)
+        if varies:
+            magnitude_index = len(channels)
+            channels.append(magnitude)
+        if preset.shade:
+            shading_index = len(channels)
+            flat = FLAT_GRADIENT * float(hu.max() - hu.min())
+            channels += _voxel_shading(preset, gradient, magnitude, torch.from_numpy(light).to(hu),
+                                       ambient_light, flat)
+    upper = torch.tensor([1.0 if n > 1 else -1.0 for n in volume.shape[::-1]], device=device)
+    return _Field(torch.stack(channels)[None], magnitude_index, shading_index, upper)
+
+
+def _voxel_shading(
+    preset: Preset, gradient: torch.Tensor, magnitude: torch.Tensor, light: torch.Tensor,
+    ambient_light: float, flat: float,
+) -> list[torch.Tensor]:
+    """[diffuse, specular], each [K, J, I]: two-sided headlight shading of every voxel; gradient
+    [3, K, J, I] and magnitude [K, J, I] in HU/mm, light [3] unit (RAS), flat in HU/mm."""
+    cosine = (torch.einsum("c...,c->...", gradient, light) / magnitude.clamp_min(1e-30)).abs()
+    lit = magnitude > flat
+    diffuse = preset.ambient * ambient_light + torch.where(lit, preset.diffuse * cosine, 0.0)
+    specular = torch.where(lit, preset.specular * cosine.pow(preset.specular_power), 0.0)
+    return [diffuse, specular]
+
+
+def _rays(
+    camera: Camera, width: int, height: int, ct: Volume, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rays in grid_sample's normalised coordinates (voxel centre 0 at -1, n - 1 at +1 on each
+    axis, ordered i, j, k), parametrised by the RAS distance t (mm) from the camera.
+
+    Returns origin [3] (the camera centre), directions [H * W, 3] (normalised units per mm), and
+    z_per_mm [H * W] (optical-axis depth per mm along each ray).
+    """
+    double = {"dtype": torch.float64, "device": device}
+    intrinsics = camera.intrinsics(width, height)
+    v, u = torch.meshgrid(torch.arange(height, **double) + 0.5,
+                          torch.arange(width, **double) + 0.5, indexing="ij")
+    x = (u - intrinsics[0, 2]) / intrinsics[0, 0]
+    y = (v - intrinsics[1, 2]) / intrinsics[1, 1]
+    in_camera = torch.stack([x, y, torch.ones_like(x)], dim=-1).reshape(-1, 3)
+    length = torch.linalg.vector_norm(in_camera, dim=1)
+    scale = 2.0 / np.maximum(np.array(ct.shape[::-1], dtype=np.float64) - 1.0, 1.0)
+    ras_to_grid = np.diag([*scale, 1.0]) @ np.linalg.inv(ct.ijk_to_ras)
+    ras_to_grid[:3, 3] -= 1.0
+    # camera -> RAS is R^T; then RAS -> grid.
+    camera_to_grid = ras_to_grid[:3, :3] @ camera.world_to_camera()[:3, :3].T
+    directions = (in_camera / length[:, None]) @ torch.as_tensor(camera_to_grid.T, **double)
+    origin = ras_to_grid[:3, :3] @ np.asarray(camera.position) + ras_to_grid[:3, 3]
+    return torch.as_tensor(origin, **double).float(), directions.float(), (1.0 / length).float()
+
+
+def _clip(
+    origin: torch.Tensor, directions: torch.Tensor, upper: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(t_near, t_far) [R] in mm where each ray is inside the voxel-centre box -1 .. upper;
+    t_far <= t_near for rays that miss. Starts at the camera (t >= 0) when it is inside."""
+    parallel = directions == 0
+    safe = torch.where(parallel, torch.ones_like(directions), directions)
+    t_low, t_high = (-1.0 - origin) / safe, (upper - origin) / safe
+    inside = (origin >= -1.0) & (origin <= upper)
+    infinity = torch.full_like(t_low, math.inf)
+    enter = torch.where(parallel, torch.where(inside, -infinity, infinity),
+                        torch.minimum(t_low, t_high))
+    leave = torch.where(parallel, torch.where(inside, infinity, -infinity),
+                        torch.maximum(t_low, t_high))
+    return enter.amax(dim=1).clamp_min(0.0), leave.amin(dim=1)
+
+
+# Columns of the marching state, one row per ray still marching.
+_DIRECTION, _START, _SPACING, _COUNT, _DONE, _THROUGH, _RGB, _T_SUM = (
+    slice(0, 3), 3, 4, 5, 6, 7, slice(8, 11), 11)
+
+
+def _march(
+    field: _Field, preset: Preset, origin: torch.Tensor, directions: torch.Tensor,
+    t_near: torch.Tensor, t_far: torch.Tensor, step: float, early_stop: float,
+) -> torch.Tensor:
+    """Composite one chunk of rays front to back: [R, 5] = premultiplied rgb, alpha, and the
+    weighted sum of the distance t (mm). Each pass takes the next samples of every ray still
+    marching; rays leave the state when they run out of samples or reach early_stop."""
+    length = (t_far - t_near).clamp_min(0.0)
+    count = torch.ceil(length / step)
+    state = torch.zeros(len(directions), 12, dtype=torch.float32, device=directions.device)
+    state[:, _DIRECTION], state[:, _START], state[:, _COUNT] = directions, t_near, count
+    state[:, _SPACING], state[:, _THROUGH] = length / count.clamp_min(1.0), 1.0
+    out = torch.zeros(len(directions), 5, dtype=torch.float32, device=directions.device)
+    ids = (count > 0).nonzero().squeeze(1)
+    state = state[ids]
+    while len(ids):
+        _march_pass(field, preset, origin, state, max(1, SAMPLES_PER_PASS // len(ids)))
+        going = (state[:, _DONE] < state[:, _COUNT]) & (state[:, _THROUGH] > 1.0 - early_stop)
+        finished = state[~going]
+        out[ids[~going]] = torch.cat([finished[:, _RGB], 1.0 - finished[:, _THROUGH, None],
+                                      finished[:, _T_SUM, None]], dim=1)
+        state, ids = state[going], ids[going]
+    return out
+
+
+def _march_pass(
+    field: _Field, preset: Preset, origin: torch.Tensor, state: torch.Tensor, samples: int
+) -> None:
+    """Composite the next `samples` samples of every ray of state [A, 12] into it, in place."""
+    index = state[:, _DONE, None] + torch.arange(samples, device=state.device)
+    spacing = state[:, _SPACING, None]
+    t = state[:, _START, None] + (index + 0.5) * spacing
+    points = origin + t[..., None] * state[:, None, _DIRECTION]
+    alpha, colour = _classify(field, preset, points, spacing)
+    alpha = torch.where(index < state[:, _COUNT, None], alpha, 0.0)
+    through = torch.cumprod(1.0 - alpha, dim=1)
+    before = torch.cat([torch.ones_like(through[:, :1]), through[:, :-1]], dim=1)
+    weight = state[:, _THROUGH, None] * before * alpha
+    state[:, _RGB] += torch.einsum("as,asc->ac", weight, colour)
+    state[:, _T_SUM] += (weight * t).sum(1)
+    state[:, _THROUGH] *= through[:, -1]
+    state[:, _DONE] += samples
+
+
+def _classify(
+    field: _Field, preset: Preset, points: torch.Tensor, spacing: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """alpha [A, S] and colour [A, S, 3] (before alpha) of samples at points [A, S, 3]
+    (normalised grid coordinates), each standing for a piece of spacing [A, 1] mm of its ray."""
+    values = F.grid_sample(field.channels, points.view(1, 1, 1, -1, 3), mode="bilinear",
+                           padding_mode="border", align_corners=True)
+    values = values.view(field.channels.shape[1], *points.shape[:2])
+    per_mm = preset.opacity(values[0])
+    if field.magnitude is not None:
+        per_mm = per_mm * preset.gradient_factor(values[field.magnitude])
+    alpha = -torch.expm1(spacing * torch.log1p(-per_mm.clamp(max=1.0 - 1e-7)))
+    colour = preset.rgb(values[0])
+    if field.shading is not None:
+        diffuse, specular = values[field.shading], values[field.shading + 1]
+        colour = colour * diffuse[..., None] + specular[..., None]
+    return alpha, colour
+
