@@ -1,4 +1,4 @@
-"""The `renderfm` command: demo, render, prepare, export-ply, presets.
+"""The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt.
 
 Every command goes through the high-level API (api.py). A user mistake prints one line,
 "renderfm: error: ...", and exits with status 2; warnings print as "renderfm: warning: ...".
@@ -145,14 +145,58 @@ def _cmd_presets(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    folder = Path(args.output)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"demo output {folder} is a file; give a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _output_folder(args.output)
     with _progress_bar("demo") as progress:
         paths = run_demo(folder, args.size, progress)
     for path in paths:
         print(f"wrote {path}")
+
+
+def _output_folder(path: str) -> Path:
+    """A folder for outputs: created if missing; a file there is a UsageError."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output {folder} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from .api import DEFAULT_PRESET
+    from .compare import compare, write_comparison
+
+    folder = _output_folder(args.output)
+    with _progress_bar("comparing") as progress:
+        result = compare(args.input, args.preset or DEFAULT_PRESET, segmentation=args.seg,
+                         views=args.views, size=args.size, renderers=args.renderers,
+                         target=args.target, spp=args.spp, progress=progress)
+    for name, reason in result.skipped.items():
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    for path in write_comparison(result, folder):
+        print(f"wrote {path}")
+
+
+def _cmd_make_gt(args: argparse.Namespace) -> int:
+    from .groundtruth.cache import make_ground_truth
+
+    scans = [Path(scan) for scan in args.scans]
+    if args.scans_file:
+        listed = Path(args.scans_file).read_text().splitlines()
+        scans += [Path(line.strip()) for line in listed if line.strip()
+                  and not line.strip().startswith("#")]
+    if not scans:
+        raise UsageError("give at least one scan (or --scans-file)")
+    folder = _output_folder(args.output)
+    with _progress_bar("ground truth") as progress:
+        summary = make_ground_truth(scans, args.presets, folder, renderer=args.renderer,
+                                    size=args.size, views=args.views,
+                                    elevations=args.elevations, spp=args.spp,
+                                    progress=progress)
+    print(f"{summary.rendered} views rendered, {summary.skipped} already there, "
+          f"{len(summary.failed)} of {len(scans)} scans failed; images in {folder}")
+    for scan, reason in summary.failed:
+        print(f"renderfm: failed: {scan}: {reason}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
@@ -249,7 +293,66 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = commands.add_parser("presets", help="list the bundled transfer-function presets")
     presets.set_defaults(run=_cmd_presets)
+    _add_compare(commands)
+    _add_make_gt(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    return value
+
+
+def _angles(text: str) -> list[float]:
+    try:
+        return [float(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected degrees like 0,30,-30, not {text!r}")
+
+
+def _add_compare(commands) -> None:
+    from .compare import renderer_names
+
+    compare = commands.add_parser(
+        "compare", help="RenderFM beside dvr, path-traced and Slicer's native rendering, with "
+                        "metrics, over an orbit (montage.png, metrics.md, metrics.json)")
+    compare.add_argument("input", help="CT (NIfTI, NRRD, MHA, DICOM folder)")
+    compare.add_argument("--seg", help="segmentation for RenderFM (as for render), or 'threshold'")
+    compare.add_argument("--preset", help="preset name or file (default: Slicer's CT default)")
+    compare.add_argument("--views", type=_positive, default=4, help="orbit views (default 4)")
+    compare.add_argument("--size", type=_size, default=256, help="image side in pixels")
+    compare.add_argument("--renderers", type=_names,
+                         help=f"comma-separated, default all: {', '.join(renderer_names())}")
+    compare.add_argument("--target", help="the reference every image is scored against "
+                                          "(default pathtraced, or dvr without Mitsuba)")
+    compare.add_argument("--spp", type=_positive, default=16,
+                         help="path tracer samples per pixel (default 16)")
+    compare.add_argument("-o", "--output", default="renderfm_compare", help="output folder")
+    compare.set_defaults(run=_cmd_compare)
+
+
+def _add_make_gt(commands) -> None:
+    gt = commands.add_parser(
+        "make-gt", help="render ground truth for many scans, presets and views into a "
+                        "resumable on-disk cache (training data)")
+    gt.add_argument("scans", nargs="*", help="CT files or DICOM folders")
+    gt.add_argument("--scans-file", help="a text file with one scan path per line")
+    gt.add_argument("--presets", type=_names, default=["CT-Chest-Contrast-Enhanced"],
+                    help="comma-separated preset names or files")
+    gt.add_argument("--renderer", choices=["dvr", "pathtraced"], default="pathtraced",
+                    help="ground-truth renderer (default pathtraced)")
+    gt.add_argument("--views", type=_positive, default=8, help="azimuths per elevation")
+    gt.add_argument("--elevations", type=_angles, default=[0.0],
+                    help="comma-separated elevations in degrees (default 0)")
+    gt.add_argument("--size", type=_size, default=256, help="image side in pixels")
+    gt.add_argument("--spp", type=_positive, default=64, help="path tracer samples per pixel")
+    gt.add_argument("-o", "--output", required=True, help="cache folder")
+    gt.set_defaults(run=_cmd_make_gt)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -263,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
     try:
-        args.run(args)
+        status = args.run(args)
     except RenderFMError as error:
         print(f"renderfm: error: {error}", file=sys.stderr)
         return 2
@@ -274,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("renderfm: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

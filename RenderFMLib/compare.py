@@ -1,0 +1,187 @@
+"""`renderfm compare`: RenderFM beside the reference renderers, over an orbit, with metrics.
+
+Every renderer sees the same CT, preset and cameras (an orbit from the anterior view). Each image
+is scored against one target renderer (pathtraced by default, the photorealistic look; dvr when
+Mitsuba is missing) with PSNR, SSIM, MS-SSIM and LPIPS where available, over the whole image and
+over the foreground ("masked": pixels the target covers with alpha > FOREGROUND_ALPHA). Results: a montage
+PNG (rows = views, columns = renderers, scores under each tile), metrics.md and metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .api import DEFAULT_PRESET, prepare, render
+from .camera import Camera, orbit
+from .errors import RenderFMError
+from .groundtruth.references import REFERENCES, ReferenceImage, reference_problem, render_reference
+from .metrics import image_metrics
+from .transfer import Preset, load_preset
+from .volume import Volume, read_ct
+
+RENDERFM_MODES = {"renderfm-agp": "RenderFM, Anatomy-Guided Priming (no network yet)"}
+FOREGROUND_ALPHA = 0.05
+LABEL_HEIGHT = 18
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Comparison:
+    """Images and scores of one comparison. images[name][view], scores[name][view] (a metrics
+    dict; the target has none); skipped: renderers that could not run here, with the reason."""
+
+    preset: str
+    target: str
+    cameras: list[Camera]
+    images: dict[str, list[ReferenceImage]] = field(default_factory=dict)
+    scores: dict[str, list[dict]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def renderer_names() -> list[str]:
+    """Every renderer compare knows: RenderFM's modes, then the references."""
+    return [*RENDERFM_MODES, *REFERENCES]
+
+
+def _renderfm_images(ct: Volume, segmentation, preset: Preset, cameras: Sequence[Camera],
+                     size: int, progress: Progress) -> list[ReferenceImage]:
+    gaussians = prepare(ct, segmentation, preset, progress=lambda f, m: progress(0.5 * f, m))
+    images = []
+    for number, camera in enumerate(cameras):
+        frame = render(gaussians, camera, size)
+        images.append(ReferenceImage(frame.rgb.detach().numpy(), frame.alpha.detach().numpy()))
+        progress(0.5 + 0.5 * (number + 1) / len(cameras), f"view {number + 1}/{len(cameras)}")
+    return images
+
+
+def _choose(renderers: Sequence[str] | None, target: str | None) -> tuple[list[str], str]:
+    names = list(renderers) if renderers else renderer_names()
+    unknown = [name for name in names if name not in renderer_names()]
+    if unknown:
+        raise RenderFMError(f"unknown renderer {', '.join(unknown)}; choose from "
+                            f"{', '.join(renderer_names())}")
+    if target is None:
+        target = "pathtraced" if "pathtraced" in names and reference_problem("pathtraced") is None \
+            else "dvr"
+    if target not in REFERENCES:
+        raise RenderFMError(f"the target must be a reference renderer ({', '.join(REFERENCES)}), "
+                            f"not '{target}'")
+    if reference_problem(target) is not None:
+        raise RenderFMError(f"target {target}: {reference_problem(target)}")
+    return [target] + [name for name in names if name != target], target
+
+
+def _score(image: ReferenceImage, target: ReferenceImage) -> dict:
+    mask = None if target.alpha is None else target.alpha > FOREGROUND_ALPHA
+    return image_metrics(image.rgb, target.rgb, mask=mask if mask is not None and mask.any()
+                         else None)
+
+
+def compare(
+    ct: Volume | str | Path, preset: Preset | str = DEFAULT_PRESET, *, segmentation=None,
+    views: int = 4, size: int = 256, renderers: Sequence[str] | None = None,
+    target: str | None = None, spp: int = 16, progress: Progress = lambda f, m: None,
+) -> Comparison:
+    """Render the CT with each renderer from `views` orbit cameras at size x size pixels and
+    score every image against `target` (see the module docstring). Renderers that cannot run
+    here (a missing optional package) are skipped with their reason; unknown names and an
+    unusable target are a RenderFMError before any rendering."""
+    if views < 1:
+        raise RenderFMError(f"views must be at least 1, not {views}")
+    names, target = _choose(renderers, target)
+    ct = ct if isinstance(ct, Volume) else read_ct(ct)
+    preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    cameras = orbit(ct.center_ras(), ct.bounding_radius(), views)
+    result = Comparison(preset.name, target, cameras)
+    for number, name in enumerate(names):
+        def step(fraction: float, message: str, number: int = number, name: str = name) -> None:
+            progress((number + fraction) / len(names), f"{name}: {message}")
+        if name in RENDERFM_MODES:
+            result.images[name] = _renderfm_images(ct, segmentation, preset, cameras, size, step)
+        elif (problem := reference_problem(name)) is not None:
+            result.skipped[name] = problem
+        else:
+            result.images[name] = render_reference(name, ct, preset, cameras, size, spp=spp,
+                                                   progress=step)
+    for name, images in result.images.items():
+        if name != target:
+            result.scores[name] = [_score(image, goal)
+                                   for image, goal in zip(images, result.images[target])]
+    progress(1.0, "done")
+    return result
+
+
+def _format(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "inf" if math.isinf(value) else f"{value:.3f}"
+
+
+def _tile_label(comparison: Comparison, name: str, view: int) -> str:
+    if name == comparison.target:
+        return "target"
+    score = comparison.scores[name][view]
+    return f"SSIM {_format(score['ssim'])}  PSNR {_format(score['psnr'])}"
+
+
+def montage(comparison: Comparison) -> Image.Image:
+    """Rows = views, columns = renderers; renderer names on top, scores under every tile."""
+    names = list(comparison.images)
+    side = next(iter(comparison.images.values()))[0].rgb.shape[0]
+    font = ImageFont.load_default()
+    rows = len(comparison.cameras)
+    sheet = Image.new("RGB", (side * len(names), LABEL_HEIGHT + rows * (side + LABEL_HEIGHT)),
+                      (32, 32, 32))
+    draw = ImageDraw.Draw(sheet)
+    for column, name in enumerate(names):
+        draw.text((column * side + 4, 3), name, fill=(255, 255, 255), font=font)
+        for view, image in enumerate(comparison.images[name]):
+            top = LABEL_HEIGHT + view * (side + LABEL_HEIGHT)
+            pixels = (np.clip(image.rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            sheet.paste(Image.fromarray(pixels), (column * side, top))
+            draw.text((column * side + 4, top + side + 3), _tile_label(comparison, name, view),
+                      fill=(220, 220, 220), font=font)
+    return sheet
+
+
+def metrics_markdown(comparison: Comparison) -> str:
+    """A markdown table: one row per renderer, medians over the views of each metric."""
+    keys = ["psnr", "ssim", "ms_ssim", "lpips", "psnr_masked", "ssim_masked"]
+    lines = [f"Preset {comparison.preset}, {len(comparison.cameras)} orbit views, target "
+             f"{comparison.target}; medians over views.", "",
+             "| renderer | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, scores in comparison.scores.items():
+        cells = []
+        for key in keys:
+            values = [s.get(key) for s in scores if s.get(key) is not None]
+            cells.append(_format(float(np.median(values))) if values else "n/a")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [f"\nSkipped {name}: {reason}" for name, reason in comparison.skipped.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(comparison: Comparison, folder: Path) -> list[Path]:
+    """montage.png, metrics.md and metrics.json (per-view scores and cameras) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "montage.png", folder / "metrics.md", folder / "metrics.json"]
+    montage(comparison).save(paths[0])
+    paths[1].write_text(metrics_markdown(comparison))
+    record = {"preset": comparison.preset, "target": comparison.target,
+              "cameras": [camera.to_dict() for camera in comparison.cameras],
+              "scores": comparison.scores, "skipped": comparison.skipped,
+              "renderers": {name: RENDERFM_MODES.get(name) or REFERENCES[name]
+                            for name in comparison.images}}
+    paths[2].write_text(json.dumps(record, indent=2, default=_json_number))
+    return paths
+
+
+def _json_number(value):
+    return float(value)
