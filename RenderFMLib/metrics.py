@@ -13,19 +13,15 @@ single pixels within 1e-4 (7e-5 in flat bright areas, float32's worst case). Mas
 mean of that map over the mask's pixels. MS-SSIM is pytorch-msssim's (5 scales, its standard
 weights), also in float32.
 
-LPIPS (Zhang et al. 2018, AlexNet) needs the `lpips` package (which brings torchvision) and
-torchvision's ImageNet AlexNet weights already on disk: RenderFM never downloads them. To enable
-it, `pip install lpips`, then copy `alexnet-owt-7be5be79.pth` (torchvision's AlexNet
-IMAGENET1K_V1 file) into `$TORCH_HOME/hub/checkpoints/` (by default ~/.cache/torch/hub/checkpoints;
-`python -c "import torch; print(torch.hub.get_dir())"` prints the folder). Without them lpips()
-returns None and image_metrics() reports None.
+LPIPS (Zhang et al. 2018, AlexNet) runs only from a local .safetensors weights file named by
+RENDERFM_LPIPS_WEIGHTS (lpips.py says what it holds); RenderFM ships none, downloads none and
+never unpickles any. Without it lpips() returns None and image_metrics() reports None.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,12 +31,11 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 MS_SSIM_MIN_SIDE = (SSIM_WINDOW - 1) * 2**4 + 1  # pytorch-msssim's limit for 5 scales: 161 px
-LPIPS_ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 
 def _as_image(image, name: str) -> torch.Tensor:
     """[H, W, C] float64 in [0, 1] from a uint8 or float array/tensor of [H, W] or [H, W, C]."""
-    tensor = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.asarray(image))
+    tensor = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
     if tensor.dim() == 2:
         tensor = tensor[..., None]
     if tensor.dim() != 3 or min(tensor.shape) == 0:
@@ -161,35 +156,16 @@ def _batch(image: torch.Tensor) -> torch.Tensor:
     return image.permute(2, 0, 1)[None]
 
 
-def _alexnet_file() -> Path:
-    """Where torchvision looks for its AlexNet weights before it would download them."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_ALEXNET_FILE
-
-
-@functools.lru_cache(maxsize=1)
-def _lpips_model():
-    """The LPIPS (AlexNet) model, or None when the package or the weights are not installed."""
-    try:
-        import lpips as lpips_package
-    except ImportError:
-        return None
-    if not _alexnet_file().is_file():
-        return None
-    return lpips_package.LPIPS(net="alex", verbose=False).eval()
-
-
 def lpips(a, b) -> float | None:
     """LPIPS distance (AlexNet; 0 for identical images, lower is closer) of two RGB images, or
-    None when LPIPS is not available offline (see the module docstring to enable it)."""
+    None when no LPIPS weights are installed (RenderFMLib.lpips)."""
     a, b = _pair(a, b)
     if a.shape[2] != 3:
         raise ValueError(f"LPIPS needs RGB images, not {a.shape[2]} channels")
-    model = _lpips_model()
-    if model is None:
-        return None
+    from .lpips import lpips_distance
+
     scaled = [_batch(image).float().cpu() * 2.0 - 1.0 for image in (a, b)]  # LPIPS wants [-1, 1]
-    with torch.no_grad():
-        return float(model(*scaled))
+    return lpips_distance(*scaled)
 
 
 def image_metrics(a, b, mask=None) -> dict[str, float | None]:

@@ -1,6 +1,5 @@
 """Image metrics: PSNR and SSIM against scikit-image, known values, masks, MS-SSIM, no LPIPS."""
 
-import importlib.util
 import itertools
 import math
 
@@ -10,7 +9,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from RenderFMLib import metrics
+from RenderFMLib import lpips, metrics
+from RenderFMLib.errors import ModelFileError
 
 # The SSIM map is computed in float32 about 0.5; against scikit-image's float64 the mean SSIM
 # agreed within 2e-7 on noisy, flat-bright (the worst case for float32 variances) and rendered
@@ -153,11 +153,74 @@ def test_bad_masks_raise_value_error():
         metrics.ssim(a, a, border_only)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("lpips") is not None,
-                    reason="the lpips package is installed here")
-def test_lpips_is_none_without_the_lpips_package():
+def test_lpips_is_none_without_weights(monkeypatch):
+    monkeypatch.delenv(lpips.WEIGHTS_VARIABLE, raising=False)
     a = _image((32, 32, 3), 14)
     assert metrics.lpips(a, a) is None
     result = metrics.image_metrics(a, a, mask=np.ones((32, 32)))
     assert result["lpips"] is None
     assert set(result) == {"psnr", "ssim", "ms_ssim", "lpips", "psnr_masked", "ssim_masked"}
+
+
+def _lpips_weights(path):
+    """A weights file of the documented layout with random (not trained) values: a stand-in for
+    the real LPIPS weights, which RenderFM cannot ship; it checks the computation, not the scores."""
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(3)
+    shapes = {"conv1": (64, 3, 11), "conv2": (192, 64, 5), "conv3": (384, 192, 3),
+              "conv4": (256, 384, 3), "conv5": (256, 256, 3)}
+    tensors = {}
+    for number, (name, (out, cin, k)) in enumerate(shapes.items(), start=1):
+        tensors[f"{name}.weight"] = torch.randn(out, cin, k, k, generator=generator) / (cin * k * k) ** 0.5
+        tensors[f"{name}.bias"] = 0.1 * torch.randn(out, generator=generator)
+        tensors[f"lin{number}.weight"] = torch.rand(1, out, 1, 1, generator=generator)
+    save_file(tensors, str(path))
+    return tensors
+
+
+def _alexnet_lpips(a, b, tensors):
+    """LPIPS written independently with torch.nn modules in torchvision's AlexNet layout."""
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 64, 11, 4, 2), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2),
+        torch.nn.Conv2d(64, 192, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2),
+        torch.nn.Conv2d(192, 384, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(384, 256, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(256, 256, 3, padding=1), torch.nn.ReLU())
+    for index, name in zip((0, 3, 6, 8, 10), ("conv1", "conv2", "conv3", "conv4", "conv5")):
+        net[index].weight.data, net[index].bias.data = tensors[f"{name}.weight"], tensors[f"{name}.bias"]
+    taps = (1, 4, 7, 9, 11)
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+    xa, xb = [(torch.from_numpy(x).permute(2, 0, 1)[None].float() * 2 - 1 - shift) / scale
+              for x in (a, b)]
+    total = 0.0
+    with torch.no_grad():
+        for number, layer in enumerate(net):
+            xa, xb = layer(xa), layer(xb)
+            if number in taps:
+                unit = [x / (x.norm(dim=1, keepdim=True) + 1e-10) for x in (xa, xb)]
+                weight = tensors[f"lin{taps.index(number) + 1}.weight"].view(1, -1, 1, 1)
+                total += float(((unit[0] - unit[1]) ** 2 * weight).sum(1).mean())
+    return total
+
+
+def test_lpips_from_a_safetensors_file(tmp_path, monkeypatch):
+    tensors = _lpips_weights(tmp_path / "lpips.safetensors")
+    monkeypatch.setenv(lpips.WEIGHTS_VARIABLE, str(tmp_path / "lpips.safetensors"))
+    a, b = _image((96, 96, 3), 5), _image((96, 96, 3), 6)
+    assert metrics.lpips(a, a) == 0.0
+    distance = metrics.lpips(a, b)
+    assert distance > 0 and distance == pytest.approx(metrics.lpips(b, a), rel=1e-6)
+    assert distance == pytest.approx(_alexnet_lpips(a, b, tensors), rel=1e-5)
+
+
+def test_lpips_rejects_a_wrong_file(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"conv1.weight": torch.zeros(64, 3, 5, 5)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(ModelFileError, match="conv1.weight must have shape"):
+        lpips.load_weights(tmp_path / "bad.safetensors")
+    (tmp_path / "not.safetensors").write_text("pickle? no")
+    with pytest.raises(ModelFileError, match="cannot be read"):
+        lpips.load_weights(tmp_path / "not.safetensors")
