@@ -1,12 +1,13 @@
-"""CPU benchmark of the 'dvr' reference renderer on the bundled sample CT.
+"""Time per image of every renderer on the bundled sample CT: RenderFM (AGP), dvr, Slicer's CPU and
+GPU ray cast (headless slicer-core on this machine's OpenGL) and the Mitsuba path tracer.
 
-    python Testing/bench/bench_dvr.py [--sizes 256 512] [--presets NAME ...] [--runs 3]
-                                      [--threads N] [--device cpu]
+    python Testing/bench/bench_references.py [--sizes 256 512] [--preset CT-Bone] [--runs 3]
+                                             [--spp 4] [--renderers ...]
 
-For each preset and size: the fastest of --runs renders of the anterior orbit view at the default
-step (half the smallest spacing: 1.5 mm on the sample's 3 mm voxels), as wall time and as the
-process's CPU time (the steadier number on a shared machine), after one small warm-up render.
-Prints the machine and a markdown table.
+Each renderer draws --runs orbit views (azimuths 0, 40, 80...) at each size after one warm-up
+image; the table gives the median wall time per image. The headless Slicer renderers keep one
+scene and 3D view for all images (set-up time printed apart), as a Slicer session would. The path
+tracer's time grows linearly with --spp (samples per pixel); its column says how many it used.
 """
 
 from __future__ import annotations
@@ -14,46 +15,94 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
-from RenderFMLib.camera import orbit_camera
+from RenderFMLib.api import prepare, render
+from RenderFMLib.camera import Camera, orbit_camera
 from RenderFMLib.groundtruth.dvr import render_dvr
+from RenderFMLib.groundtruth.pathtraced import render_pathtraced
 from RenderFMLib.resources import resource_path
 from RenderFMLib.volume import read_ct
+
+RENDERERS = ["renderfm-agp", "dvr", "slicer-cpu", "slicer-gpu", "pathtraced"]
+
+
+def _slicer(ct, preset: str, method: str) -> tuple[Callable[[Camera, int], object], Callable]:
+    """(render one image, close) over one headless scene; the view is resized per image size."""
+    from RenderFMLib.slicer.context import SlicerContext
+    from RenderFMLib.slicer.native import show_volume_rendering
+    from RenderFMLib.slicer.nodes import volume_node
+    from RenderFMLib.slicer.view import OffscreenThreeDView
+
+    started = time.perf_counter()
+    context = SlicerContext.headless()
+    views: dict[int, OffscreenThreeDView] = {}
+    node = volume_node(context, ct, "CT")
+
+    def draw(camera: Camera, size: int):
+        if size not in views:
+            views[size] = OffscreenThreeDView(context, (size, size))
+            show_volume_rendering(context, views[size], node, preset, method)
+        views[size].set_camera(camera)
+        return views[size].capture()
+
+    def close() -> None:
+        for view in views.values():
+            view.close()
+
+    print(f"slicer-{method}: scene set-up {time.perf_counter() - started:.2f} s")
+    return draw, close
+
+
+def _renderer(name: str, ct, preset: str, spp: int):
+    if name == "renderfm-agp":
+        gaussians = prepare(ct, None, preset)
+        return (lambda camera, size: render(gaussians, camera, size)), (lambda: None)
+    if name == "dvr":
+        return (lambda camera, size: render_dvr(ct, preset, camera, size)), (lambda: None)
+    if name == "pathtraced":
+        return (lambda camera, size: render_pathtraced(ct, preset, camera, size, spp=spp)), \
+            (lambda: None)
+    return _slicer(ct, preset, name.split("-")[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--presets", nargs="+",
-                        default=["CT-Bone", "CT-Chest-Contrast-Enhanced"])
+    parser.add_argument("--preset", default="CT-Bone")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--spp", type=int, default=4)
+    parser.add_argument("--renderers", nargs="+", default=RENDERERS, choices=RENDERERS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     ct = read_ct(resource_path("sample", "ct.nii.gz"))
-    camera = orbit_camera(ct.center_ras(), ct.bounding_radius(), 0.0, 0.0)
-    render_dvr(ct, args.presets[0], camera, 32, device=args.device)
+    cameras = [orbit_camera(ct.center_ras(), ct.bounding_radius(), 40.0 * i, 0.0)
+               for i in range(args.runs)]
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-          f"{torch.__version__}, {args.threads} threads, device {args.device}, load average "
-          f"{os.getloadavg()[0]:.1f}\n")
-    print("| preset | size | wall (s) | CPU (s) | opaque pixels |")
-    print("|---|---|---|---|---|")
-    for preset in args.presets:
+          f"{torch.__version__} ({torch.get_num_threads()} threads), load average "
+          f"{os.getloadavg()[0]:.1f}; preset {args.preset}\n")
+    rows = []
+    for name in args.renderers:
+        draw, close = _renderer(name, ct, args.preset, args.spp)
+        times = []
         for size in args.sizes:
-            best_wall = best_cpu = float("inf")
-            for _ in range(args.runs):
-                wall, cpu = time.perf_counter(), time.process_time()
-                frame = render_dvr(ct, preset, camera, size, device=args.device)
-                if args.device != "cpu":
-                    torch.cuda.synchronize()
-                best_wall = min(best_wall, time.perf_counter() - wall)
-                best_cpu = min(best_cpu, time.process_time() - cpu)
-            opaque = float((frame.alpha > 0.5).float().mean())
-            print(f"| {preset} | {size} | {best_wall:.2f} | {best_cpu:.2f} | {opaque:.1%} |")
+            draw(cameras[0], size)  # warm-up: JIT, first-frame set-up
+            samples = []
+            for camera in cameras:
+                started = time.perf_counter()
+                draw(camera, size)
+                samples.append(time.perf_counter() - started)
+            times.append(statistics.median(samples))
+        close()
+        label = f"{name} ({args.spp} spp)" if name == "pathtraced" else name
+        rows.append(f"| {label} | " + " | ".join(f"{t:.3f}" for t in times) + " |")
+    print("| renderer | " + " | ".join(f"{s}x{s} (s)" for s in args.sizes) + " |")
+    print("|---|" + "---:|" * len(args.sizes))
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
