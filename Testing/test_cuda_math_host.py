@@ -14,159 +14,46 @@ per test, from float32 rounding (EPS); culling decisions and NaN/Inf patterns mu
 
 from __future__ import annotations
 
-import importlib
-import math
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from cuda_host import host_harness
+from cuda_host.rounding import EPS, camera_error, slice_terms
+from cuda_host.scenes import GROUP, HEIGHT, MATRICES, WIDTH, camera, stage2_inputs
 
-from RenderFMLib.camera import Camera, camera_tensors, orbit_camera
-from RenderFMLib.render.cuda import CUDA_DIR
-from RenderFMLib.render.reference import (blend, precompute, slice_gaussians, slice_project,
-                                          tile_keys)
+from RenderFMLib.render.reference import slice_gaussians, slice_project
 from RenderFMLib.render.reference.blend import _alpha
 from RenderFMLib.render.reference.precompute import cholesky_factor
-from RenderFMLib.render.reference.slice_project import (MIN_ALPHA, OPACITY_LAMBDA,
-                                                         _ewa_covariance)
+from RenderFMLib.render.reference.slice_project import MIN_ALPHA, OPACITY_LAMBDA, _ewa_covariance
 from RenderFMLib.render.reference.tile_keys import TILE_SIZE, tile_grid, tile_rects
 
-blend_module = importlib.import_module("RenderFMLib.render.reference.blend")  # not the function
-HARNESS = Path(__file__).parent / "cuda_host" / "harness.cpp"
-BLEND_HARNESS = Path(__file__).parent / "cuda_host" / "blend_harness.cpp"
-WIDTH, HEIGHT = 320, 240  # px; not square, so a swap of x and y shows
-CENTER = np.array([10.0, -20.0, 30.0])  # RAS mm, the orbit's focus
 F32 = torch.float32
-EPS = 2.0**-23  # float32 machine epsilon
-RANDOM = 4096  # ordinary Gaussians
-GROUP = 256  # Gaussians per degenerate group
-GROUPS = ("random", "huge", "tiny", "correlated", "behind", "near_plane", "off_screen", "faint",
-          "special", "non_finite")
-MATRICES = ("s_c", "gains", "s_dd_inv")
 PRECOMPUTE_RTOL = 1e-4  # of each matrix's largest entry, plus EPS cond(B); see the test
 MAX_RADIUS = 1 << 20  # px, the reference's clamp
-CAMERA_ULPS = 8.0  # rounding allowed in camera coordinates, in EPS of their terms (measured 0.9)
-
-
-def _build(source: Path, tmp_path_factory) -> Path:
-    compiler = shutil.which("g++")
-    if compiler is None:
-        pytest.skip("g++ not found: the host build of gaussian_math.cuh needs a C++17 compiler")
-    exe = tmp_path_factory.mktemp("harness") / source.stem
-    result = subprocess.run(
-        [compiler, "-O2", "-std=c++17", "-Wall", "-Wextra", "-Werror", f"-I{CUDA_DIR}",
-         str(source), "-o", str(exe)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return exe
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory) -> Path:
-    return _build(HARNESS, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def blend_harness(tmp_path_factory) -> Path:
-    return _build(BLEND_HARNESS, tmp_path_factory)
-
-
-# ---------------------------------------------------------------- inputs ----------------------
-
-def _camera() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(world_to_camera [4, 4], intrinsics [3, 3], centre [3] RAS mm), float64."""
-    camera = orbit_camera(CENTER, radius=150.0, azimuth=35.0, elevation=20.0)
-    return camera_tensors(camera, WIDTH, HEIGHT, torch.device("cpu"), torch.float64)
-
-
-def _at_camera_points(points_cam: np.ndarray) -> np.ndarray:
-    """RAS mm [n, 3] of camera-frame points [n, 3] mm."""
-    w2c = _camera()[0].numpy()
-    return (points_cam - w2c[:3, 3]) @ w2c[:3, :3]
-
-
-def _parameters(seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """float64 parameters of the random Gaussians about CENTER, then one GROUP of each degenerate
-    kind; and each Gaussian's group name."""
-    rng = np.random.default_rng(seed)
-    n = RANDOM + GROUP * (len(GROUPS) - 1)
-    p = {
-        "means": CENTER + rng.uniform(-150.0, 150.0, (n, 3)),
-        "dir_means": rng.normal(size=(n, 3)),
-        "log_scales": np.concatenate([math.log(2.1) + 0.7 * rng.normal(size=(n, 3)),
-                                      math.log(3.0) + 0.7 * rng.normal(size=(n, 3))], axis=1),
-        "corr_logits": 2.0 * rng.normal(size=(n, 15)),
-        "opacity_logits": 2.0 * rng.normal(size=n),
-        "rgb": rng.uniform(size=(n, 3)),
-        "sh": 0.5 * rng.normal(size=(n, 9)) + np.eye(9)[0] * 2.0,
-    }
-    names = np.array(["random"] * RANDOM + [g for g in GROUPS[1:] for _ in range(GROUP)])
-    at = {g: np.flatnonzero(names == g) for g in GROUPS}
-    p["log_scales"][at["huge"], :3] += rng.uniform(4.0, 9.0, (GROUP, 3))
-    shrink = rng.uniform(0.0, 9.0, (GROUP, 6)) * (rng.uniform(size=(GROUP, 6)) < 0.5)
-    p["log_scales"][at["tiny"]] -= shrink
-    signs = rng.choice([-1.0, 1.0], (GROUP, 15))
-    p["corr_logits"][at["correlated"]] = signs * rng.uniform(5.0, 9.0, (GROUP, 15))
-    eye = _camera()[2].numpy()
-    p["means"][at["behind"]] = (eye + (eye - CENTER) * rng.uniform(0.0, 0.5, (GROUP, 1))
-                                + rng.normal(scale=30.0, size=(GROUP, 3)))
-    depth = rng.choice([0.5, 0.999, 1.001, 1.5, 3.0, 10.0], GROUP)  # mm; the near plane is 1
-    lateral = rng.uniform(-1.0, 1.0, (GROUP, 2)) * depth[:, None]
-    p["means"][at["near_plane"]] = _at_camera_points(np.column_stack([lateral, depth]))
-    p["corr_logits"][at["near_plane"]] = 0.0  # K = 0 exactly: mu_c = mu_p stays at that depth
-    depth = rng.uniform(20.0, 600.0, GROUP)
-    half_fov = np.array([WIDTH, HEIGHT]) / 2.0 / _camera()[1][0, 0].item()  # tan(FOV / 2)
-    slope = rng.uniform(-3.0, 3.0, (GROUP, 2)) * half_fov  # up to 3x the field of view
-    off_screen = np.column_stack([slope * depth[:, None], depth])
-    p["means"][at["off_screen"]] = _at_camera_points(off_screen)
-    p["opacity_logits"][at["faint"]] = rng.uniform(-12.0, -4.0, GROUP)  # alpha_c about 1/255
-    special = at["special"]
-    p["dir_means"][special[:16]] = 0.0  # normalize() of a zero vector gives 0
-    p["means"][special[16:32]] = eye  # at the camera centre: zero view direction
-    view = p["means"][special[32:]] - eye
-    p["dir_means"][special[32:]] = view / np.linalg.norm(view, axis=1, keepdims=True)  # delta ~ 0
-    return p, names
-
-
-def _poison(arrays: dict[str, np.ndarray], names: list[str], rows: np.ndarray, seed: int) -> None:
-    """Put one NaN, +Inf or -Inf into one entry of one of `names` for each of `rows`."""
-    rng = np.random.default_rng(seed)
-    for row in rows:
-        target = arrays[names[rng.integers(len(names))]]
-        flat = target.reshape(len(target), -1)
-        flat[row, rng.integers(flat.shape[1])] = rng.choice([np.nan, np.inf, -np.inf])
+def harness(tmp_path_factory):
+    return host_harness.build("harness", tmp_path_factory.mktemp("harness"))
 
 
 # ---------------------------------------------------------------- the harness run -------------
 
-def _run(harness: Path, tmp: Path, inputs: dict, ints: dict, n: int, p: int) -> dict:
-    header = np.array([n, p, WIDTH, HEIGHT, TILE_SIZE], np.int32)
+def _run(harness, tmp, inputs: dict, ints: dict, n: int, p: int) -> dict:
     order = ["w2c", "intrinsics", "centre", "log_scales", "corr_logits", "means", "dir_means",
              "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh", "ref_means2d", "ref_radii",
              "px_means", "px_conics", "px_opacity", "pixels"]
-    with open(tmp / "in.bin", "wb") as f:
-        header.tofile(f)
-        for name in order:
-            dtype = np.int32 if name in ints else np.float32
-            np.ascontiguousarray({**inputs, **ints}[name], dtype=dtype).tofile(f)
-    result = subprocess.run([str(harness), str(tmp / "in.bin"), str(tmp / "out.bin")],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    raw = (tmp / "out.bin").read_bytes()
+    values = {**inputs, **ints}
+    header = (np.array([n, p, WIDTH, HEIGHT, TILE_SIZE]), np.int32)
     layout = [("s_c", 9), ("gains", 9), ("s_dd_inv", 9), ("mu_c", 3), ("alpha", 1),
               ("means2d", 2), ("conics", 3), ("depths", 1), ("colors", 3), ("radii", 1),
-              ("rects", 4), ("pixel_alpha", None)]
-    out, offset = {}, 0
-    for name, width in layout:
-        count = p if width is None else n * width
-        dtype = np.int32 if name in ("radii", "rects") else np.float32
-        values = np.frombuffer(raw, dtype, count, offset)
-        out[name] = values.reshape(n, width) if width and width > 1 else values
-        offset += 4 * count
-    assert offset == len(raw)
-    return out
+              ("rects", 4)]
+    return host_harness.run(
+        harness, tmp,
+        [header, *((values[k], np.int32 if k in ints else np.float32) for k in order)],
+        [*((name, np.int32 if name in ("radii", "rects") else np.float32,
+            (n, width) if width > 1 else (n,)) for name, width in layout),
+         ("pixel_alpha", np.float32, (p,))])
 
 
 def _pixel_samples(ref: dict, seed: int, count: int = 8192) -> dict:
@@ -197,19 +84,10 @@ def _pixel_samples(ref: dict, seed: int, count: int = 8192) -> dict:
 @pytest.fixture(scope="module")
 def case(harness, tmp_path_factory) -> dict:
     """Inputs, the reference's float32 outputs and the harness's outputs."""
-    params, groups = _parameters()
+    stage2, precomputed, groups = stage2_inputs()
     n = len(groups)
-    poisoned = np.flatnonzero(groups == "non_finite")
-    _poison(params, ["log_scales", "corr_logits"], poisoned[: GROUP // 2], seed=1)
-    stage2 = {k: v.astype(np.float32) for k, v in params.items()}
-    precomputed = [t.numpy() for t in precompute(torch.from_numpy(stage2["log_scales"]),
-                                                 torch.from_numpy(stage2["corr_logits"]))]
-    stage2.update({name: m.copy() for name, m in zip(MATRICES, precomputed)})
-    _poison(stage2, ["means", "dir_means", "opacity_logits", "rgb", "sh", *MATRICES],
-            poisoned[GROUP // 2:], seed=2)
-
     t = {k: torch.from_numpy(v) for k, v in stage2.items()}
-    w2c, intrinsics, centre = (x.to(F32) for x in _camera())
+    w2c, intrinsics, centre = (x.to(F32) for x in camera())
     mu_c, alpha = slice_gaussians(t["means"], t["dir_means"], t["gains"], t["s_dd_inv"],
                                   t["opacity_logits"], centre)
     ref = slice_project(t["means"], t["dir_means"], t["s_c"], t["gains"], t["s_dd_inv"],
@@ -234,38 +112,13 @@ def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
 
 
 def _slice_terms(case: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Per Gaussian, the sizes that bound slicing's float32 rounding (float64, from its inputs):
-
-    mm [n]: |mu_p| + |K| (|delta| + 1), summed over entries: what mu_c = mu_p + K delta adds up,
-    with delta a difference of unit vectors, so that delta carries an absolute rounding of a few
-    EPS however small it is; quad [n]: |delta|^T |S| |delta| + 2 |S| |delta| summed, the same for
-    delta^T S_dd^-1 delta.
-    """
-    x = {k: case["inputs"][k].astype(np.float64) for k in ("means", "dir_means", "gains",
-                                                            "s_dd_inv")}
-    centre = case["camera"][2].numpy().astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        view = x["means"] - centre
-        view /= np.maximum(np.linalg.norm(view, axis=1, keepdims=True), 1e-12)
-        mean_dir = x["dir_means"] / np.maximum(
-            np.linalg.norm(x["dir_means"], axis=1, keepdims=True), 1e-12)
-        delta = np.abs(view - mean_dir)
-        gains, s_inv = np.abs(x["gains"]), np.abs(x["s_dd_inv"])
-        mm = np.abs(x["means"]).sum(1) + (gains @ (delta + 1.0)[..., None]).sum((1, 2))
-        s_delta = (s_inv @ delta[..., None])[..., 0]
-        quad = (delta * s_delta).sum(1) + 2.0 * s_delta.sum(1)
-    return mm, quad
+    """rounding.slice_terms of the case's inputs."""
+    return slice_terms(case["inputs"], case["camera"][2])
 
 
 def _camera_error(case: dict) -> np.ndarray:
-    """[n] mm: the float32 rounding allowed in a Gaussian's camera coordinates.
-
-    p = R mu_c + t sums terms as large as those of mu_c (_slice_terms) and |t|; the two sides sum
-    them in other orders (torch's BLAS also fuses multiply-adds), so p differs by a few ulps of
-    those terms even where p itself is small (near the camera): CAMERA_ULPS of them.
-    """
-    translation = np.abs(case["camera"][0][:3, 3].numpy()).sum()
-    return CAMERA_ULPS * EPS * (_slice_terms(case)[0] + translation)
+    """rounding.camera_error of the case's inputs, mm [n]."""
+    return camera_error(case["inputs"], case["camera"][0], case["camera"][2])
 
 
 def _reference_radius_before_ceil(case: dict) -> np.ndarray:
@@ -429,142 +282,3 @@ def test_pixel_alpha_host_vs_torch(case):
     np.testing.assert_allclose(got, want, rtol=0, atol=2.5e-7)
     np.testing.assert_array_equal(got[-6:], want[-6:])
     assert (want > 0).mean() > 0.3 and (want == 0).any()
-
-
-# ---------------------------------------------------------------- stage 4: blend ---------------
-# blend_harness.cpp runs blend_fwd.cu's per-pixel loop (blend_step over each 16x16 tile's sorted
-# instances, then finish_pixel) on the reference's own slice_project and tile_keys outputs.
-
-BLEND_CAMERA = Camera(position=(0.0, 0.0, 0.0), focal_point=(0.0, -1.0, 0.0),
-                      view_up=(0.0, 0.0, 1.0), view_angle=40.0)
-BLEND_BACKGROUND = (0.2, 0.5, 0.9)
-
-
-def _blend_scene(n: int, seed: int) -> dict[str, torch.Tensor]:
-    """n random Gaussians in front of BLEND_CAMERA (test_render_reference.py's scene)."""
-    gen = torch.Generator().manual_seed(seed)
-    means = torch.stack([torch.rand(n, generator=gen) * 60 - 30,
-                         -(torch.rand(n, generator=gen) * 100 + 150),
-                         torch.rand(n, generator=gen) * 40 - 20], dim=-1)
-    return {
-        "means": means,
-        "dir_means": torch.randn(n, 3, generator=gen),
-        "log_scales": torch.rand(n, 6, generator=gen) * 1.5 + 0.3,
-        "corr_logits": torch.randn(n, 15, generator=gen),
-        "opacity_logits": torch.randn(n, generator=gen) + 1.0,
-        "rgb": torch.rand(n, 3, generator=gen),
-        "sh": torch.cat([torch.full((n, 1), 3.0), torch.randn(n, 8, generator=gen) * 0.3], dim=1),
-    }
-
-
-def _stacked_scene(n: int, seed: int) -> dict[str, torch.Tensor]:
-    """n large, nearly opaque Gaussians stacked along the view axis: transmittance runs out."""
-    s = _blend_scene(n, seed)
-    s["means"][:, 0] = s["means"][:, 0] * 0.1
-    s["means"][:, 2] = s["means"][:, 2] * 0.1
-    s["log_scales"][:, :3] += 2.0
-    s["opacity_logits"] = s["opacity_logits"] + 6.0
-    return s
-
-
-def _blend_project(s: dict, width: int, height: int) -> dict[str, torch.Tensor]:
-    w2c, intrinsics, centre = camera_tensors(BLEND_CAMERA, width, height, torch.device("cpu"), F32)
-    s_c, gains, s_dd_inv = precompute(s["log_scales"], s["corr_logits"])
-    return slice_project(s["means"], s["dir_means"], s_c, gains, s_dd_inv, s["opacity_logits"],
-                         s["rgb"], s["sh"], w2c, intrinsics, centre, width, height)
-
-
-BLEND_CASES = {  # name: (scene, width, height); no size is a multiple of 16 but the last
-    "random": (lambda: _blend_scene(400, seed=5), 100, 75),
-    "stacked": (lambda: _stacked_scene(120, seed=6), 50, 40),
-    "empty": (lambda: _blend_scene(0, seed=7), 33, 17),
-    "tiny_image": (lambda: _blend_scene(200, seed=8), 7, 5),
-    "square": (lambda: _blend_scene(300, seed=9), 64, 48),
-}
-
-
-def _run_blend(exe: Path, tmp: Path, pr: dict, ids: torch.Tensor, ranges: torch.Tensor,
-               width: int, height: int) -> dict[str, np.ndarray]:
-    with open(tmp / "in.bin", "wb") as f:
-        np.array([len(pr["depths"]), len(ids), width, height], np.int64).tofile(f)
-        for name in ("means2d", "conics", "colors", "opacities", "depths"):
-            np.ascontiguousarray(pr[name].numpy(), np.float32).tofile(f)
-        np.array(BLEND_BACKGROUND, np.float32).tofile(f)
-        ids.numpy().astype(np.int64).tofile(f)
-        ranges.numpy().astype(np.int64).tofile(f)
-    result = subprocess.run([str(exe), str(tmp / "in.bin"), str(tmp / "out.bin")],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    raw, pixels, out, offset = (tmp / "out.bin").read_bytes(), width * height, {}, 0
-    for name, channels, dtype in (("rgb", 3, np.float32), ("alpha", 1, np.float32),
-                                  ("depth", 1, np.float32), ("final_t", 1, np.float32),
-                                  ("n_consumed", 1, np.int32)):
-        values = np.frombuffer(raw, dtype, pixels * channels, offset)
-        out[name] = values.reshape(height, width, 3) if channels == 3 else values.reshape(height,
-                                                                                          width)
-        offset += 4 * pixels * channels
-    assert offset == len(raw)
-    return out
-
-
-@pytest.fixture(scope="module", params=sorted(BLEND_CASES))
-def blend_case(request, blend_harness, tmp_path_factory) -> dict:
-    return _blend_case(request.param, blend_harness, tmp_path_factory)
-
-
-def _blend_case(name: str, blend_harness: Path, tmp_path_factory) -> dict:
-    """The reference's blend and the harness's outputs for BLEND_CASES[name]."""
-    make, width, height = BLEND_CASES[name]
-    pr = _blend_project(make(), width, height)
-    ids, ranges = tile_keys(pr["means2d"], pr["radii"], pr["depths"], width, height, TILE_SIZE)
-    bg = torch.tensor(BLEND_BACKGROUND, dtype=F32)
-    args = (pr["means2d"], pr["conics"], pr["colors"], pr["opacities"], pr["depths"], ids, ranges,
-            width, height, bg, TILE_SIZE)
-    ref = [t.numpy() for t in blend(*args)]
-    host = _run_blend(blend_harness, tmp_path_factory.mktemp("blend"), pr, ids, ranges, width,
-                      height)
-    return {"name": name, "args": args, "ref": ref, "host": host, "ranges": ranges,
-            "width": width, "height": height}
-
-
-def test_blend_host_vs_torch(blend_case):
-    """rgb and alpha within 1e-5 (float32 sums of tens of terms; the reference forms T in float64
-    by log1p and cumulative sums, the host by products), depth within 1e-3 mm."""
-    (rgb, alpha, depth), host = blend_case["ref"], blend_case["host"]
-    np.testing.assert_allclose(host["rgb"], rgb, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(host["alpha"], alpha, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(host["depth"], depth, rtol=0, atol=1e-3)
-    np.testing.assert_array_equal(host["alpha"] > 0, alpha > 0)
-    if blend_case["name"] == "empty":
-        assert len(blend_case["args"][5]) == 0 and (host["alpha"] == 0).all()
-        np.testing.assert_array_equal(host["rgb"], np.broadcast_to(BLEND_BACKGROUND, rgb.shape)
-                                      .astype(np.float32))
-    else:
-        assert (alpha > 0).mean() > 0.2
-
-
-def test_blend_backward_state(blend_case):
-    """final_t is the T behind the background (1 - alpha up to rounding, never below 1e-4);
-    n_consumed counts instances up to the last contributing one, within the pixel's tile."""
-    host, width, height = blend_case["host"], blend_case["width"], blend_case["height"]
-    t, consumed = host["final_t"], host["n_consumed"]
-    assert (t >= blend_module.MIN_TRANSMITTANCE).all() and (t <= 1.0).all()
-    np.testing.assert_allclose(t, 1.0 - host["alpha"], rtol=0, atol=1e-5)
-    np.testing.assert_array_equal(consumed > 0, host["alpha"] > 0)
-    ranges = blend_case["ranges"].numpy()
-    counts = (ranges[:, 1] - ranges[:, 0]).reshape(-1, (width + TILE_SIZE - 1) // TILE_SIZE)
-    per_pixel = np.repeat(np.repeat(counts, TILE_SIZE, 0), TILE_SIZE, 1)[:height, :width]
-    assert (consumed <= per_pixel).all()
-
-
-def test_blend_termination(blend_harness, tmp_path_factory, monkeypatch):
-    """In the stacked scene the 1e-4 transmittance stop changes the image by more than 10x the
-    tolerance (what it drops is at most 1e-4 of the colours behind), and the host follows it."""
-    blend_case = _blend_case("stacked", blend_harness, tmp_path_factory)
-    monkeypatch.setattr(blend_module, "MIN_TRANSMITTANCE", 0.0)
-    unstopped = blend(*blend_case["args"])[0].numpy()
-    host = blend_case["host"]
-    dropped = np.abs(unstopped - blend_case["ref"][0]).max(-1)
-    assert dropped.max() > 1e-4 and (dropped > 1e-5).mean() > 0.2  # many pixels stopped
-    assert np.abs(host["rgb"] - unstopped).max() > 1e-4
-    assert np.abs(host["rgb"] - blend_case["ref"][0]).max() < 1e-5

@@ -24,7 +24,9 @@ nvrtc = pytest.importorskip(
 
 ARCHITECTURES = (75, 80, 86, 89, 90)  # Turing, Ampere (A100, RTX 30), Ada, Hopper
 KERNELS = {"precompute.cu": {"precompute"}, "slice_project_fwd.cu": {"slice_project_fwd"},
-           "blend_fwd.cu": {"blend_fwd"}}
+           "slice_project_bwd.cu": {"slice_project_bwd"},
+           "tile_keys.cu": {"tile_counts", "tile_keys", "tile_ranges"},
+           "blend_fwd.cu": {"blend_fwd"}, "blend_bwd.cu": {"blend_bwd"}}
 _ENTRY = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(')
 
 

@@ -21,7 +21,7 @@ using harness::write;
 
 namespace {
 
-constexpr int TILE = 16;
+constexpr int TILE = TILE_SIZE;  // the blend kernels' tile side, px
 
 }  // namespace
 

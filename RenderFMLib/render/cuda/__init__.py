@@ -1,23 +1,33 @@
-"""CUDA twin of the render stages (DESIGN.md sections 4, 6 and 8).
+"""CUDA twin of the render stages (DESIGN.md sections 4, 6 and 8), run through CuPy.
 
-What is here: the kernel sources, shipped as package data, one stage and direction per file.
+The kernel sources, shipped as package data, one stage and direction per file:
 
-    gaussian_math.cuh      per-Gaussian math as ``__host__ __device__`` functions, each the float32
-                           twin of a function in ../reference (the host compiler tests it too)
+    gaussian_math.cuh      per-Gaussian and per-pixel math as ``__host__ __device__`` functions,
+                           each the float32 twin of a function in ../reference (the tests also
+                           build it with g++ and compare it with the reference)
+    gaussian_math_bwd.cuh  their backward (vector-Jacobian) twins: what torch autograd gives
+    tile_keys.cuh          tile binning's math: counts, keys, per-tile range search
+    kernel_io.cuh          device-side loads, stores and grid-stride indexing
     precompute.cu          ``precompute``: S_c, K, S_dd^-1 per Gaussian (once per model)
     slice_project_fwd.cu   ``slice_project_fwd``: slice, shade, project and cull (per frame)
+    slice_project_bwd.cu   ``slice_project_bwd``: its backward, one thread per Gaussian
+    tile_keys.cu           ``tile_counts``, ``tile_keys``, ``tile_ranges``: binning into 16x16
+                           tiles around a stable radix sort (torch.sort)
     blend_fwd.cu           ``blend_fwd``: front-to-back blending, one 16x16 block per tile with
-                           shared-memory batches of 256 Gaussians (per frame); also writes each
-                           pixel's final transmittance and instance count for the backward pass
+                           shared-memory batches of 256 Gaussians; also writes each pixel's final
+                           transmittance and instance count for the backward pass
+    blend_bwd.cu           ``blend_bwd``: back-to-front from those, warp-reduced atomics
 
-and `kernel_sources`, which gives each ``.cu`` file's text ready for NVRTC: its quoted includes
-inlined, with ``#line`` directives so that compiler errors name the real file and line.
+The Python side, which imports CuPy lazily (importing this package needs neither CuPy nor a GPU):
 
-Planned: a loader that compiles these sources once per process through CuPy's ``RawModule``
-(NVRTC), reached lazily so that importing RenderFMLib never needs CuPy or a GPU; tile keys with
-CuPy's radix sort; ``blend_bwd.cu``; ``slice_project_bwd.cu``; and autograd
-functions that wrap each stage with the same inputs and outputs as its PyTorch reference.
-Nothing in this package imports CuPy.
+    loader.py      available(), kernels(device): NVRTC compilation once per process and device,
+                   launches on torch's current stream, DLPack views of torch tensors
+    buffers.py     the scratch buffers reused from frame to frame
+    stages.py      slice_project, tile_keys, blend: the reference's signatures, autograd
+    rasterize.py   render_cuda: a whole checked frame, the reference path's signature
+
+`kernel_sources` gives each ``.cu`` file's text ready for NVRTC: its quoted includes inlined,
+with ``#line`` directives so that compiler errors name the real file and line.
 """
 
 from __future__ import annotations

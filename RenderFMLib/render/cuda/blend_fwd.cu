@@ -20,8 +20,8 @@
 
 namespace {
 
-constexpr int TILE = 16;             // pixels per tile side (tile_keys.py's TILE_SIZE)
-constexpr int BLOCK = TILE * TILE;   // threads per block = Gaussians per shared batch
+constexpr int TILE = renderfm::TILE_SIZE;  // pixels per tile side (tile_keys.py's TILE_SIZE)
+constexpr int BLOCK = TILE * TILE;         // threads per block = Gaussians per shared batch
 
 }  // namespace
 

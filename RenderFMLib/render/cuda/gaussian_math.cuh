@@ -11,6 +11,8 @@
 //   blend_step           render/reference/blend.py          blend (one pixel, one Gaussian)
 //   finish_pixel         render/reference/blend.py          blend's outputs
 //
+// Their backward twins are in gaussian_math_bwd.cuh.
+//
 // Frames and units: world = patient RAS mm; camera = OpenCV (x right, y down, z forward) mm;
 // image = px, pixel (u, v) has its centre at (u + 0.5, v + 0.5). Matrices are row-major.
 // NaN semantics follow torch: clamps keep NaN (fminf/fmaxf would drop it), so a NaN reaches the
@@ -212,18 +214,24 @@ RFM_HD void slice_gaussian(Vec3 mean, Vec3 dir_mean, const Mat3& gain, const Mat
   *alpha_c = sigmoid(opacity_logit) * expf(-OPACITY_LAMBDA * quadratic_form(s_dd_inv, delta));
 }
 
-// S(v) = sum_k sh[k] Y_k(v), the 3DGS degree-2 basis at the unit direction v (sh.py).
-RFM_HD float sh_shading(Vec3 v, const float sh[9]) {
+// The 3DGS degree-2 basis Y_k(v), k = 0..8, at the unit direction v (sh.py's sh_basis).
+RFM_HD void sh_basis(Vec3 v, float basis[9]) {
   const float xx = v.x * v.x, yy = v.y * v.y, zz = v.z * v.z;
-  const float basis[9] = {SH_C0,
-                          -SH_C1 * v.y,
-                          SH_C1 * v.z,
-                          -SH_C1 * v.x,
-                          SH_C2_XY * v.x * v.y,
-                          -SH_C2_XY * v.y * v.z,
-                          SH_C2_ZZ * (2.0f * zz - xx - yy),
-                          -SH_C2_XY * v.x * v.z,
-                          SH_C2_XX_YY * (xx - yy)};
+  basis[0] = SH_C0;
+  basis[1] = -SH_C1 * v.y;
+  basis[2] = SH_C1 * v.z;
+  basis[3] = -SH_C1 * v.x;
+  basis[4] = SH_C2_XY * v.x * v.y;
+  basis[5] = -SH_C2_XY * v.y * v.z;
+  basis[6] = SH_C2_ZZ * (2.0f * zz - xx - yy);
+  basis[7] = -SH_C2_XY * v.x * v.z;
+  basis[8] = SH_C2_XX_YY * (xx - yy);
+}
+
+// S(v) = sum_k sh[k] Y_k(v).
+RFM_HD float sh_shading(Vec3 v, const float sh[9]) {
+  float basis[9];
+  sh_basis(v, basis);
   float sum = 0.0f;
   for (int k = 0; k < 9; ++k) sum += sh[k] * basis[k];
   return sum;
@@ -320,6 +328,8 @@ RFM_HD Projection project_gaussian(Vec3 mu_c, const Mat3& s_c, float alpha, Vec3
 
 // ---------------------------------------------------------------- stage 3: tiles ---------------
 
+constexpr int TILE_SIZE = 16;  // px per tile side: one 16x16 thread block in the blend kernels
+
 // Inclusive tile rectangle {x0, y0, x1, y1} of the square of half-size radius px around mean2d,
 // clamped to the tile grid; x1 < x0 (empty) where radius is 0. A NaN mean gives tile 0 (the
 // reference's float -> int cast is undefined there; its radius is 0 anyway).
@@ -340,13 +350,21 @@ RFM_HD void tile_rect(Vec2 mean2d, int radius, int width, int height, int tile_s
 
 // ---------------------------------------------------------------- stage 4: blend ---------------
 
+// d = mean2d - the centre of pixel (px, py), px.
+RFM_HD Vec2 pixel_offset(Vec2 mean2d, int px, int py) {
+  return {mean2d.x - (static_cast<float>(px) + 0.5f), mean2d.y - (static_cast<float>(py) + 0.5f)};
+}
+
+// The exponent -(a dx^2 + c dy^2) / 2 - b dx dy of a footprint at offset d (px).
+RFM_HD float footprint_power(Vec2 d, Conic conic) {
+  return -0.5f * (conic.a * d.x * d.x + conic.c * d.y * d.y) - conic.b * d.x * d.y;
+}
+
 // alpha of a Gaussian (mean2d px, conic, opacity alpha_c) at the centre of pixel (px, py):
-// min(0.99, opacity exp(power)), power = -(a dx^2 + c dy^2) / 2 - b dx dy; 0 where power > 0
-// (a numerically non-positive-definite conic) or NaN.
+// min(0.99, opacity exp(power)); 0 where power > 0 (a numerically non-positive-definite conic)
+// or NaN.
 RFM_HD float pixel_alpha(Vec2 mean2d, Conic conic, float opacity, int px, int py) {
-  const float dx = mean2d.x - (static_cast<float>(px) + 0.5f);
-  const float dy = mean2d.y - (static_cast<float>(py) + 0.5f);
-  const float power = -0.5f * (conic.a * dx * dx + conic.c * dy * dy) - conic.b * dx * dy;
+  const float power = footprint_power(pixel_offset(mean2d, px, py), conic);
   const float alpha = clamp_max(opacity * expf(clamp_max(power, 0.0f)), MAX_ALPHA);
   return power <= 0.0f ? alpha : 0.0f;
 }

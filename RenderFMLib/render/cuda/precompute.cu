@@ -2,6 +2,7 @@
 // (S_c, K, S_dd^-1; DESIGN.md section 4). PyTorch twin: render/reference/precompute.py.
 // One thread per Gaussian, grid-stride, 64-bit indices.
 #include "gaussian_math.cuh"
+#include "kernel_io.cuh"
 
 extern "C" __global__ void precompute(
     const long long n,                      // number of Gaussians
@@ -10,18 +11,14 @@ extern "C" __global__ void precompute(
     float* __restrict__ s_c,                // [N, 3, 3] sliced covariance, RAS mm^2
     float* __restrict__ gains,              // [N, 3, 3] K = S_pd S_dd^-1, mm
     float* __restrict__ s_dd_inv) {         // [N, 3, 3] S_dd^-1
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long g = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; g < n;
-       g += stride) {
+  for (long long g = renderfm::first_index(); g < n; g += renderfm::index_stride()) {
     float scales[6], logits[15];
     for (int k = 0; k < 6; ++k) scales[k] = log_scales[6 * g + k];
     for (int k = 0; k < 15; ++k) logits[k] = corr_logits[15 * g + k];
     renderfm::Mat3 cov, gain, dd_inv;
     renderfm::precompute_gaussian(scales, logits, &cov, &gain, &dd_inv);
-    for (int k = 0; k < 9; ++k) {
-      s_c[9 * g + k] = cov.m[k];
-      gains[9 * g + k] = gain.m[k];
-      s_dd_inv[9 * g + k] = dd_inv.m[k];
-    }
+    renderfm::store_mat3(s_c, g, cov);
+    renderfm::store_mat3(gains, g, gain);
+    renderfm::store_mat3(s_dd_inv, g, dd_inv);
   }
 }

@@ -3,20 +3,10 @@
 // PyTorch twin: render/reference/slice_project.py, slice_project. One thread per Gaussian,
 // grid-stride, 64-bit indices; a NaN or Inf anywhere in a Gaussian culls it.
 #include "gaussian_math.cuh"
+#include "kernel_io.cuh"
 
-namespace {
-
-__device__ renderfm::Vec3 load_vec3(const float* p, long long g) {
-  return {p[3 * g], p[3 * g + 1], p[3 * g + 2]};
-}
-
-__device__ renderfm::Mat3 load_mat3(const float* p, long long g) {
-  renderfm::Mat3 a;
-  for (int k = 0; k < 9; ++k) a.m[k] = p[9 * g + k];
-  return a;
-}
-
-}  // namespace
+using renderfm::load_mat3;
+using renderfm::load_vec3;
 
 extern "C" __global__ void slice_project_fwd(
     const long long n,                          // number of Gaussians
@@ -41,9 +31,7 @@ extern "C" __global__ void slice_project_fwd(
     float* __restrict__ colors) {   // [N, 3] rgb * max(0, S(v))
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const renderfm::Vec3 centre = load_vec3(camera_centre, 0);
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long g = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; g < n;
-       g += stride) {
+  for (long long g = renderfm::first_index(); g < n; g += renderfm::index_stride()) {
     renderfm::Vec3 mu_c;
     float alpha;
     renderfm::slice_gaussian(load_vec3(means, g), load_vec3(dir_means, g), load_mat3(gains, g),
@@ -62,8 +50,6 @@ extern "C" __global__ void slice_project_fwd(
     depths[g] = proj.depth;
     radii[g] = proj.radius;
     opacities[g] = alpha;
-    colors[3 * g] = color.x;
-    colors[3 * g + 1] = color.y;
-    colors[3 * g + 2] = color.z;
+    renderfm::store_vec3(colors, g, color);
   }
 }

@@ -1,8 +1,10 @@
-"""PyTorch reference of each render stage: precompute -> slice_project -> tile_keys -> blend."""
+"""PyTorch reference of each render stage: precompute -> slice_project -> tile_keys -> blend,
+and render_torch, one frame through all of them."""
 
 from .blend import blend
 from .precompute import precompute
+from .rasterize import render_torch
 from .slice_project import slice_gaussians, slice_project
 from .tile_keys import tile_keys
 
-__all__ = ["blend", "precompute", "slice_gaussians", "slice_project", "tile_keys"]
+__all__ = ["blend", "precompute", "render_torch", "slice_gaussians", "slice_project", "tile_keys"]

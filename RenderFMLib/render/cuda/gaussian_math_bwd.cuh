@@ -1,0 +1,288 @@
+// Backward (vector-Jacobian) twins of gaussian_math.cuh's per-frame functions, shared by the CUDA
+// backward kernels and the host test harness. Each gives what torch autograd gives through the
+// PyTorch reference, including its conventions at the edges:
+//
+//   slice_project_bwd  render/reference/slice_project.py  slice_project (slice, shade, project)
+//   start_pixel_bwd,   render/reference/blend.py          blend (one pixel, walked back to front
+//   blend_step_bwd                                        from the forward's final T)
+//
+// Edge conventions (torch's): clamp, clamp_min and clamp_max pass the gradient where the input
+// lies within the bounds, bounds included; torch.where passes it to the branch taken, so the
+// depth replaced by 1 at the near plane and the det replaced by 1 get none; normalize's norm
+// clamped at 1e-12 passes none through the norm (a zero vector has gradient g / 1e-12).
+// A Gaussian whose cotangents are all zero (culled: in no tile) gets exactly zero gradients,
+// which is autograd's answer wherever its Jacobian is finite, and keeps NaN out of culled
+// non-finite Gaussians.
+#ifndef RENDERFM_GAUSSIAN_MATH_BWD_CUH
+#define RENDERFM_GAUSSIAN_MATH_BWD_CUH
+
+#include "gaussian_math.cuh"
+
+namespace renderfm {
+
+// ---------------------------------------------------------------- helpers ---------------------
+
+RFM_HD float dot(Vec3 a, Vec3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+RFM_HD Vec3 scaled(Vec3 v, float s) { return {v.x * s, v.y * s, v.z * s}; }
+
+RFM_HD Vec3 mat_t_vec(const Mat3& a, Vec3 v) { return mat_vec(transpose(a), v); }
+
+// (A + A^T) v: the gradient of v^T A v with respect to v.
+RFM_HD Vec3 symmetric_vec(const Mat3& a, Vec3 v) { return add(mat_vec(a, v), mat_t_vec(a, v)); }
+
+// s u v^T.
+RFM_HD Mat3 outer(Vec3 u, Vec3 v, float s) {
+  const float ul[3] = {u.x * s, u.y * s, u.z * s}, vl[3] = {v.x, v.y, v.z};
+  Mat3 r;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) r.m[3 * i + j] = ul[i] * vl[j];
+  return r;
+}
+
+RFM_HD Mat3 mat_add(Mat3 a, const Mat3& b) {
+  for (int k = 0; k < 9; ++k) a.m[k] += b.m[k];
+  return a;
+}
+
+// Backward of normalized(v) = v / max(|v|, 1e-12): (g - v (g.v) / n^2) / n, or g / 1e-12 where
+// the clamp holds (F.normalize's autograd).
+RFM_HD Vec3 normalized_bwd(Vec3 v, Vec3 grad) {
+  const float norm = sqrtf(dot(v, v));
+  if (!(norm >= MIN_NORM)) return scaled(grad, 1.0f / MIN_NORM);
+  return scaled(sub(grad, scaled(v, dot(grad, v) / (norm * norm))), 1.0f / norm);
+}
+
+// ---------------------------------------------------------------- stage 2 backward ------------
+
+// What slice_project's outputs receive (dL/d each), per Gaussian.
+struct ProjectionGrad {
+  Vec2 mean2d;   // 1/px
+  Conic conic;   // px^2
+  float depth;   // 1/mm
+  float opacity;
+  Vec3 color;
+};
+
+// dL/d each input of slice_project, per Gaussian.
+struct GaussianGrad {
+  Vec3 mean, dir_mean;
+  Mat3 s_c, gain, s_dd_inv;
+  float opacity_logit;
+  Vec3 rgb;
+  float sh[9];
+};
+
+// Backward of sh_shading at v: dL/dS -> g_sh[9] = dL/dS times the basis; returns dL/dv.
+RFM_HD Vec3 sh_shading_bwd(Vec3 v, const float sh[9], float grad, float g_sh[9]) {
+  float basis[9];
+  sh_basis(v, basis);
+  for (int k = 0; k < 9; ++k) g_sh[k] = grad * basis[k];
+  const Vec3 d = {-SH_C1 * sh[3] + SH_C2_XY * v.y * sh[4] - 2.0f * SH_C2_ZZ * v.x * sh[6] -
+                      SH_C2_XY * v.z * sh[7] + 2.0f * SH_C2_XX_YY * v.x * sh[8],
+                  -SH_C1 * sh[1] + SH_C2_XY * v.x * sh[4] - SH_C2_XY * v.z * sh[5] -
+                      2.0f * SH_C2_ZZ * v.y * sh[6] - 2.0f * SH_C2_XX_YY * v.y * sh[8],
+                  SH_C1 * sh[2] - SH_C2_XY * v.y * sh[5] + 4.0f * SH_C2_ZZ * v.z * sh[6] -
+                      SH_C2_XY * v.x * sh[7]};
+  return scaled(d, grad);
+}
+
+// Backward of shade_gaussian: fills g->rgb and g->sh, returns dL/dmu_c.
+RFM_HD Vec3 shade_gaussian_bwd(Vec3 mu_c, Vec3 camera_centre, Vec3 rgb, const float sh[9],
+                               Vec3 g_color, GaussianGrad* g) {
+  const Vec3 v = sub(mu_c, camera_centre);
+  const Vec3 dir = normalized(v);
+  const float shading = sh_shading(dir, sh);
+  const float clamped = clamp_min(shading, 0.0f);
+  g->rgb = scaled(g_color, clamped);
+  const float g_shading = shading >= 0.0f ? dot(g_color, rgb) : 0.0f;
+  return normalized_bwd(v, sh_shading_bwd(dir, sh, g_shading, g->sh));
+}
+
+// Backward of ewa_covariance at p (z already made safe): dL/d(a, b, c) -> adds dL/dS_c to
+// *g_s_c, returns dL/dp. b is the (0, 1) entry t0^T S_c t1 (torch reads cov[:, 0, 1]), so
+// dL/dS_c is not symmetric, as autograd's is not.
+RFM_HD Vec3 ewa_covariance_bwd(Vec3 p, const Mat3& s_c, const Camera& cam, float g_a, float g_b,
+                               float g_c, Mat3* g_s_c) {
+  const float rx = p.x / p.z, ry = p.y / p.z;
+  const float cx = clamp_max(clamp_min(rx, -cam.lim_x), cam.lim_x);
+  const float cy = clamp_max(clamp_min(ry, -cam.lim_y), cam.lim_y);
+  const float tx = cx * p.z, ty = cy * p.z;
+  const float z2 = p.z * p.z;
+  const float j00 = cam.fx / p.z, j02 = -cam.fx * tx / z2;
+  const float j11 = cam.fy / p.z, j12 = -cam.fy * ty / z2;
+  const float* r = cam.rotation.m;
+  const Vec3 r0 = {r[0], r[1], r[2]}, r1 = {r[3], r[4], r[5]}, r2 = {r[6], r[7], r[8]};
+  const Vec3 t0 = add(scaled(r0, j00), scaled(r2, j02));  // rows of J R
+  const Vec3 t1 = add(scaled(r1, j11), scaled(r2, j12));
+
+  *g_s_c = mat_add(mat_add(outer(t0, t0, g_a), outer(t0, t1, g_b)), outer(t1, t1, g_c));
+  const Vec3 g_t0 = add(scaled(symmetric_vec(s_c, t0), g_a), scaled(mat_vec(s_c, t1), g_b));
+  const Vec3 g_t1 = add(scaled(symmetric_vec(s_c, t1), g_c), scaled(mat_t_vec(s_c, t0), g_b));
+  const float g_j00 = dot(g_t0, r0), g_j02 = dot(g_t0, r2);
+  const float g_j11 = dot(g_t1, r1), g_j12 = dot(g_t1, r2);
+
+  const float z3 = z2 * p.z;
+  const float g_tx = -g_j02 * cam.fx / z2, g_ty = -g_j12 * cam.fy / z2;
+  Vec3 g_p = {0.0f, 0.0f,
+              -g_j00 * cam.fx / z2 + g_j02 * 2.0f * cam.fx * tx / z3 - g_j11 * cam.fy / z2 +
+                  g_j12 * 2.0f * cam.fy * ty / z3 + g_tx * cx + g_ty * cy};
+  if (rx >= -cam.lim_x && rx <= cam.lim_x) {  // the clamp passes the gradient
+    const float g_rx = g_tx * p.z;
+    g_p.x += g_rx / p.z;
+    g_p.z -= g_rx * p.x / z2;
+  }
+  if (ry >= -cam.lim_y && ry <= cam.lim_y) {
+    const float g_ry = g_ty * p.z;
+    g_p.y += g_ry / p.z;
+    g_p.z -= g_ry * p.y / z2;
+  }
+  return g_p;
+}
+
+// Backward of project_gaussian's means2d, conics and depths: fills g->s_c, returns dL/dmu_c.
+RFM_HD Vec3 project_gaussian_bwd(Vec3 mu_c, const Mat3& s_c, const Camera& cam,
+                                 const ProjectionGrad& grad, GaussianGrad* g) {
+  Vec3 p = add(mat_vec(cam.rotation, mu_c), cam.translation);
+  const bool in_front = p.z > NEAR_PLANE_MM;
+  p.z = in_front ? p.z : 1.0f;
+  float a, b, c;
+  ewa_covariance(p, s_c, cam, &a, &b, &c);
+  const float det = a * c - b * b;
+  const float safe_det = det > 0.0f ? det : 1.0f;
+
+  // conic = (c, -b, a) / safe_det
+  const Conic gc = grad.conic;
+  float g_a = gc.c / safe_det, g_b = -gc.b / safe_det, g_c = gc.a / safe_det;
+  if (det > 0.0f) {
+    const float g_det = -(gc.a * c - gc.b * b + gc.c * a) / (safe_det * safe_det);
+    g_a += g_det * c;
+    g_c += g_det * a;
+    g_b -= 2.0f * b * g_det;
+  }
+  Vec3 g_p = ewa_covariance_bwd(p, s_c, cam, g_a, g_b, g_c, &g->s_c);
+
+  // mean2d = (fx x / z + cx, fy y / z + cy)
+  g_p.x += grad.mean2d.x * cam.fx / p.z;
+  g_p.y += grad.mean2d.y * cam.fy / p.z;
+  g_p.z -= (grad.mean2d.x * cam.fx * p.x + grad.mean2d.y * cam.fy * p.y) / (p.z * p.z);
+  g_p.z = (in_front ? g_p.z : 0.0f) + grad.depth;  // depths are the unclamped z
+  return mat_t_vec(cam.rotation, g_p);
+}
+
+// Backward of slice_gaussian: dL/dmu_c and dL/dalpha_c -> g->mean, dir_mean, gain, s_dd_inv,
+// opacity_logit.
+RFM_HD void slice_gaussian_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& gain, const Mat3& s_dd_inv,
+                               float opacity_logit, Vec3 camera_centre, Vec3 g_mu_c,
+                               float g_alpha, GaussianGrad* g) {
+  const Vec3 view = sub(mean, camera_centre);
+  const Vec3 delta = sub(normalized(view), normalized(dir_mean));
+  const float opacity = sigmoid(opacity_logit);
+  const float falloff = expf(-OPACITY_LAMBDA * quadratic_form(s_dd_inv, delta));
+  g->opacity_logit = g_alpha * falloff * (1.0f - opacity) * opacity;
+  const float g_quad = -OPACITY_LAMBDA * (g_alpha * opacity * falloff);
+  g->s_dd_inv = outer(delta, delta, g_quad);
+  g->gain = outer(g_mu_c, delta, 1.0f);
+  const Vec3 g_delta = add(scaled(symmetric_vec(s_dd_inv, delta), g_quad),
+                           mat_t_vec(gain, g_mu_c));
+  g->mean = add(g_mu_c, normalized_bwd(view, g_delta));
+  g->dir_mean = normalized_bwd(dir_mean, scaled(g_delta, -1.0f));
+}
+
+RFM_HD bool is_zero(const ProjectionGrad& g) {
+  return g.mean2d.x == 0.0f && g.mean2d.y == 0.0f && g.conic.a == 0.0f && g.conic.b == 0.0f &&
+         g.conic.c == 0.0f && g.depth == 0.0f && g.opacity == 0.0f && g.color.x == 0.0f &&
+         g.color.y == 0.0f && g.color.z == 0.0f;
+}
+
+// dL/d slice_project's inputs for one Gaussian (recomputing its forward), given dL/d its outputs.
+RFM_HD GaussianGrad slice_project_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& s_c, const Mat3& gain,
+                                      const Mat3& s_dd_inv, float opacity_logit, Vec3 rgb,
+                                      const float sh[9], Vec3 camera_centre, const Camera& cam,
+                                      const ProjectionGrad& grad) {
+  GaussianGrad g = {};
+  if (is_zero(grad)) return g;
+  Vec3 mu_c;
+  float alpha;
+  slice_gaussian(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, &mu_c, &alpha);
+  const Vec3 g_mu_c = add(project_gaussian_bwd(mu_c, s_c, cam, grad, &g),
+                          shade_gaussian_bwd(mu_c, camera_centre, rgb, sh, grad.color, &g));
+  slice_gaussian_bwd(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, g_mu_c,
+                     grad.opacity, &g);
+  return g;
+}
+
+// ---------------------------------------------------------------- stage 4 backward ------------
+
+// One pixel walked back to front. With rgb = sum w c + (1 - alpha) background, alpha = sum w and
+// depth = sum(w z) / alpha (blend.py), dL/dw of one Gaussian is
+//   g_rgb . c + g_weight + g_depth_sum z,
+// g_weight = g_alpha - g_rgb . background - g_depth depth / alpha, g_depth_sum = g_depth / alpha.
+struct PixelGradState {
+  float t;            // transmittance in front of the Gaussians walked so far
+  float behind;       // sum of dL/dw w over the Gaussians walked so far (those behind)
+  Vec3 g_rgb;         // dL/d the pixel's rgb
+  float g_weight;     // the part of dL/dw that does not depend on the Gaussian
+  float g_depth_sum;  // dL/d sum(w z)
+};
+
+// The walk's start from blend_fwd's outputs at this pixel: final_t (T behind the last
+// contributing Gaussian), alpha and depth, and dL/d the pixel's rgb, alpha and depth.
+RFM_HD PixelGradState start_pixel_bwd(float final_t, float alpha, float depth, Vec3 background,
+                                      Vec3 g_rgb, float g_alpha, float g_depth) {
+  PixelGradState s = {final_t, 0.0f, g_rgb, 0.0f, 0.0f};
+  if (alpha > 0.0f) {  // otherwise no Gaussian contributed: nothing to walk
+    s.g_depth_sum = g_depth / alpha;
+    s.g_weight = g_alpha - dot(g_rgb, background) - g_depth * depth / alpha;
+  }
+  return s;
+}
+
+// dL/d one Gaussian's blend inputs from one pixel.
+struct FootprintGrad {
+  Vec2 mean2d;
+  Conic conic;
+  float opacity;
+  Vec3 color;
+  float depth;
+};
+
+// Backward of pixel_alpha: dL/dalpha -> g->mean2d, conic, opacity (zero where alpha is capped
+// at 0.99 or power > 0).
+RFM_HD void pixel_alpha_bwd(Vec2 mean2d, Conic conic, float opacity, int px, int py,
+                            float g_alpha, FootprintGrad* g) {
+  const Vec2 d = pixel_offset(mean2d, px, py);
+  const float power = footprint_power(d, conic);
+  const float falloff = expf(clamp_max(power, 0.0f));
+  const bool passes = power <= 0.0f && opacity * falloff <= MAX_ALPHA;
+  const float g_raw = passes ? g_alpha : 0.0f;
+  g->opacity = g_raw * falloff;
+  const float g_power = g_raw * opacity * falloff;
+  g->mean2d = {-g_power * (conic.a * d.x + conic.b * d.y),
+               -g_power * (conic.c * d.y + conic.b * d.x)};
+  g->conic = {-0.5f * g_power * d.x * d.x, -g_power * d.x * d.y, -0.5f * g_power * d.y * d.y};
+}
+
+// The next Gaussian of the pixel's walk, back to front over the instances blend_fwd consumed
+// (n_consumed). Returns whether it contributed in the forward pass (alpha >= 1/255, as
+// blend_step decides); if so, fills *g with its gradients from this pixel and undoes its
+// T *= (1 - alpha). dL/dalpha = dL/dw T - (sum behind of dL/dw w) / (1 - alpha).
+RFM_HD bool blend_step_bwd(PixelGradState& s, Vec2 mean2d, Conic conic, float opacity,
+                           Vec3 color, float depth, int px, int py, FootprintGrad* g) {
+  const float alpha = pixel_alpha(mean2d, conic, opacity, px, py);
+  if (!(alpha >= MIN_ALPHA)) return false;
+  const float one_minus = 1.0f - alpha;
+  const float t = s.t / one_minus;  // T in front of this Gaussian
+  const float w = alpha * t;
+  const float g_w = dot(s.g_rgb, color) + s.g_weight + s.g_depth_sum * depth;
+  const float g_alpha = g_w * t - s.behind / one_minus;
+  s.behind += g_w * w;
+  s.t = t;
+  g->color = scaled(s.g_rgb, w);
+  g->depth = w * s.g_depth_sum;
+  pixel_alpha_bwd(mean2d, conic, opacity, px, py, g_alpha, g);
+  return true;
+}
+
+}  // namespace renderfm
+
+#endif  // RENDERFM_GAUSSIAN_MATH_BWD_CUH
