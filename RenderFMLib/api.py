@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,8 +22,9 @@ from .errors import RenderFMError
 from .gaussians import SixDGaussians
 from .inputs import gradient_ras, input_channels
 from .priming import MIN_OPACITY, prime
-from .render.reference import blend, slice_project, tile_keys
-from .render.reference.tile_keys import REFERENCE_TILE_SIZE
+from .render.cuda.loader import available as cuda_unavailable_reason
+from .render.cuda.rasterize import render_cuda
+from .render.reference import render_torch
 from .segmentation.classes import GROUPS, group_lookup, group_of, labels_in_groups
 from .segmentation.looks import label_colors
 from .segmentation.readers import read_labels
@@ -31,6 +35,8 @@ from .volume import Volume, align_labels, read_ct, resample_isotropic
 
 DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"
 MAX_IMAGE_SIDE = 8192
+BACKENDS = ("auto", "torch", "cupy")
+LOG = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 
@@ -198,30 +204,59 @@ def render(
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     hidden_groups: Iterable[str] = (),
     visible_labels: Iterable[int] | None = None,
+    backend: Literal["auto", "torch", "cupy"] = "auto",
 ) -> Frame:
     """Render the Gaussians seen from `camera` at `size` (side, or (width, height)) pixels.
 
     Differentiable with respect to the Gaussians' parameters. hidden_groups: leave out the
     Gaussians of these anatomical groups; visible_labels: draw only Gaussians whose segmentation
-    label is in this set. Neither needs a new preparation.
+    label is in this set. Neither needs a new preparation. backend: "cupy" the CUDA kernels
+    (render/cuda; needs CuPy and the Gaussians as float32 on a CUDA device), "torch" the PyTorch
+    reference (any device), "auto" the CUDA kernels where they can run, else torch (saying why
+    once, through logging).
     """
     width, height = (size, size) if isinstance(size, int) else size
     if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
         raise ValueError(f"image size must be 1..{MAX_IMAGE_SIDE} pixels, not {width}x{height}")
+    renderer = _renderer(backend, gaussians)
     gaussians = shown(gaussians, hidden_groups, visible_labels)
     dtype = gaussians.means.dtype
     world_to_camera, intrinsics, centre = camera_tensors(camera, width, height, gaussians.device,
                                                          dtype)
     s_c, gains, s_dd_inv = gaussians.derived()
-    projected = slice_project(
+    rgb, alpha, depth = renderer(
         gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv, gaussians.opacity_logits,
         gaussians.rgb, gaussians.sh, world_to_camera, intrinsics, centre, width, height,
-    )
-    ids, ranges = tile_keys(projected["means2d"], projected["radii"], projected["depths"], width,
-                            height, REFERENCE_TILE_SIZE)
-    rgb, alpha, depth = blend(
-        projected["means2d"], projected["conics"], projected["colors"], projected["opacities"],
-        projected["depths"], ids, ranges, width, height,
-        torch.tensor(background, dtype=dtype, device=gaussians.device), REFERENCE_TILE_SIZE,
+        torch.tensor(background, dtype=dtype, device=gaussians.device),
     )
     return Frame(rgb, alpha, depth)
+
+
+@functools.lru_cache(maxsize=1)
+def _cuda_problem() -> str | None:
+    """Why the CUDA kernels cannot run in this process (None: they can); asked once."""
+    return cuda_unavailable_reason()
+
+
+@functools.lru_cache(maxsize=None)
+def _log_fallback(reason: str) -> None:
+    LOG.info("rendering with the PyTorch renderer: %s", reason)
+
+
+def _renderer(backend: str, gaussians: SixDGaussians) -> Callable:
+    """render_cuda or render_torch for `backend`; auto logs (once per reason) why not CUDA."""
+    if backend not in BACKENDS:
+        raise RenderFMError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return render_torch
+    if backend == "cupy":
+        return render_cuda  # a RenderFMError that says why, where it cannot run
+    reason = _cuda_problem()
+    if reason is None and gaussians.device.type != "cuda":
+        reason = f"the Gaussians are on {gaussians.device}"
+    if reason is None and gaussians.means.dtype != torch.float32:
+        reason = f"the Gaussians are {gaussians.means.dtype}, the CUDA kernels take float32"
+    if reason is None:
+        return render_cuda
+    _log_fallback(reason)
+    return render_torch

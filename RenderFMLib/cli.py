@@ -107,10 +107,19 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
     out = _output(args.output, ".png")
     camera = _camera_file(args)
+    _check_backend(args.backend)
     gaussians = _load_or_prepare(args)
     render(gaussians, _camera(args, camera, gaussians), args.size, background=args.background,
-           hidden_groups=args.hide).save_png(out)
+           hidden_groups=args.hide, backend=args.backend).save_png(out)
     print(f"wrote {out} ({args.size}x{args.size}, {len(gaussians)} Gaussians)")
+
+
+def _check_backend(backend: str) -> None:
+    """--backend cupy where the CUDA kernels cannot run: say why before any work."""
+    from .render.cuda.loader import available
+
+    if backend == "cupy" and (reason := available()) is not None:
+        raise UsageError(f"--backend cupy: {reason}")
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
@@ -276,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=_size, default=512, help="image side in pixels")
     render.add_argument("--background", type=_background, default=(0.0, 0.0, 0.0),
                         help="R,G,B in 0..1 (default black)")
+    render.add_argument("--backend", choices=["auto", "torch", "cupy"], default="auto",
+                        help="renderer: the CUDA kernels (cupy; needs CuPy and --device cuda), "
+                             "the PyTorch reference (torch), or cupy where it can run (auto)")
     render.add_argument("-o", "--output", required=True, help="output .png")
     render.set_defaults(run=_cmd_render)
 
