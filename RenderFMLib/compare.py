@@ -57,7 +57,8 @@ def _renderfm_images(ct: Volume, segmentation, preset: Preset, cameras: Sequence
     images = []
     for number, camera in enumerate(cameras):
         frame = render(gaussians, camera, size)
-        images.append(ReferenceImage(frame.rgb.detach().numpy(), frame.alpha.detach().numpy()))
+        images.append(ReferenceImage(frame.rgb.detach().clamp(0.0, 1.0).numpy(),  # display
+                                     frame.alpha.detach().numpy()))
         progress(0.5 + 0.5 * (number + 1) / len(cameras), f"view {number + 1}/{len(cameras)}")
     return images
 

@@ -42,6 +42,14 @@ def test_montage_and_table(renderfm_vs_dvr, tmp_path):
     assert "| renderfm-agp |" in table and "target dvr" in table
 
 
+def test_renderfm_images_are_display_values():
+    """CT-AAA's AGP shading lifts some colours above 1; compare scores what a screen shows."""
+    result = compare(SAMPLE, "CT-AAA", views=1, size=32, renderers=["renderfm-agp", "dvr"],
+                     target="dvr")
+    image = result.images["renderfm-agp"][0].rgb
+    assert 0.0 <= image.min() and image.max() <= 1.0 and image.max() > 0.5
+
+
 def test_unknown_renderer_and_bad_target():
     with pytest.raises(RenderFMError, match="unknown renderer"):
         compare(SAMPLE, renderers=["dvr", "raytracer9000"])
