@@ -200,7 +200,7 @@ def _cmd_make_gt(args: argparse.Namespace) -> int:
         summary = make_ground_truth(scans, args.presets, folder, renderer=args.renderer,
                                     size=args.size, views=args.views,
                                     elevations=args.elevations, spp=args.spp,
-                                    progress=progress)
+                                    threads=args.threads, progress=progress)
     print(f"{summary.rendered} views rendered, {summary.skipped} already there, "
           f"{len(summary.failed)} of {len(scans)} scans failed; images in {folder}")
     for scan, reason in summary.failed:
@@ -349,6 +349,8 @@ def _add_compare(commands) -> None:
 
 
 def _add_make_gt(commands) -> None:
+    from .groundtruth.cache import PATH_TRACER_THREADS
+
     gt = commands.add_parser(
         "make-gt", help="render ground truth for many scans, presets and views into a "
                         "resumable on-disk cache (training data)")
@@ -363,6 +365,9 @@ def _add_make_gt(commands) -> None:
                     help="comma-separated elevations in degrees (default 0)")
     gt.add_argument("--size", type=_size, default=256, help="image side in pixels")
     gt.add_argument("--spp", type=_positive, default=64, help="path tracer samples per pixel")
+    gt.add_argument("--threads", type=_positive, default=PATH_TRACER_THREADS,
+                    help=f"path tracer CPU threads (default {PATH_TRACER_THREADS}; its images "
+                         "depend on it, so keep it fixed for one data set)")
     gt.add_argument("-o", "--output", required=True, help="cache folder")
     gt.set_defaults(run=_cmd_make_gt)
 

@@ -117,3 +117,22 @@ def test_partial_names_are_cleaned_up(tmp_path):
     make_ground_truth([SAMPLE], [PRESET], out, renderer="dvr", size=SIZE, views=1)
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
     assert cache.scan_name(SAMPLE) == "ct"
+
+
+def test_path_traced_ground_truth_records_its_settings(tmp_path):
+    from RenderFMLib.groundtruth.references import reference_problem
+
+    if reference_problem("pathtraced") is not None:
+        pytest.skip(reference_problem("pathtraced"))
+    out = tmp_path / "gt"
+    summary = make_ground_truth([SAMPLE], [PRESET], out, renderer="pathtraced", size=16,
+                                views=1, spp=2, threads=1)
+    folder = _views(out, setting="pathtraced-16px-2spp")
+    record = json.loads((folder / "view_000.json").read_text())
+    assert summary.rendered == 1 and (record["spp"], record["threads"], record["seed"]) == (2, 1, 0)
+    first = np.asarray(Image.open(folder / "view_000.png"))
+    assert first[..., 3].max() > 0  # the CT was hit
+    (folder / "view_000.png").unlink()
+    make_ground_truth([SAMPLE], [PRESET], out, renderer="pathtraced", size=16, views=1, spp=2,
+                      threads=1)
+    assert np.array_equal(np.asarray(Image.open(folder / "view_000.png")), first)  # reproducible

@@ -29,6 +29,8 @@ from ..volume import Volume, read_ct
 from .references import ReferenceImage, render_reference
 
 Progress = Callable[[float, str], None]
+PATH_TRACER_THREADS = 2
+"""The path tracer's default thread count for ground truth: images depend on it, so it is fixed."""
 
 
 @dataclass
@@ -92,7 +94,7 @@ def _missing(folder: Path, count: int) -> list[int]:
 
 
 def _scan_views(scan: Path, presets: Sequence[str], out: Path, renderer: str, size: int,
-                spp: int, cameras: Callable[[Volume], list[Camera]],
+                spp: int, threads: int, cameras: Callable[[Volume], list[Camera]],
                 summary: GroundTruthSummary, progress: Progress) -> None:
     ct = None
     for preset_name in presets:
@@ -108,11 +110,12 @@ def _scan_views(scan: Path, presets: Sequence[str], out: Path, renderer: str, si
         folder.mkdir(parents=True, exist_ok=True)
         for done, index in enumerate(todo):
             progress(done / len(todo), f"{scan_name(scan)} {preset.name} view {index + 1}")
-            image = render_reference(renderer, ct, preset, [views[index]], size, spp=spp)[0]
+            image = render_reference(renderer, ct, preset, [views[index]], size, spp=spp,
+                                     threads=threads)[0]
             record = {"scan": str(scan), "preset": preset.name, "renderer": renderer,
                       "size": size, "camera": views[index].to_dict()}
             if renderer == "pathtraced":
-                record["spp"] = spp
+                record.update(spp=spp, threads=threads, seed=0)
             _save_view(folder, index, image, record)
             summary.rendered += 1
 
@@ -120,9 +123,12 @@ def _scan_views(scan: Path, presets: Sequence[str], out: Path, renderer: str, si
 def make_ground_truth(
     scans: Sequence[Path], presets: Sequence[str], out: Path, *, renderer: str = "dvr",
     size: int = 256, views: int = 8, elevations: Sequence[float] = (0.0,), spp: int = 64,
-    progress: Progress = lambda fraction, message: None,
+    threads: int = PATH_TRACER_THREADS, progress: Progress = lambda fraction, message: None,
 ) -> GroundTruthSummary:
     """Render ground truth for every scan x preset x view into `out` (layout above).
+
+    threads: the path tracer's CPU threads: fixed, since its images are identical only for the
+    same seed, samples per pixel and thread count.
 
     Presets are checked and scan names made unique before anything renders (RenderFMError);
     a scan that fails later is recorded in the summary with its reason and the batch goes on.
@@ -136,7 +142,7 @@ def make_ground_truth(
         def scan_progress(fraction: float, message: str, number: int = number) -> None:
             progress((number + fraction) / len(scans), message)
         try:
-            _scan_views(scan, presets, out, renderer, size, spp,
+            _scan_views(scan, presets, out, renderer, size, spp, threads,
                         lambda ct: view_cameras(ct, views, elevations), summary, scan_progress)
         except RenderFMError as error:
             summary.failed.append((str(scan), str(error)))

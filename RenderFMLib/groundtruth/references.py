@@ -55,12 +55,15 @@ def reference_problem(name: str) -> str | None:
 
 def render_reference(
     name: str, ct: Volume, preset: Preset, cameras: Sequence[Camera], size: int, *,
-    spp: int = 64, background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    spp: int = 64, threads: int | None = None,
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     progress: Progress = lambda fraction, message: None,
 ) -> list[ReferenceImage]:
     """Render `ct` with reference `name` from each camera at size x size pixels.
 
-    spp: samples per pixel (pathtraced only). RenderFMError if the renderer cannot run here.
+    spp, threads: samples per pixel and CPU threads of the path tracer (its images are identical
+    only for the same seed, spp and thread count; None: one per core). RenderFMError if the
+    renderer cannot run here.
     """
     problem = reference_problem(name)
     if problem is not None:
@@ -75,13 +78,13 @@ def render_reference(
                 for image in images]
     out = []
     for number, camera in enumerate(cameras):
-        out.append(_render_one(name, ct, preset, camera, size, spp, background))
+        out.append(_render_one(name, ct, preset, camera, size, spp, threads, background))
         progress((number + 1) / len(cameras), f"{name} view {number + 1}/{len(cameras)}")
     return out
 
 
 def _render_one(name: str, ct: Volume, preset: Preset, camera: Camera, size: int, spp: int,
-                background: tuple[float, float, float]) -> ReferenceImage:
+                threads: int | None, background: tuple[float, float, float]) -> ReferenceImage:
     if name == "dvr":
         from .dvr import render_dvr
 
@@ -89,5 +92,6 @@ def _render_one(name: str, ct: Volume, preset: Preset, camera: Camera, size: int
         return ReferenceImage(frame.rgb.numpy(), frame.alpha.numpy())
     from .pathtraced import render_pathtraced
 
-    image = render_pathtraced(ct, preset, camera, size, spp=spp, background=background)
+    image = render_pathtraced(ct, preset, camera, size, spp=spp, threads=threads,
+                              background=background)
     return ReferenceImage(image.rgb, image.alpha)
