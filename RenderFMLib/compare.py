@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .api import DEFAULT_PRESET, prepare, render
+from .api import DEFAULT_PRESET, Progress, prepare, render
 from .camera import Camera, orbit
 from .errors import RenderFMError
 from .groundtruth.references import REFERENCES, ReferenceImage, reference_problem, render_reference
@@ -30,7 +30,6 @@ RENDERFM_MODES = {"renderfm-agp": "RenderFM, Anatomy-Guided Priming (no network 
 FOREGROUND_ALPHA = 0.05
 LABEL_HEIGHT = 18
 
-Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -81,9 +80,13 @@ def _choose(renderers: Sequence[str] | None, target: str | None) -> tuple[list[s
 
 
 def _score(image: ReferenceImage, target: ReferenceImage) -> dict:
+    """image_metrics against the target, masked to the target's foreground where it has alpha
+    (the Slicer renderers have none) and that foreground is not all at the border."""
     mask = None if target.alpha is None else target.alpha > FOREGROUND_ALPHA
-    return image_metrics(image.rgb, target.rgb, mask=mask if mask is not None and mask.any()
-                         else None)
+    try:
+        return image_metrics(image.rgb, target.rgb, mask=mask)
+    except ValueError:  # a foreground SSIM cannot see (within 5 px of the border)
+        return image_metrics(image.rgb, target.rgb)
 
 
 def compare(
@@ -102,7 +105,8 @@ def compare(
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     cameras = orbit(ct.center_ras(), ct.bounding_radius(), views)
     result = Comparison(preset.name, target, cameras)
-    for number, name in enumerate(names):
+    # RenderFM first: a bad segmentation shows before minutes of path tracing.
+    for number, name in enumerate(sorted(names, key=lambda n: n not in RENDERFM_MODES)):
         def step(fraction: float, message: str, number: int = number, name: str = name) -> None:
             progress((number + fraction) / len(names), f"{name}: {message}")
         if name in RENDERFM_MODES:
@@ -112,6 +116,7 @@ def compare(
         else:
             result.images[name] = render_reference(name, ct, preset, cameras, size, spp=spp,
                                                    progress=step)
+    result.images = {name: result.images[name] for name in names if name in result.images}
     for name, images in result.images.items():
         if name != target:
             result.scores[name] = [_score(image, goal)

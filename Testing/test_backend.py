@@ -32,6 +32,23 @@ def test_cupy_without_a_gpu_says_why(gaussians):
     assert available() in str(error.value)
 
 
+def test_auto_picks_the_kernels_only_for_float32_gaussians_on_a_gpu(monkeypatch):
+    """As if CuPy and a GPU were there (a stand-in: none is on this machine)."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(api, "_cuda_problem", lambda: None)
+    monkeypatch.setattr(api, "render_cuda", "the CUDA renderer")
+
+    def fake(device: str, dtype: torch.dtype):
+        return SimpleNamespace(device=torch.device(device), means=torch.zeros(1, dtype=dtype))
+
+    assert api._renderer("auto", fake("cuda:0", torch.float32)) == "the CUDA renderer"
+    assert api._renderer("auto", fake("cuda:0", torch.float64)) is api.render_torch
+    assert api._renderer("auto", fake("cpu", torch.float32)) is api.render_torch
+    assert api._renderer("torch", fake("cuda:0", torch.float32)) is api.render_torch
+    assert api._renderer("cupy", fake("cpu", torch.float32)) == "the CUDA renderer"
+
+
 def test_unknown_backend(gaussians):
     with pytest.raises(RenderFMError, match="unknown backend 'vulkan'"):
         api.render(gaussians, api.default_camera(gaussians), 32, backend="vulkan")

@@ -5,7 +5,6 @@ CT prepared with Anatomy-Guided Priming."""
 import json
 import math
 import struct
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np

@@ -53,9 +53,6 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
             self._core.set_hidden_groups(self._hiddenGroups)
         return self._core
 
-    def hasCore(self) -> bool:
-        return self._core is not None
-
     # --- preparation, in a worker thread --------------------------------------------------
 
     def startPrepare(self, parameters: RenderFMParameterNode) -> None:
@@ -137,8 +134,9 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
             raise ValueError("press Render first: the comparison uses the prepared Gaussians")
         self.stopComparison()
         volume, preset = self.preparedFrom
-        self._comparison = library("RenderFMLib.slicer.comparison").Comparison(self.core, self.gaussians, volume, preset,
-                                      method.name.lower())
+        comparison = library("RenderFMLib.slicer.comparison")
+        self._comparison = comparison.Comparison(self.core, self.gaussians, volume, preset,
+                                                 method.name.lower())
         self._comparison.start(nativeTarget, renderTarget)
 
     def stopComparison(self) -> None:

@@ -1,14 +1,20 @@
 """`renderfm make-gt`: ground-truth images for many (scan, preset, camera) triples, on disk.
 
-Layout, one folder per scan, preset and renderer setting, so that a run with other settings
-never overwrites an earlier one:
+Layout, one folder per scan, preset and renderer setting:
 
-    OUT/<scan>/<preset>/<renderer>-<size>px[-<spp>spp]/view_000.png   RGBA, alpha = coverage
-                                                        view_000.json  camera (RAS mm) + settings
+    OUT/<scan>/<preset>/<renderer>-<size>px[-<spp>spp]/settings.json   what made this folder
+                                                        view_000.png    RGB over black
+                                                        view_000_alpha.png  coverage (0..255)
+                                                        view_000.json   camera (RAS mm)
 
-Resumable: a view whose PNG and JSON both exist is skipped. Every file is written to a temporary
-name and renamed, so an interrupted run never leaves a half-written image that a later run
-would skip. A scan that cannot be read or rendered is reported and skipped; the batch goes on.
+<scan> is the file name without its image suffix (ct.nii.gz -> ct), prefixed with the parent
+folder's name when scans of one batch share a file name (TotalSegmentator's s0001/ct.nii.gz ->
+s0001_ct). settings.json holds the scan path, the cameras (views, elevations) and the path
+tracer's seed, thread count and Mitsuba variant: a later run into the same folder with other
+settings is refused rather than mixed in. Resumable: a view whose three files exist is skipped.
+Every file is written under a hidden temporary name and renamed, so an interrupted run never
+leaves a half-written image; stale temporary files are removed. A scan that cannot be read or
+rendered is reported and skipped; the batch goes on.
 """
 
 from __future__ import annotations
@@ -22,15 +28,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..camera import Camera, orbit_camera
+from ..api import Progress
+from ..camera import Camera, orbit
 from ..errors import RenderFMError
 from ..transfer import load_preset
 from ..volume import Volume, read_ct
-from .references import ReferenceImage, render_reference
+from .references import ReferenceImage, default_variant, reference_problem, render_reference
 
-Progress = Callable[[float, str], None]
+RENDERERS = ("dvr", "pathtraced")
 PATH_TRACER_THREADS = 2
 """The path tracer's default thread count for ground truth: images depend on it, so it is fixed."""
+SEED = 0
+_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 
 
 @dataclass
@@ -42,30 +51,31 @@ class GroundTruthSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def scan_name(path: Path) -> str:
-    """A scan's folder name: its file name without image suffixes (ct.nii.gz -> ct)."""
+def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    suffix = next((s for s in _SUFFIXES if name.lower().endswith(s)), "")
+    return name[: len(name) - len(suffix)]
 
 
-def check_scan_names(scans: Sequence[Path]) -> None:
-    """RenderFMError if two scans would share a folder (same name in different places)."""
+def scan_names(scans: Sequence[Path]) -> dict[Path, str]:
+    """Each scan's folder name (see the module docstring); RenderFMError if two scans would
+    still share one."""
+    stems = [_stem(scan) for scan in scans]
+    names = {scan: (f"{scan.parent.name}_{stem}" if stems.count(stem) > 1 else stem)
+             for scan, stem in zip(scans, stems)}
     seen: dict[str, Path] = {}
-    for scan in scans:
-        other = seen.setdefault(scan_name(scan), scan)
-        if other != scan:
-            raise RenderFMError(f"scans {other} and {scan} would share the folder "
-                                f"'{scan_name(scan)}': rename one or run them separately")
+    for scan, name in names.items():
+        if seen.setdefault(name, scan) != scan:
+            raise RenderFMError(f"scans {seen[name]} and {scan} would share the folder '{name}': "
+                                "rename one or run them separately")
+    return names
 
 
 def view_cameras(ct: Volume, views: int, elevations: Sequence[float]) -> list[Camera]:
     """`views` azimuths evenly spaced from the anterior view, at each elevation (degrees),
     framing the CT's bounding sphere."""
-    return [orbit_camera(ct.center_ras(), ct.bounding_radius(), 360.0 * i / views, elevation)
-            for elevation in elevations for i in range(views)]
+    return [camera for elevation in elevations
+            for camera in orbit(ct.center_ras(), ct.bounding_radius(), views, elevation)]
 
 
 def setting_name(renderer: str, size: int, spp: int) -> str:
@@ -74,76 +84,134 @@ def setting_name(renderer: str, size: int, spp: int) -> str:
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    partial = path.with_name(path.name + ".partial" + path.suffix)
+    partial = path.with_name(f".{path.name}.partial")
     write(partial)
     os.replace(partial, path)
 
 
-def _save_view(folder: Path, index: int, image: ReferenceImage, record: dict) -> None:
-    rgb = np.clip(image.rgb, 0.0, 1.0)
+def _save_view(folder: Path, index: int, image: ReferenceImage, camera: Camera) -> None:
+    def png(pixels: np.ndarray) -> Callable[[Path], None]:
+        return lambda path: Image.fromarray(pixels).save(path, "PNG")
+
+    rgb = (np.clip(image.rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     alpha = np.ones(rgb.shape[:2]) if image.alpha is None else np.clip(image.alpha, 0.0, 1.0)
-    rgba = (np.dstack([rgb, alpha]) * 255.0 + 0.5).astype(np.uint8)
-    _write_atomic(folder / f"view_{index:03d}.png", lambda p: Image.fromarray(rgba).save(p, "PNG"))
+    _write_atomic(folder / f"view_{index:03d}.png", png(rgb))
+    _write_atomic(folder / f"view_{index:03d}_alpha.png",
+                  png((alpha * 255.0 + 0.5).astype(np.uint8)))
     _write_atomic(folder / f"view_{index:03d}.json",
-                  lambda p: p.write_text(json.dumps(record, indent=2)))
+                  lambda path: path.write_text(json.dumps({"camera": camera.to_dict()}, indent=2)))
 
 
 def _missing(folder: Path, count: int) -> list[int]:
-    return [i for i in range(count) if not ((folder / f"view_{i:03d}.png").is_file()
-                                            and (folder / f"view_{i:03d}.json").is_file())]
+    names = ("{:03d}.png", "{:03d}_alpha.png", "{:03d}.json")
+    return [i for i in range(count)
+            if not all((folder / ("view_" + name.format(i))).is_file() for name in names)]
 
 
-def _scan_views(scan: Path, presets: Sequence[str], out: Path, renderer: str, size: int,
-                spp: int, threads: int, cameras: Callable[[Volume], list[Camera]],
+def _check_settings(folder: Path, settings: dict) -> None:
+    """RenderFMError if folder was made with other settings than these."""
+    path = folder / "settings.json"
+    if not path.is_file():
+        return
+    before = json.loads(path.read_text())
+    if before != settings:
+        changed = sorted(k for k in settings.keys() | before.keys()
+                         if before.get(k) != settings.get(k))
+        raise RenderFMError(f"{folder} was made with other settings ({', '.join(changed)} "
+                            "differ); use another output folder or the same settings")
+
+
+def _start(folder: Path, settings: dict) -> None:
+    """Make folder with its settings.json, and remove temporary files an earlier run left."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".*.partial"):
+        stale.unlink()
+    _write_atomic(folder / "settings.json", lambda p: p.write_text(json.dumps(settings, indent=2)))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One make-gt run's settings (see make_ground_truth)."""
+
+    out: Path
+    renderer: str
+    size: int
+    views: int
+    elevations: tuple[float, ...]
+    spp: int
+    threads: int
+    variant: str | None
+
+    def settings(self, scan: Path, preset: str) -> dict:
+        settings = {"scan": str(scan.resolve()), "preset": preset, "renderer": self.renderer,
+                    "size": self.size, "views": self.views, "elevations": list(self.elevations)}
+        if self.renderer == "pathtraced":
+            settings.update(spp=self.spp, threads=self.threads, variant=self.variant, seed=SEED)
+        return settings
+
+
+def _scan_views(job: _Job, scan: Path, name: str, presets: Sequence[str],
                 summary: GroundTruthSummary, progress: Progress) -> None:
     ct = None
+    count = job.views * len(job.elevations)
     for preset_name in presets:
         preset = load_preset(preset_name)
-        folder = out / scan_name(scan) / preset.name / setting_name(renderer, size, spp)
-        if ct is None:
-            ct = read_ct(scan)
-        views = cameras(ct)
-        todo = _missing(folder, len(views))
-        summary.skipped += len(views) - len(todo)
+        folder = job.out / name / preset.name / setting_name(job.renderer, job.size, job.spp)
+        settings = job.settings(scan, preset.name)
+        _check_settings(folder, settings)
+        todo = _missing(folder, count)
+        summary.skipped += count - len(todo)
         if not todo:
             continue
-        folder.mkdir(parents=True, exist_ok=True)
+        ct = ct if ct is not None else read_ct(scan)
+        _start(folder, settings)
+        cameras = view_cameras(ct, job.views, job.elevations)
         for done, index in enumerate(todo):
-            progress(done / len(todo), f"{scan_name(scan)} {preset.name} view {index + 1}")
-            image = render_reference(renderer, ct, preset, [views[index]], size, spp=spp,
-                                     threads=threads)[0]
-            record = {"scan": str(scan), "preset": preset.name, "renderer": renderer,
-                      "size": size, "camera": views[index].to_dict()}
-            if renderer == "pathtraced":
-                record.update(spp=spp, threads=threads, seed=0)
-            _save_view(folder, index, image, record)
+            progress(done / len(todo), f"{name} {preset.name} view {index + 1}")
+            image = render_reference(job.renderer, ct, preset, [cameras[index]], job.size,
+                                     spp=job.spp, threads=job.threads, variant=job.variant)[0]
+            _save_view(folder, index, image, cameras[index])
             summary.rendered += 1
 
 
+def _check(renderer: str, presets: Sequence[str], views: int,
+           elevations: Sequence[float]) -> None:
+    if renderer not in RENDERERS:
+        raise RenderFMError(f"make-gt renders with {' or '.join(RENDERERS)}, not '{renderer}'")
+    if (problem := reference_problem(renderer)) is not None:
+        raise RenderFMError(f"{renderer}: {problem}")
+    if not presets or views < 1 or not elevations:
+        raise RenderFMError("make-gt needs at least one preset, one view and one elevation")
+    for name in presets:
+        load_preset(name)
+
+
 def make_ground_truth(
-    scans: Sequence[Path], presets: Sequence[str], out: Path, *, renderer: str = "dvr",
+    scans: Sequence[Path], presets: Sequence[str], out: Path, *, renderer: str = "pathtraced",
     size: int = 256, views: int = 8, elevations: Sequence[float] = (0.0,), spp: int = 64,
-    threads: int = PATH_TRACER_THREADS, progress: Progress = lambda fraction, message: None,
+    threads: int = PATH_TRACER_THREADS, variant: str | None = None,
+    progress: Progress = lambda fraction, message: None,
 ) -> GroundTruthSummary:
     """Render ground truth for every scan x preset x view into `out` (layout above).
 
-    threads: the path tracer's CPU threads: fixed, since its images are identical only for the
-    same seed, samples per pixel and thread count.
-
-    Presets are checked and scan names made unique before anything renders (RenderFMError);
+    renderer: "pathtraced" or "dvr"; views azimuths at each of elevations (degrees); spp, threads,
+    variant: the path tracer's samples per pixel, CPU threads and Mitsuba variant (None: the one
+    this machine uses, references.default_variant), fixed per folder since its images depend on
+    them. Renderer, presets and scan names are checked before anything renders (RenderFMError);
     a scan that fails later is recorded in the summary with its reason and the batch goes on.
     """
     scans = [Path(scan) for scan in scans]
-    check_scan_names(scans)
-    for name in presets:
-        load_preset(name)
+    names = scan_names(scans)
+    _check(renderer, presets, views, elevations)
+    if renderer == "pathtraced" and variant is None:
+        variant = default_variant()
+    job = _Job(Path(out), renderer, size, views, tuple(elevations), spp, threads, variant)
     summary = GroundTruthSummary()
     for number, scan in enumerate(scans):
         def scan_progress(fraction: float, message: str, number: int = number) -> None:
             progress((number + fraction) / len(scans), message)
         try:
-            _scan_views(scan, presets, out, renderer, size, spp, threads,
-                        lambda ct: view_cameras(ct, views, elevations), summary, scan_progress)
+            _scan_views(job, scan, names[scan], presets, summary, scan_progress)
         except RenderFMError as error:
             summary.failed.append((str(scan), str(error)))
     progress(1.0, "done")

@@ -52,6 +52,15 @@ def _llvm_advice(found: dict[int, str]) -> str:
             "at it, or render with variant='scalar_rgb'")
 
 
+def llvm_problem() -> str | None:
+    """Why llvm_ad_rgb cannot run here (no libLLVM >= MIN_LLVM found on Linux), else None; looks
+    at files only, imports nothing."""
+    if sys.platform != "linux" or "DRJIT_LIBLLVM_PATH" in os.environ:
+        return None
+    found = libllvm_candidates()
+    return None if any(v >= MIN_LLVM for v in found) else _llvm_advice(found)
+
+
 def _choose_libllvm() -> None:
     """Point Dr.Jit at libLLVM >= MIN_LLVM (the oldest such) unless DRJIT_LIBLLVM_PATH is set.
 

@@ -12,11 +12,12 @@ Each renders a CT (HU, RAS mm) with a preset from a list of cameras and gives di
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..api import Progress
 from ..camera import Camera
 from ..errors import RenderFMError
 from ..transfer import Preset
@@ -29,7 +30,6 @@ REFERENCES = {
     "slicer-gpu": "Slicer GPU ray cast (opacity per voxel, Slicer issue #3716)",
 }
 
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -46,24 +46,42 @@ def reference_problem(name: str) -> str | None:
     if name not in REFERENCES:
         raise RenderFMError(f"unknown reference renderer '{name}'; choose from "
                             f"{', '.join(REFERENCES)}")
-    if name == "pathtraced" and importlib.util.find_spec("mitsuba") is None:
-        return "Mitsuba is not installed (pip install 'renderfm[pathtraced]')"
+    if name == "pathtraced":
+        return _path_tracer_problem()
     if name.startswith("slicer-") and importlib.util.find_spec("slicer") is None:
         return "slicer-core is not installed (pip install 'renderfm[slicer]')"
     return None
 
 
+def _path_tracer_problem() -> str | None:
+    if importlib.util.find_spec("mitsuba") is None:
+        return "Mitsuba is not installed (pip install 'renderfm[pathtraced]')"
+    import torch
+
+    from .mitsuba_loader import llvm_problem
+
+    return None if torch.cuda.is_available() else llvm_problem()
+
+
+def default_variant() -> str:
+    """The Mitsuba variant the path tracer uses here: cuda_ad_rgb with a CUDA GPU, else
+    llvm_ad_rgb (their images differ, so ground truth names the one it used)."""
+    import torch
+
+    return "cuda_ad_rgb" if torch.cuda.is_available() else "llvm_ad_rgb"
+
+
 def render_reference(
     name: str, ct: Volume, preset: Preset, cameras: Sequence[Camera], size: int, *,
-    spp: int = 64, threads: int | None = None,
+    spp: int = 64, threads: int | None = None, variant: str | None = None,
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     progress: Progress = lambda fraction, message: None,
 ) -> list[ReferenceImage]:
     """Render `ct` with reference `name` from each camera at size x size pixels.
 
-    spp, threads: samples per pixel and CPU threads of the path tracer (its images are identical
-    only for the same seed, spp and thread count; None: one per core). RenderFMError if the
-    renderer cannot run here.
+    spp, threads, variant: samples per pixel, CPU threads (None: one per core) and Mitsuba variant
+    (None: default_variant()) of the path tracer, whose images are identical only for the same
+    seed, spp, thread count and variant. RenderFMError if the renderer cannot run here.
     """
     problem = reference_problem(name)
     if problem is not None:
@@ -78,13 +96,15 @@ def render_reference(
                 for image in images]
     out = []
     for number, camera in enumerate(cameras):
-        out.append(_render_one(name, ct, preset, camera, size, spp, threads, background))
+        out.append(_render_one(name, ct, preset, camera, size, (spp, threads, variant),
+                               background))
         progress((number + 1) / len(cameras), f"{name} view {number + 1}/{len(cameras)}")
     return out
 
 
-def _render_one(name: str, ct: Volume, preset: Preset, camera: Camera, size: int, spp: int,
-                threads: int | None, background: tuple[float, float, float]) -> ReferenceImage:
+def _render_one(name: str, ct: Volume, preset: Preset, camera: Camera, size: int,
+                tracing: tuple[int, int | None, str | None],
+                background: tuple[float, float, float]) -> ReferenceImage:
     if name == "dvr":
         from .dvr import render_dvr
 
@@ -92,6 +112,7 @@ def _render_one(name: str, ct: Volume, preset: Preset, camera: Camera, size: int
         return ReferenceImage(frame.rgb.numpy(), frame.alpha.numpy())
     from .pathtraced import render_pathtraced
 
-    image = render_pathtraced(ct, preset, camera, size, spp=spp, threads=threads,
+    spp, threads, variant = tracing
+    image = render_pathtraced(ct, preset, camera, size, spp=spp, threads=threads, variant=variant,
                               background=background)
     return ReferenceImage(image.rgb, image.alpha)

@@ -77,11 +77,6 @@ class OffscreenThreeDView:
         return self._renderer
 
     @property
-    def interactor(self) -> Any:
-        """The vtkRenderWindowInteractor Slicer's 3D interactor style listens to."""
-        return self._interactor
-
-    @property
     def displayable_manager_group(self) -> Any:
         """The vtkMRMLDisplayableManagerGroup (DISPLAYABLE_MANAGERS) drawing the scene."""
         return self._group

@@ -237,6 +237,7 @@ def test_comparison_renders_both_sides_and_names_the_native_mapper(context, node
         native = capture(view)
         core.show(target, bone)
         composite = read_pixels(view.render_window)
+        assert not np.array_equal(composite, native)  # RenderFM drawn over Slicer's rendering
         # A single view toggled between Slicer's rendering and RenderFM's.
         toggled = core.native_vs_renderfm(target, NATIVE_METHODS["cpu"])
         assert toggled["native"] == NATIVE_METHODS["cpu"] and "CPU" in toggled["native"]

@@ -7,8 +7,9 @@ tile_ranges, the blend's final T and counts) are new torch tensors every frame, 
 overwrites another that is still in use; they come from torch's caching allocator, which after
 the first frame of a size serves them without a cudaMalloc.
 
-A buffer is keyed by (device, stream, name): work queued on one stream runs in order, so the
-next frame's use of a buffer cannot overtake the previous frame's. It is reused while it is large
+A buffer is keyed by (device, stream, thread, name): work queued on one stream runs in order, so
+the next frame's use of a buffer cannot overtake the previous frame's, and two threads rendering
+at once (the Slicer module's background renders and its GUI thread) never share one. It is reused while it is large
 enough and replaced by one 25 % larger than asked when it is not (M changes from view to view),
 so a frame the same size as the one before allocates nothing. `clear()` releases them all.
 """
@@ -33,7 +34,7 @@ class BufferPool:
     def get(self, name: str, size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """A contiguous [size] view of buffer `name` for `device`'s current stream (contents
         undefined)."""
-        key = (device, _stream_key(device), name, dtype)
+        key = (device, _stream_key(device), threading.get_ident(), name, dtype)
         with self._lock:
             buffer = self._buffers.get(key)
             if buffer is None or buffer.numel() < size:

@@ -1,0 +1,106 @@
+"""Argument types, output checks and the progress bar shared by the `renderfm` commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import RenderFMError
+
+
+class UsageError(RenderFMError):
+    """A bad command line argument (wrong output type, missing folder...)."""
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[float, str], None]]:
+    """A tqdm bar on stderr driven by api progress callbacks (fraction, message); it is gone
+    when the block ends, so messages printed after it start on their own line."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, leave=False, file=sys.stderr,
+               bar_format="{desc:<48} {percentage:3.0f}%|{bar}|")
+
+    def update(fraction: float, message: str) -> None:
+        bar.n = round(100 * fraction)
+        bar.set_description_str(f"{description}: {message}")
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def output_file(path: str, suffix: str) -> Path:
+    """Checked output path: the right suffix, an existing folder."""
+    out = Path(path)
+    if out.suffix.lower() != suffix:
+        raise UsageError(f"output {out} must end in {suffix}")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise UsageError(f"output {out} is a folder")
+    return out
+
+
+def output_folder(path: str, create: bool = True) -> Path:
+    """A folder for outputs, created if missing (unless create is False); a file there is a
+    UsageError."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output {folder} is a file; give a folder")
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def names(text: str) -> list[str]:
+    """Comma-separated names, at least one."""
+    found = [name.strip() for name in text.split(",") if name.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, not {text!r}")
+    return found
+
+
+def background_rgb(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"background must be R,G,B in 0..1, not {text!r}")
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"background must be R,G,B in 0..1, not {text!r}")
+    return values
+
+
+def image_side(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be a whole number of pixels, not {text!r}")
+    if not 16 <= size <= 8192:
+        raise argparse.ArgumentTypeError(f"size must be 16..8192 pixels, not {size}")
+    return size
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    return value
+
+
+def angles(text: str) -> list[float]:
+    """Comma-separated degrees, at least one."""
+    try:
+        found = [float(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        found = []
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected degrees like 0,30,-30, not {text!r}")
+    return found
