@@ -31,10 +31,12 @@ def _as_rgba8(rgba: np.ndarray) -> np.ndarray:
 
 
 class ImageLayer:
-    """A non-interactive renderer on a new top layer of render_window, showing one RGBA image.
+    """A non-interactive renderer on the top layer of render_window, showing one RGBA image.
 
-    render_window: a vtkRenderWindow (a Slicer 3D view's, or an offscreen one). Its number of
-    layers is raised by one and never lowered (VTK stops drawing renderers on dropped layers).
+    render_window: a vtkRenderWindow (a Slicer 3D view's, or an offscreen one). The layer is a new
+    one on top (the number of layers raised by one), or the top layer when no renderer is on it
+    any more (one an earlier ImageLayer left), so showing and hiding again and again does not pile
+    up layers. The count is never lowered: VTK stops drawing renderers on dropped layers.
     """
 
     def __init__(self, render_window: Any) -> None:
@@ -42,7 +44,10 @@ class ImageLayer:
 
         self._window = render_window
         layer = render_window.GetNumberOfLayers()
-        render_window.SetNumberOfLayers(layer + 1)
+        if _free_top_layer(render_window):
+            layer -= 1  # the top layer, left empty by an earlier ImageLayer
+        else:
+            render_window.SetNumberOfLayers(layer + 1)
         self._renderer = vtk.vtkRenderer()
         self._renderer.SetLayer(layer)
         self._renderer.InteractiveOff()
@@ -120,3 +125,12 @@ class ImageLayer:
         self._removed = True
         self._renderer.RemoveObserver(self._observer)
         self._window.RemoveRenderer(self._renderer)
+
+
+def _free_top_layer(render_window: Any) -> bool:
+    """Whether the window's top layer (above Slicer's 0, 1 and 2) has no renderer on it."""
+    top = render_window.GetNumberOfLayers() - 1
+    renderers = render_window.GetRenderers()
+    renderers.InitTraversal()
+    layers = {renderers.GetNextItem().GetLayer() for _ in range(renderers.GetNumberOfItems())}
+    return top >= 3 and top not in layers

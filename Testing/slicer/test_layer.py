@@ -61,6 +61,11 @@ def test_layer_is_a_new_non_interactive_top_layer_and_never_lowers_the_count(win
     second.remove()
     assert window.GetNumberOfLayers() == 5  # VTK would stop drawing renderers above a lowered count
     assert np.array_equal(capture(window), native)
+    for _ in range(3):  # show, hide, show again...: the free top layer is taken, not a new one
+        again = ImageLayer(window)
+        assert again.renderer.GetLayer() == 4 and window.GetNumberOfLayers() == 5
+        again.remove()
+    assert np.array_equal(capture(window), native)
 
 
 def test_compositing_is_exact_and_transparent_pixels_are_untouched(window):
