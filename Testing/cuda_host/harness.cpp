@@ -13,37 +13,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <initializer_list>
 #include <vector>
 
 #include "gaussian_math.cuh"
+#include "harness_arrays.h"
 #include "harness_io.h"
 
 using namespace renderfm;
+using harness::mat3;
+using harness::put;
 using harness::read;
+using harness::vec3;
 using harness::write;
-
-namespace {
-
-Vec3 vec3(const std::vector<float>& a, std::size_t g) {
-  return {a[3 * g], a[3 * g + 1], a[3 * g + 2]};
-}
-
-Mat3 mat3(const std::vector<float>& a, std::size_t g) {
-  Mat3 m;
-  for (int k = 0; k < 9; ++k) m.m[k] = a[9 * g + k];
-  return m;
-}
-
-void put(std::vector<float>& a, std::size_t g, const float* values, std::size_t count) {
-  for (std::size_t k = 0; k < count; ++k) a[count * g + k] = values[k];
-}
-
-void put(std::vector<float>& a, std::size_t g, std::initializer_list<float> values) {
-  put(a, g, values.begin(), values.size());
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (!harness::open_files(argc, argv, "harness")) return 2;

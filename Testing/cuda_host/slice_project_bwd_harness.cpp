@@ -14,34 +14,15 @@
 #include <vector>
 
 #include "gaussian_math_bwd.cuh"
+#include "harness_arrays.h"
 #include "harness_io.h"
 
 using namespace renderfm;
+using harness::mat3;
+using harness::put;
 using harness::read;
+using harness::vec3;
 using harness::write;
-
-namespace {
-
-Vec3 vec3(const std::vector<float>& a, std::size_t g) {
-  return {a[3 * g], a[3 * g + 1], a[3 * g + 2]};
-}
-
-Mat3 mat3(const std::vector<float>& a, std::size_t g) {
-  Mat3 m;
-  for (int k = 0; k < 9; ++k) m.m[k] = a[9 * g + k];
-  return m;
-}
-
-void put(std::vector<float>& a, std::size_t g, const float* values, std::size_t count) {
-  for (std::size_t k = 0; k < count; ++k) a[count * g + k] = values[k];
-}
-
-void put(std::vector<float>& a, std::size_t g, Vec3 v) {
-  const float values[3] = {v.x, v.y, v.z};
-  put(a, g, values, 3);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (!harness::open_files(argc, argv, "slice_project_bwd_harness")) return 2;
