@@ -1,8 +1,9 @@
 """Build and run the host C++ harnesses of the CUDA math headers (used by Testing/test_cuda_*.py).
 
-A harness is one .cpp file in this folder that includes RenderFMLib/render/cuda's headers and
-harness_io.h (and harness_arrays.h for per-Gaussian rows): it reads raw little-endian arrays from its input file in a fixed order and writes
-its results to its output file (each harness's header comment gives the layout).
+A harness is one .cpp file in this folder that includes RenderFMLib/render/cuda's headers,
+harness_io.h and, for per-Gaussian rows, harness_arrays.h: it reads raw little-endian arrays from
+its input file in a fixed order and writes its results to its output file (each harness's header
+comment gives the layout).
 """
 
 from __future__ import annotations
