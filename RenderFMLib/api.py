@@ -10,39 +10,32 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 
+from .build import build_gaussians
 from .camera import Camera, camera_tensors, orbit_camera
 from .errors import RenderFMError
+from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
-from .inputs import gradient_ras, input_channels
-from .priming import MIN_OPACITY, prime
 from .render.cuda.loader import available as cuda_unavailable_reason
 from .render.cuda.rasterize import render_cuda
 from .render.reference import render_torch
-from .segmentation.classes import GROUPS, group_lookup, group_of, labels_in_groups
-from .segmentation.looks import label_colors
+from .segmentation.classes import GROUPS, group_lookup, labels_in_groups
 from .segmentation.readers import read_labels
 from .segmentation.threshold import threshold_segmentation
 from .segmentation.totalseg import run_totalsegmentator
 from .transfer import Preset, load_preset
 from .volume import Volume, align_labels, read_ct, resample_isotropic
 
+__all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "Frame", "Progress", "check_device",
+           "default_camera", "prepare", "render", "shown"]
+
 DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"
-MAX_IMAGE_SIDE = 8192
 BACKENDS = ("auto", "torch", "cupy")
 LOG = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
-
-
-def _silent(fraction: float, message: str) -> None:
-    """The default progress callback: ignores (fraction in [0, 1], message)."""
 
 
 def prepare(
@@ -56,7 +49,7 @@ def prepare(
     spacing_mm: float | None = None,
     hu_offset: float | None = None,
     device: str | torch.device = "cpu",
-    progress: Progress = _silent,
+    progress: Progress = silent,
 ) -> SixDGaussians:
     """Turn a CT into 6D Gaussians (Anatomy-Guided Priming; the network's residuals come later).
 
@@ -87,25 +80,9 @@ def prepare(
         progress(0.2, "segmenting" if segmentation in SEGMENTERS else "reading the segmentation")
         labels = _labels(segmentation, volume, device)
         labels = Volume(labels.array.to(device), labels.ijk_to_ras)
-    progress(0.4, "evaluating the transfer function")
-    gradient = gradient_ras(volume)
-    inputs = input_channels(volume, preset, labels, gradient)
-    progress(0.6, "priming Gaussians")
-    keep_labels = set(keep_labels) if keep_labels is not None else None
-    if groups is not None:
-        in_groups = {label for label in torch.unique(labels.array).tolist()
-                     if label and group_of(label) in groups}
-        keep_labels = in_groups if keep_labels is None else in_groups & keep_labels
-    colors = label_colors(int(labels.array.max())) if group_colors else None
-    params, gaussian_labels = prime(volume, preset, inputs, gradient, labels, keep_labels, colors)
-    if len(gaussian_labels) == 0:
-        where = (f" within groups {', '.join(groups)}" if groups is not None else
-                 " within the chosen labels" if keep_labels is not None else "")
-        raise RenderFMError(
-            f"preset '{preset.name}' makes nothing in this CT visible{where} (no 2x2x2 block "
-            f"reaches opacity {MIN_OPACITY}); choose another preset (see `renderfm presets`)")
-    gaussians = SixDGaussians(params, gaussian_labels, volume.ijk_to_ras, volume.shape,
-                              preset.to_dict())
+    progress(0.4, "priming Gaussians")
+    gaussians = build_gaussians(volume, labels, preset, groups=groups, group_colors=group_colors,
+                                keep_labels=keep_labels)
     progress(0.9, "precomputing slicing terms")
     gaussians.derived()
     progress(1.0, f"{len(gaussians)} Gaussians")
@@ -113,18 +90,6 @@ def prepare(
 
 
 SEGMENTERS = ("threshold", "auto", "auto-fast")
-
-
-def check_device(device: str | torch.device) -> torch.device:
-    """The torch device, checked: RenderFMError if unknown or absent (CUDA on a CPU machine)."""
-    try:
-        checked = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise RenderFMError(f"unknown device '{device}'; use cpu or cuda") from None
-    if checked.type == "cuda" and not torch.cuda.is_available():
-        raise RenderFMError(f"device '{device}' is not available here (no CUDA GPU, or a CPU-only "
-                            "torch); use cpu")
-    return checked
 
 
 def _ct_volume(ct: Volume | str | Path, hu_offset: float | None, spacing_mm: float | None,
@@ -148,26 +113,6 @@ def _labels(segmentation: Volume | str | Path, ct: Volume, device: str | torch.d
     if segmentation in ("auto", "auto-fast"):
         return run_totalsegmentator(ct, fast=segmentation == "auto-fast", device=str(device))
     return read_labels(segmentation, ct)
-
-
-@dataclass
-class Frame:
-    """A rendered image: rgb [H, W, 3] in [0, 1] (background included), alpha [H, W] coverage,
-    depth [H, W] expected depth in mm along the optical axis (0 where alpha is 0)."""
-
-    rgb: torch.Tensor
-    alpha: torch.Tensor
-    depth: torch.Tensor
-
-    def to_uint8(self) -> np.ndarray:
-        """RGB [H, W, 3] uint8."""
-        return (self.rgb.detach().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
-
-    def save_png(self, path: str | Path) -> None:
-        """Write the RGB image as PNG."""
-        from PIL import Image
-
-        Image.fromarray(self.to_uint8()).save(path)
 
 
 def default_camera(

@@ -11,13 +11,16 @@ factor) exceeds 0.01, with the base values of DESIGN.md section 5 in the channel
 - opacity: alpha = 1 - (1 - a)^(h / 1 mm) over the block's edge h (mm), as a logit;
 - scales: sigma = 0.35 h for position, 3 for direction; correlations 0.
 Each Gaussian keeps the most frequent non-zero segmentation label of its block (0 if none).
+prime() gives these base channels, block indices and labels; build.build_gaussians combines them
+with a residual (channels.combine) into Gaussians.
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from .channels import FIELDS, NUM_CHANNELS, combine
+from .channels import FIELDS, NUM_CHANNELS
 from .sh import fibonacci_sphere, sh_basis
 from .transfer import Preset
 from .volume import Volume
@@ -28,6 +31,16 @@ DIRECTION_SCALE = 3.0
 STRONG_GRADIENT_HU_PER_MM = 10.0
 SHADING_DIRECTIONS = 48
 _SLICES = {field.name: slice(field.start, field.stop) for field in FIELDS}
+
+
+@dataclass(frozen=True)
+class Primed:
+    """AGP's result: base [N, 37] channels (channels.py layout), index [N, 3] int64 (k, j, i)
+    of each Gaussian's block on the half-resolution grid, labels [N] int64 (0 = none)."""
+
+    base: torch.Tensor
+    index: torch.Tensor
+    labels: torch.Tensor
 
 
 def blocks(volume: torch.Tensor) -> torch.Tensor:
@@ -54,8 +67,8 @@ def prime(
     labels: Volume | None = None,
     keep_labels: set[int] | None = None,
     label_colors: torch.Tensor | None = None,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """AGP base Gaussians: (params as in SixDGaussians, labels [N] int64).
+) -> Primed:
+    """AGP base channels of the visible blocks, with their block indices and labels.
 
     inputs [6, K, J, I] from inputs.input_channels; gradient [3, K, J, I] HU/mm (RAS);
     keep_labels: when given, only blocks whose label is in the set get a Gaussian;
@@ -85,9 +98,7 @@ def prime(
     base[:, _SLICES["log_scales"]] = torch.tensor(
         [math.log(SIGMA_PER_BLOCK * h)] * 3 + [math.log(DIRECTION_SCALE)] * 3, device=hu.device
     )
-    params = combine(base)
-    params["means"] = _block_centres(ct, index)
-    return params, block_labels[keep]
+    return Primed(base, index, block_labels[keep])
 
 
 def _colors(preset: Preset, hu: torch.Tensor, labels: torch.Tensor,
@@ -101,7 +112,7 @@ def _colors(preset: Preset, hu: torch.Tensor, labels: torch.Tensor,
     return torch.where(known, looks, rgb)
 
 
-def _block_centres(ct: Volume, index: torch.Tensor) -> torch.Tensor:
+def block_centres(ct: Volume, index: torch.Tensor) -> torch.Tensor:
     """RAS mm [N, 3] of the centres of blocks at (k, j, i) block indices."""
     ijk = index.flip(-1).to(torch.float64) * 2.0 + 0.5
     matrix = torch.tensor(ct.ijk_to_ras, dtype=torch.float64, device=index.device)

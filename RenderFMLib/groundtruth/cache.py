@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..api import Progress
+from ..frame import Progress
 from ..camera import Camera, orbit
 from ..errors import RenderFMError
 from ..transfer import load_preset

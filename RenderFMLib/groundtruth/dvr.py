@@ -54,7 +54,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..api import MAX_IMAGE_SIDE, Frame, Progress, check_device
+from ..frame import MAX_IMAGE_SIDE, Frame, Progress, check_device
 from ..camera import Camera
 from ..errors import RenderFMError
 from ..inputs import gradient_ras

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..api import Progress
+from ..frame import Progress
 from ..camera import Camera
 from ..errors import RenderFMError
 from ..transfer import Preset
