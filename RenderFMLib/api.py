@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 
 from .build import build_gaussians
@@ -20,6 +22,9 @@ from .camera import Camera, camera_tensors, orbit_camera
 from .errors import RenderFMError
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
+from .optimize.finetune import FinetuneOptions, FinetuneResult
+from .optimize.finetune import finetune as _finetune
+from .optimize.views import views_for
 from .render.cuda.loader import available as cuda_unavailable_reason
 from .render.cuda.rasterize import render_cuda
 from .render.reference import render_torch
@@ -30,8 +35,8 @@ from .segmentation.totalseg import run_totalsegmentator
 from .transfer import Preset, load_preset
 from .volume import Volume, align_labels, read_ct, resample_isotropic
 
-__all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "Frame", "Progress", "check_device",
-           "default_camera", "prepare", "render", "shown"]
+__all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "FinetuneResult", "Frame", "Progress",
+           "check_device", "default_camera", "finetune", "prepare", "render", "shown"]
 
 DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"
 BACKENDS = ("auto", "torch", "cupy")
@@ -90,6 +95,86 @@ def prepare(
 
 
 SEGMENTERS = ("threshold", "auto", "auto-fast")
+TARGETS = ("dvr", "pathtraced")
+
+
+def finetune(
+    gaussians: SixDGaussians,
+    ct: Volume | str | Path | None = None,
+    *,
+    target: str | Path = "dvr",
+    size: int = 384,
+    views: int = 24,
+    close_ups: int = 8,
+    heldout_size: int = 512,
+    iterations: int = 3000,
+    budget_s: float | None = 300.0,
+    crop: int = 128,
+    densify: bool = True,
+    seed: int = 0,
+    hu_offset: float | None = None,
+    spacing_mm: float | None = None,
+    progress: Progress = silent,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> FinetuneResult:
+    """Optimise one scan's Gaussians against target views of it (optimize/finetune.py).
+
+    ct: the CT the Gaussians were prepared from (a Volume in HU or a path, read with hu_offset
+    and resampled to spacing_mm as prepare() did); needed for target "dvr", which renders `views`
+    orbit views and `close_ups` zoomed views at size x size pixels, and held-out views (never
+    trained on) at heldout_size. target may instead be a `make-gt` settings folder (dvr or
+    pathtraced images of this scan and preset; every 4th view is held out). iterations and
+    budget_s (seconds, targets included; None: no limit) end the run, as do should_stop() and
+    Ctrl-C; crop: the side in pixels of the window rendered per step. Returns a FinetuneResult
+    (.gaussians, held-out .before / .after scores, steps, seconds, why it stopped).
+    """
+    started = time.monotonic()
+    _check_finetune_numbers(iterations, budget_s, size, heldout_size, crop, views, close_ups)
+    if str(target) == "pathtraced":
+        raise RenderFMError("the pathtraced target is read from a make-gt folder: run "
+                            "`renderfm make-gt --renderer pathtraced` and give its "
+                            "OUT/<scan>/<preset>/pathtraced-<size>px-<spp>spp folder as target")
+    volume = None
+    if str(target) == "dvr":
+        if ct is None:
+            raise RenderFMError("fine-tuning against dvr needs the CT the Gaussians came from")
+        volume = _ct_volume(ct, hu_offset, spacing_mm, gaussians.device)
+        _check_same_ct(gaussians, volume)
+    elif not Path(target).is_dir():
+        raise RenderFMError(f"unknown target '{target}': use dvr, or a make-gt folder")
+    train, heldout = views_for(gaussians, volume, str(target), size=size, orbit_views=views,
+                               close_ups=close_ups, heldout_size=heldout_size, seed=seed,
+                               progress=lambda f, m: progress(0.1 * f, m))
+    options = FinetuneOptions(iterations, budget_s, crop, densify, seed=seed)
+    return _finetune(gaussians, train, heldout, options, started=started,
+                     progress=lambda f, m: progress(0.1 + 0.9 * f, m), should_stop=should_stop)
+
+
+def _check_finetune_numbers(iterations: int, budget_s: float | None, size: int,
+                            heldout_size: int, crop: int, views: int, close_ups: int) -> None:
+    """RenderFMError naming the first argument out of range."""
+    checks = [("iterations", iterations, iterations >= 0),
+              ("budget_s", budget_s, budget_s is None or budget_s > 0),
+              ("size", size, 16 <= size <= MAX_IMAGE_SIDE),
+              ("heldout_size", heldout_size, 16 <= heldout_size <= MAX_IMAGE_SIDE),
+              ("crop", crop, 16 <= crop),
+              ("views", views, views >= 1), ("close_ups", close_ups, close_ups >= 0)]
+    for name, value, ok in checks:
+        if not ok:
+            raise RenderFMError(f"finetune: {name} out of range ({value}); iterations >= 0, "
+                                "budget_s > 0, sizes 16..8192, crop >= 16, views >= 1, "
+                                "close_ups >= 0")
+
+
+def _check_same_ct(gaussians: SixDGaussians, volume: Volume) -> None:
+    """RenderFMError when the CT is not the one the Gaussians were prepared from."""
+    same = (tuple(volume.shape) == tuple(gaussians.volume_shape)
+            and np.allclose(volume.ijk_to_ras, gaussians.ijk_to_ras, atol=1e-3))
+    if not same:
+        raise RenderFMError(
+            f"the CT (grid {list(volume.shape)}) is not the one these Gaussians were prepared from "
+            f"(grid {list(gaussians.volume_shape)}, or another position); give that CT, with the "
+            "same --spacing")
 
 
 def _ct_volume(ct: Volume | str | Path, hu_offset: float | None, spacing_mm: float | None,

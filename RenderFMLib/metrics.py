@@ -104,10 +104,10 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
 def ssim_map(a, b) -> torch.Tensor:
     """SSIM per pixel [H - 10, W - 10] (mean over channels), for the pixels whose 11 x 11
     window lies inside the image: pixel (y, x) of the map is image pixel (y + 5, x + 5)."""
-    return _ssim_values(*_pair(a, b))
+    return ssim_values(*_pair(a, b))
 
 
-def _ssim_values(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def ssim_values(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """ssim_map of two checked [H, W, C] images in [0, 1]."""
     if min(a.shape[:2]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, not "
@@ -129,7 +129,7 @@ def ssim(a, b, mask=None) -> float:
     """Structural similarity in [-1, 1] (1 for identical images): the mean of ssim_map, or its
     mean over the mask's pixels (those within 5 px of the border never count)."""
     a, b = _pair(a, b)
-    values = _ssim_values(a, b)
+    values = ssim_values(a, b)
     if mask is None:
         return float(values.mean())
     border = SSIM_WINDOW // 2

@@ -174,6 +174,27 @@ def _scan_views(job: _Job, scan: Path, name: str, presets: Sequence[str],
             summary.rendered += 1
 
 
+def read_views(folder: str | Path) -> tuple[dict, list[tuple[Camera, ReferenceImage]]]:
+    """(settings, [(camera, image)]) of one settings folder (OUT/<scan>/<preset>/<setting>), its
+    complete views in order; RenderFMError when it is not such a folder or holds no view."""
+    folder = Path(folder)
+    if not (folder / "settings.json").is_file():
+        raise RenderFMError(f"{folder} is not a make-gt folder (no settings.json); give "
+                            "OUT/<scan>/<preset>/<renderer>-<size>px[-<spp>spp]")
+    settings = json.loads((folder / "settings.json").read_text())
+    count = settings["views"] * len(settings["elevations"])
+    views = []
+    for index in sorted(set(range(count)) - set(_missing(folder, count))):
+        stem = folder / f"view_{index:03d}"
+        camera = Camera.from_dict(json.loads(stem.with_suffix(".json").read_text())["camera"])
+        rgb = np.asarray(Image.open(stem.with_suffix(".png")).convert("RGB"), np.float32) / 255.0
+        alpha = np.asarray(Image.open(f"{stem}_alpha.png").convert("L"), np.float32) / 255.0
+        views.append((camera, ReferenceImage(rgb, alpha)))
+    if not views:
+        raise RenderFMError(f"{folder} holds no complete view yet (run make-gt to the end)")
+    return settings, views
+
+
 def _check(renderer: str, presets: Sequence[str], views: int,
            elevations: Sequence[float]) -> None:
     if renderer not in RENDERERS:

@@ -1,0 +1,227 @@
+"""Fine-tuning one scan's Gaussians against target views (the paper's per-scan "fine-tuning").
+
+Each step renders a random window (crop) of a random training view, at full resolution or at half
+(scale 2, against the target averaged over 2 x 2 pixels), and takes one Adam step on every field
+with its own learning rate (6DGS's per-scan trainer, larger for a run of hundreds of steps, not
+30,000): position LR_MEANS x block edge h, decaying exponentially to a hundredth by the end of the
+run (the end is the iteration count or the time budget, whichever comes first). After each step:
+albedo is clamped to [0, 1], and position scales are kept at or above SCALE_FLOOR x the smallest
+voxel spacing (nothing in a CT is finer than its voxels; smaller Gaussians leave see-through
+holes between training pixels). Every DENSIFY_EVERY steps until DENSIFY_UNTIL of the run, the
+Gaussians the optimiser pushes hardest are split (density.py) while the count stays under
+max_growth x the starting count, and faded ones are pruned.
+
+The run ends at `iterations`, at `budget_s` seconds (targets included), on `should_stop()` (the
+Slicer module's Cancel) or on Ctrl-C (KeyboardInterrupt): all of these finish the current step
+and return complete Gaussians. The result is checked on held-out views (evaluate.py); when
+fine-tuning did not lower the held-out loss, the starting Gaussians are returned and the report
+says so.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from ..frame import Progress, silent
+from ..gaussians import SixDGaussians
+from ..metrics import psnr
+from .density import choose_splits, densify
+from .evaluate import Scores, heldout_scores
+from .loss import image_loss
+from .views import View, downsample_view
+from .windows import render_window
+
+LR_MEANS = 2e-3          # x block edge h (mm) per step
+LR = {"dir_means": 5e-3, "rgb": 5e-3, "sh": 5e-3, "opacity_logits": 0.05, "log_scales": 1e-2,
+      "corr_logits": 1e-2}
+MEANS_DECAY = 0.01
+SCALE_FLOOR = 0.5
+DENSIFY_EVERY = 50
+DENSIFY_FROM = 50
+DENSIFY_UNTIL = 0.7
+SPLIT_FRACTION = 0.05    # of the current count, per densification at most
+SPLIT_GRADIENT = 2e-4    # mean |d loss / d mu_p| per step (1 / mm) to be split
+FOREGROUND_CROPS = 0.9   # crops centred on a pixel of the target's foreground
+HALF_SCALE_STEPS = 0.3   # share of steps at half resolution
+
+
+@dataclass
+class FinetuneOptions:
+    """iterations: most steps; budget_s: wall-clock seconds for the whole run (None: no limit);
+    crop: window side in pixels; densify: split and prune; max_growth: cap on the Gaussian count
+    as a multiple of the start; seed: crops, views and splits."""
+
+    iterations: int = 3000
+    budget_s: float | None = 300.0
+    crop: int = 128
+    densify: bool = True
+    max_growth: float = 2.0
+    seed: int = 0
+
+
+@dataclass
+class FinetuneResult:
+    """What fine-tuning gave: the Gaussians, held-out scores before and after, the run's facts."""
+
+    gaussians: SixDGaussians
+    before: Scores
+    after: Scores
+    steps: int
+    seconds: float
+    stopped: str  # "iterations", "budget", "cancelled", "interrupted"
+    kept_start: bool = False
+    losses: list[float] = field(default_factory=list)
+
+
+def finetune(gaussians: SixDGaussians, train: list[View], heldout: list[View],
+             options: FinetuneOptions = FinetuneOptions(), *, started: float | None = None,
+             progress: Progress = silent,
+             should_stop: Callable[[], bool] = lambda: False) -> FinetuneResult:
+    """Optimise `gaussians` against the `train` views; score before and after on `heldout`.
+
+    started: time.monotonic() when the run began (target rendering counts against budget_s).
+    """
+    started = time.monotonic() if started is None else started
+    before = heldout_scores(gaussians, heldout)
+    state = _State(gaussians, train, options)
+    stopped = "iterations"
+    try:
+        while state.step < options.iterations:
+            if should_stop():
+                stopped = "cancelled"
+                break
+            fraction = _fraction(state.step, options, time.monotonic() - started)
+            if fraction >= 1.0:
+                stopped = "budget"
+                break
+            state.take_step(fraction)
+            progress(fraction, state.status())
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    tuned = state.gaussians()
+    after = heldout_scores(tuned, heldout)
+    kept_start = after.loss > before.loss
+    return FinetuneResult(gaussians if kept_start else tuned, before, after, state.step,
+                          time.monotonic() - started, stopped, kept_start, state.losses)
+
+
+def _fraction(step: int, options: FinetuneOptions, elapsed: float) -> float:
+    """How far the run is, by steps or by time, whichever is further."""
+    by_steps = step / options.iterations if options.iterations else 1.0
+    by_time = elapsed / options.budget_s if options.budget_s else 0.0
+    return min(1.0, max(by_steps, by_time))
+
+
+class _State:
+    """The optimiser, its parameters and the sampling of windows."""
+
+    def __init__(self, gaussians: SixDGaussians, train: list[View],
+                 options: FinetuneOptions) -> None:
+        self.source = gaussians
+        self.options = options
+        self.views = train
+        self.half_views = [downsample_view(view, 2) for view in train]
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.params = {name: value.detach().clone().requires_grad_(True)
+                       for name, value in gaussians.params().items()}
+        self.labels = gaussians.labels.clone()
+        spacing = _voxel_spacing(gaussians)
+        self.block_mm = 2.0 * math.prod(spacing) ** (1.0 / 3.0)
+        self.floor_log = math.log(SCALE_FLOOR * min(spacing))
+        self.cap = int(options.max_growth * len(gaussians))
+        self.optimizer = torch.optim.Adam(
+            [{"params": [value], "lr": LR.get(name, LR_MEANS * self.block_mm), "name": name}
+             for name, value in self.params.items()], eps=1e-15)
+        self.gradient_sum = torch.zeros(len(gaussians))
+        self.gradient_count = 0
+        self.step = 0
+        self.losses: list[float] = []
+        self.last_psnr = float("nan")
+
+    def take_step(self, fraction: float) -> None:
+        self._set_means_lr(fraction)
+        view, window, scale = self._sample()
+        rgb, alpha = render_window(self.params, view.camera, view.size, window)
+        x0, y0, side = window
+        target_rgb = view.rgb[y0:y0 + side, x0:x0 + side]
+        target_alpha = view.alpha[y0:y0 + side, x0:x0 + side]
+        loss = image_loss(rgb, alpha, target_rgb, target_alpha)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.gradient_sum += self.params["means"].grad.detach().norm(dim=-1).cpu()
+        self.gradient_count += 1
+        self.optimizer.step()
+        self._project()
+        self.step += 1
+        self.losses.append(float(loss))
+        self.last_psnr = psnr(rgb.detach().clamp(0, 1), target_rgb)
+        if self._densify_now(fraction):
+            self._densify()
+
+    def _set_means_lr(self, fraction: float) -> None:
+        lr = LR_MEANS * self.block_mm * MEANS_DECAY ** fraction
+        for group in self.optimizer.param_groups:
+            if group["name"] == "means":
+                group["lr"] = lr
+
+    def _sample(self) -> tuple[View, tuple[int, int, int], int]:
+        """A view (at full or half resolution), a window inside it and the scale."""
+        number = int(torch.randint(len(self.views), (1,), generator=self.generator))
+        half = float(torch.rand(1, generator=self.generator)) < HALF_SCALE_STEPS
+        view = self.half_views[number] if half else self.views[number]
+        side = min(self.options.crop, view.size)
+        if float(torch.rand(1, generator=self.generator)) < FOREGROUND_CROPS:
+            inside = (view.alpha > 0.05).nonzero()
+        else:
+            inside = torch.empty(0, 2, dtype=torch.int64)
+        if len(inside):
+            y, x = inside[int(torch.randint(len(inside), (1,), generator=self.generator))].tolist()
+        else:
+            y, x = torch.randint(view.size, (2,), generator=self.generator).tolist()
+        x0 = min(max(x - side // 2, 0), view.size - side)
+        y0 = min(max(y - side // 2, 0), view.size - side)
+        return view, (x0, y0, side), 2 if half else 1
+
+    def _project(self) -> None:
+        """Keep albedo in [0, 1] and position scales at or above the floor."""
+        with torch.no_grad():
+            self.params["rgb"].clamp_(0.0, 1.0)
+            self.params["log_scales"][:, :3].clamp_(min=self.floor_log)
+
+    def _densify_now(self, fraction: float) -> bool:
+        return (self.options.densify and self.step >= DENSIFY_FROM
+                and self.step % DENSIFY_EVERY == 0 and fraction < DENSIFY_UNTIL)
+
+    def _densify(self) -> None:
+        mean_gradient = self.gradient_sum / max(self.gradient_count, 1)
+        room = min(self.cap - len(self.labels), int(SPLIT_FRACTION * len(self.labels)))
+        split = choose_splits(mean_gradient, self.params["log_scales"].detach(),
+                              math.exp(self.floor_log), room, SPLIT_GRADIENT)
+        self.params, self.labels = densify(self.params, self.labels, self.optimizer, split,
+                                           self.generator)
+        self.gradient_sum = torch.zeros(len(self.labels))
+        self.gradient_count = 0
+
+    def status(self) -> str:
+        recent = self.losses[-20:]
+        return (f"step {self.step}, loss {sum(recent) / len(recent):.4f}, "
+                f"PSNR {self.last_psnr:.1f} dB, {len(self.labels)} Gaussians")
+
+    def gaussians(self) -> SixDGaussians:
+        """The current parameters as complete, detached SixDGaussians."""
+        params = {name: value.detach().clone() for name, value in self.params.items()}
+        params["dir_means"] = torch.nn.functional.normalize(params["dir_means"], dim=-1)
+        source = self.source
+        return SixDGaussians(params, self.labels.clone(), source.ijk_to_ras, source.volume_shape,
+                             source.preset)
+
+
+def _voxel_spacing(gaussians: SixDGaussians) -> tuple[float, float, float]:
+    """Voxel spacing (mm) along i, j, k of the CT the Gaussians came from."""
+    matrix = torch.as_tensor(gaussians.ijk_to_ras[:3, :3])
+    return tuple(float(v) for v in torch.linalg.vector_norm(matrix, dim=0))

@@ -1,0 +1,42 @@
+"""Rendering a window of a view: the pixels [x0, x0 + side) x [y0, y0 + side) of a size x size
+image of a camera, with the PyTorch renderer (a shifted principal point), differentiable.
+
+Fine-tuning renders crops of full-resolution views: the detail the display will show, at a
+fraction of a whole frame's cost. scale 2 renders the window of the view at half its size (the
+coarser pixels a smaller display has), against the target averaged over 2 x 2 pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..camera import Camera, camera_tensors
+from ..render.reference import precompute, render_torch
+
+
+def render_window(params: dict[str, torch.Tensor], camera: Camera, size: int,
+                  window: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rgb [side, side, 3] over black, alpha [side, side]) of the window (x0, y0, side), in
+    pixels of a size x size view, of the Gaussians `params` (SixDGaussians.params() names)."""
+    x0, y0, side = window
+    dtype, device = params["means"].dtype, params["means"].device
+    world_to_camera, intrinsics, centre = camera_tensors(camera, size, size, device, dtype)
+    intrinsics = intrinsics.clone()
+    intrinsics[0, 2] -= x0
+    intrinsics[1, 2] -= y0
+    s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
+    rgb, alpha, _ = render_torch(
+        params["means"], params["dir_means"], s_c, gains, s_dd_inv, params["opacity_logits"],
+        params["rgb"], params["sh"], world_to_camera, intrinsics, centre, side, side,
+        torch.zeros(3, dtype=dtype, device=device))
+    return rgb, alpha
+
+
+def downsample(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """[H, W(, C)] averaged over scale x scale pixels (H and W divisible by scale)."""
+    if scale == 1:
+        return image
+    channels = image if image.dim() == 3 else image[..., None]
+    pooled = F.avg_pool2d(channels.permute(2, 0, 1)[None], scale)[0].permute(1, 2, 0)
+    return pooled if image.dim() == 3 else pooled[..., 0]
