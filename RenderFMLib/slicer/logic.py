@@ -31,7 +31,8 @@ from ..gaussians import SixDGaussians
 from .context import SlicerContext
 from .dependencies import resolve_device
 from .follow import CameraFollower
-from .jobs import Cancelled, PrepareJob
+from .jobs import Cancelled  # noqa: F401 (the module's widget and the tests catch it from here)
+from .jobs import FinetuneSettings, Preparation, PrepareJob
 from .layer import ImageLayer
 from .nodes import labels_from_segmentation_node, volume_from_node
 from .view import read_pixels
@@ -127,9 +128,11 @@ class RenderFMCore:
         device: str = "auto",
         progress: api.Progress | None = None,
         cancel: threading.Event | None = None,
+        finetune: FinetuneSettings | None = None,
         **options: Any,
     ) -> SixDGaussians:
-        """6D Gaussians of volume_node's CT (HU, RAS) through api.prepare.
+        """6D Gaussians of volume_node's CT (HU, RAS) through api.prepare, then api.finetune when
+        finetune is given (against dvr views of the same CT, jobs.FinetuneSettings).
 
         segmentation: None, a vtkMRMLSegmentationNode (segments matched to TotalSegmentator
         classes by name) or "threshold", "auto", "auto-fast"; device: "auto", "cuda" or "cpu"
@@ -137,8 +140,8 @@ class RenderFMCore:
         spacing_mm, hu_offset). progress(fraction, message) is called in this thread. Raises
         Cancelled at the next step once cancel is set.
         """
-        return self._prepare_job(volume_node, segmentation, device, progress)(
-            preset, cancel or threading.Event(), options)
+        return self._read(volume_node, segmentation, device)(
+            preset, options, finetune, cancel or threading.Event(), progress).gaussians
 
     def start_prepare(
         self,
@@ -148,39 +151,23 @@ class RenderFMCore:
         *,
         device: str = "auto",
         progress: api.Progress | None = None,
+        finetune: FinetuneSettings | None = None,
         **options: Any,
     ) -> PrepareJob:
-        """prepare(...) in a worker thread, cancelled by job.cancel(). The nodes are read here,
-        in the calling (GUI) thread, as MRML must be: their errors raise at once. Only
-        RenderFMLib.api.prepare runs in the worker; progress, if given, is called there (the
-        widget should rather poll job.progress)."""
-        work = self._prepare_job(volume_node, segmentation, device, progress)
-        return PrepareJob(lambda report, cancel: work(preset, cancel, options, report))
+        """prepare(...) in a worker thread, cancelled by job.cancel(); job.finetuned reports the
+        fine-tuning. The nodes are read here, in the calling (GUI) thread, as MRML must be: their
+        errors raise at once. Only RenderFMLib.api runs in the worker; progress, if given, is
+        called there (the widget should rather poll job.progress)."""
+        read = self._read(volume_node, segmentation, device)
+        return PrepareJob(lambda report, cancel: read(preset, options, finetune, cancel, report,
+                                                      progress))
 
-    def _prepare_job(self, volume_node: Any, segmentation: Any, device: str,
-                     progress: api.Progress | None) -> Callable[..., SixDGaussians]:
-        """Read the scene nodes now; return work(preset, cancel, options, report=None) that
-        runs api.prepare on what was read."""
+    def _read(self, volume_node: Any, segmentation: Any, device: str) -> Preparation:
+        """What the worker needs, read from the scene nodes now."""
         torch_device, device_message = resolve_device(device)
         ct = self._ct(volume_node)
-        labels = self._segmentation(segmentation, ct)
-
-        def work(preset: str, cancel: threading.Event, options: dict,
-                 report: api.Progress | None = None) -> SixDGaussians:
-            def step(fraction: float, message: str) -> None:
-                if cancel.is_set():
-                    raise Cancelled("preparation cancelled")
-                for callback in (report, progress):
-                    if callback is not None:
-                        callback(fraction, message)
-
-            step(0.0, device_message)
-            gaussians = api.prepare(ct, labels, preset, device=torch_device, progress=step,
-                                    **options)
-            step(1.0, f"{len(gaussians)} Gaussians ready")
-            return gaussians
-
-        return work
+        return Preparation(ct, self._segmentation(segmentation, ct), torch_device,
+                           device_message, self._clock)
 
     @staticmethod
     def _ct(volume_node: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Fixtures for the headless Slicer tests: EGL offscreen windows, the bundled sample scan.
+"""Fixtures for the headless Slicer tests: EGL offscreen windows, the bundled sample scan, a
+clock the test moves by hand.
 
 Every test module here builds its own SlicerContext once (module scope) from slicer-core;
 modules skip as a whole where slicer-core is not installed.
@@ -36,3 +37,18 @@ def context():
     from RenderFMLib.slicer.context import SlicerContext
 
     return SlicerContext.headless()
+
+
+class Clock:
+    """A clock the test moves by hand (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1024.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()

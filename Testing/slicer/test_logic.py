@@ -31,16 +31,6 @@ SIZE = 128
 SETTLE_S = 0.25  # the test clock moves in binary fractions, so "settled" compares exactly
 
 
-class Clock:
-    """A clock the test moves by hand (seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 1024.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def nodes(context, sample_ct, sample_labels):
     """(CT volume node, segmentation node) of the bundled sample in the module's scene."""
@@ -64,11 +54,6 @@ def gaussians(context, nodes):
 @pytest.fixture(scope="module")
 def bone(context, nodes):
     return _prepared(context, nodes, PRESET)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

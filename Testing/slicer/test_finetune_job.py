@@ -1,0 +1,143 @@
+"""Fine-tuning after AGP through RenderFMCore's worker, on a real headless MRML scene: the job's
+Gaussians are the fine-tuned ones, its progress maps AGP and fine-tuning onto one bar with the
+time left, its summary names the time and the held-out PSNR, and Cancel shows nothing new.
+
+Kept tiny for 2 CPU cores: a 40-voxel cube cut from the middle of the bundled sample (CT-AAA:
+a few hundred Gaussians), targets of 64 px, 5 steps.
+"""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.py
+
+from RenderFMLib import api  # noqa: E402
+from RenderFMLib.optimize.evaluate import Scores  # noqa: E402
+from RenderFMLib.slicer.jobs import AGP_SHARE, Finetuned, FinetuneSettings  # noqa: E402
+from RenderFMLib.slicer.logic import Cancelled, RenderFMCore, ViewTarget  # noqa: E402
+from RenderFMLib.slicer.nodes import volume_node  # noqa: E402
+from RenderFMLib.slicer.view import OffscreenThreeDView, read_pixels  # noqa: E402
+from RenderFMLib.volume import Volume  # noqa: E402
+
+PRESET = "CT-AAA"
+SIDE = 40  # voxels of the cube cut from the sample
+TINY = {"size": 64, "heldout_size": 64, "crop": 32, "views": 2, "close_ups": 0, "iterations": 5}
+CPU_MESSAGE = "running on the CPU, slower than on a CUDA GPU"
+
+
+@pytest.fixture(scope="module")
+def small_ct(context, sample_ct):
+    """A volume node of a SIDE-voxel cube from the middle of the sample CT (3 mm voxels)."""
+    k, j, i = (n // 2 - SIDE // 2 for n in sample_ct.shape)
+    shift = np.eye(4)
+    shift[:3, 3] = (i, j, k)
+    cube = sample_ct.array[k:k + SIDE, j:j + SIDE, i:i + SIDE].clone()
+    return volume_node(context, Volume(cube, sample_ct.ijk_to_ras @ shift), "small CT")
+
+
+@pytest.fixture(scope="module")
+def agp(context, small_ct):
+    """The small CT's AGP Gaussians, as a preparation without fine-tuning makes them."""
+    core = RenderFMCore(context)
+    try:
+        return core.prepare(small_ct, None, PRESET, device="cpu")
+    finally:
+        core.dispose()
+
+
+@pytest.fixture
+def core(context, clock, view):
+    """A core on the test clock; it hides itself from the view before the view closes."""
+    core = RenderFMCore(context, clock=clock)
+    yield core
+    core.dispose()
+
+
+@pytest.fixture
+def view(context, agp):
+    """A 64 px offscreen 3D view showing the small CT's AGP Gaussians from the front."""
+    view = OffscreenThreeDView(context, (64, 64), background=(0.1, 0.2, 0.3))
+    view.set_camera(api.default_camera(agp, azimuth=30.0, elevation=10.0))
+    yield view
+    view.close()
+
+
+def test_finetuning_gives_the_gaussians_to_show_and_a_summary(small_ct, agp, core, view):
+    target = ViewTarget.from_offscreen(view)
+    core.show(target, agp)
+    agp_picture = read_pixels(view.render_window)
+    steps = []
+    job = core.start_prepare(small_ct, None, PRESET, device="cpu",
+                             finetune=FinetuneSettings(None, TINY),
+                             progress=lambda *step: steps.append(step))
+    tuned = job.result(timeout=300)
+    result = job.finetuned.result
+    assert tuned is result.gaussians and tuned is not agp
+    assert (result.stopped, result.steps, result.kept_start) == ("iterations", 5, False)
+    assert len(tuned) == len(agp) and not torch.equal(tuned.means, agp.means)
+    core.show(target, tuned)  # as the module shows a finished preparation
+    assert not np.array_equal(read_pixels(view.render_window), agp_picture)
+
+    # AGP fills the first AGP_SHARE of the bar, fine-tuning the rest (no budget: no time left).
+    assert steps[:5] == [(0.0, CPU_MESSAGE), (0.0, "reading the CT"),
+                         (pytest.approx(0.4 * AGP_SHARE), "priming Gaussians"),
+                         (pytest.approx(0.9 * AGP_SHARE), "precomputing slicing terms"),
+                         (AGP_SHARE, f"{len(agp)} Gaussians")]
+    assert steps[-1] == (1.0, f"{len(tuned)} Gaussians ready")
+    tuning = steps[5:-1]
+    assert [f for f, _ in steps] == sorted(f for f, _ in steps)
+    assert AGP_SHARE < tuning[0][0] and tuning[-1][0] < 1.0
+    messages = [message for _, message in tuning]
+    assert messages[:8] == (["fine-tuning: target view 1/2", "fine-tuning: target view 2/2"]
+                            + [f"fine-tuning: held-out target view {n}/6" for n in range(1, 7)])
+    assert [re.fullmatch(r"fine-tuning: step (\d), loss [\d.]+, PSNR [\d.]+ dB, (\d+) Gaussians",
+                         message).groups() for message in messages[8:]] == [
+        (str(n), str(len(agp))) for n in range(1, 6)]
+
+    assert job.finetuned.summary() == (
+        f"fine-tuned in {result.seconds:.0f} s, 5 steps: held-out PSNR {result.before.psnr:.1f} "
+        f"-> {result.after.psnr:.1f} dB ({len(agp)} -> {len(tuned)} Gaussians)")
+    assert result.after.loss < result.before.loss
+
+
+@pytest.mark.parametrize("cancel_at", ["target view 1/2", "step 1,"],
+                         ids=["rendering targets", "optimising"])
+def test_cancel_while_finetuning_keeps_the_picture_and_reports_cancelled(small_ct, agp, core,
+                                                                         view, clock, cancel_at):
+    target = ViewTarget.from_offscreen(view)
+    core.show(target, agp)
+    picture = read_pixels(view.render_window)
+    tuning = []
+
+    def one_second_per_step_then_cancel(fraction, message):
+        if message.startswith("fine-tuning: "):
+            tuning.append(message)
+            clock.now += 1.0
+        if cancel_at in message:
+            job.cancel()
+
+    job = core.start_prepare(small_ct, None, PRESET, device="cpu",
+                             finetune=FinetuneSettings(600.0, TINY),
+                             progress=one_second_per_step_then_cancel)
+    with pytest.raises(Cancelled, match="preparation cancelled"):
+        job.result(timeout=300)
+    assert job.finetuned is None
+    assert cancel_at in tuning[-1] and job.progress[1] == tuning[-1]  # nothing after Cancel
+    assert [message.rpartition(", about ")[2] for message in tuning] == [
+        f"{600 - n} s left" for n in range(len(tuning))]
+    assert core.tick() == 0 and np.array_equal(read_pixels(view.render_window), picture)
+
+
+@pytest.mark.parametrize("kept_start, line", [
+    (False, "fine-tuned in 212 s, 850 steps: held-out PSNR 31.8 -> 34.6 dB (46,774 -> {n} "
+            "Gaussians)"),
+    (True, "fine-tuned in 212 s, 850 steps: held-out PSNR 31.8 -> 34.6 dB; the held-out loss did "
+           "not improve, so the AGP Gaussians stay (46,774)")])
+def test_the_summary_names_time_steps_psnr_and_counts(agp, kept_start, line):
+    before = Scores(0.2, 31.84, 0.9, 0.8, ())
+    after = Scores(0.3 if kept_start else 0.1, 34.56, 0.95, 0.9, ())
+    result = api.FinetuneResult(agp, before, after, 850, 212.4, "budget", kept_start)
+    assert Finetuned(result, 46_774).summary() == line.format(n=len(agp))
