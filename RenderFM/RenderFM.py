@@ -36,7 +36,8 @@ class RenderFM(ScriptedLoadableModule):
         self.parent.contributors = ["RenderFM contributors"]
         self.parent.helpText = _(
             "Photorealistic, real-time rendering of a CT in the 3D view. The CT and a volume "
-            "rendering preset become 6D Gaussians in seconds (Anatomy-Guided Priming); they then "
+            "rendering preset become 6D Gaussians in seconds (Anatomy-Guided Priming), which can "
+            "then be fine-tuned against renderings of the same CT for a time budget; they then "
             "follow the 3D view's camera, at reduced resolution while it moves. Segmentations "
             "(existing, thresholds or TotalSegmentator) let you hide anatomical groups, and a "
             "comparison shows Slicer's own volume rendering beside RenderFM with SSIM and PSNR. "
@@ -142,11 +143,11 @@ class RenderFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onParameterNodeModified()
 
     def _disableUntrainedQualities(self) -> None:
-        """Network and fine-tune stay listed but cannot be chosen until trained weights exist
-        (connectGui refills the combo box, so this follows every connectGui)."""
+        """Network stays listed but cannot be chosen until trained weights exist (connectGui
+        refills the combo box, so this follows every connectGui)."""
         model = self.ui.qualityComboBox.model()
         for index, quality in enumerate(Quality):
-            if quality is not Quality.AGP:
+            if quality is Quality.NETWORK:
                 model.item(index).setEnabled(False)
                 model.item(index).setToolTip(NO_WEIGHTS)
 
@@ -158,6 +159,9 @@ class RenderFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         byNode = parameters.segmentationSource is SegmentationSource.NODE
         self.ui.segmentationSelector.enabled = byNode
         self.ui.segmentationNodeLabel.enabled = byNode
+        fineTune = parameters.quality is Quality.FINETUNE
+        self.ui.finetuneBudgetLabel.visible = fineTune
+        self.ui.finetuneBudgetSpinBox.visible = fineTune
         self.ui.groupsCollapsibleButton.enabled = (
             parameters.segmentationSource is not SegmentationSource.NONE)
         preparing = self.logic.preparing()
@@ -226,8 +230,13 @@ class RenderFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             count = self.logic.finishPrepare()
             if count is None:
                 return
-            self._setStatus(_("{count} Gaussians ready in {seconds:.1f} s; {device}.").format(
-                count=count, seconds=self.logic.prepareSeconds, device=self.logic.deviceMessage))
+            if self.logic.finetuned is None:
+                self._setStatus(_("{count} Gaussians ready in {seconds:.1f} s; {device}.").format(
+                    count=count, seconds=self.logic.prepareSeconds,
+                    device=self.logic.deviceMessage))
+            else:  # time, held-out PSNR before -> after, Gaussian counts
+                self._setStatus(_("{summary}; {device}.").format(
+                    summary=self.logic.finetuned.summary(), device=self.logic.deviceMessage))
             if self._comparing:
                 self._startComparison()
             else:

@@ -28,6 +28,7 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         self._started = 0.0
         self._comparison = None
         self.gaussians = None  # the latest prepared SixDGaussians
+        self.finetuned = None  # their fine-tuning's report (RenderFMLib.slicer.jobs.Finetuned)
         self.preparedFrom = None  # (volume node, preset) they were prepared from
         self.prepareSeconds = 0.0
         self.deviceMessage = ""
@@ -56,13 +57,14 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
     # --- preparation, in a worker thread --------------------------------------------------
 
     def startPrepare(self, parameters: RenderFMParameterNode) -> None:
-        """Start preparing Gaussians for the parameters; ValueError for a choice that cannot
-        work (no volume, no segmentation node, a quality without weights)."""
+        """Start preparing Gaussians for the parameters (AGP, then fine-tuning for the budget if
+        chosen); ValueError for a choice that cannot work (no volume, no segmentation node, a
+        quality without weights)."""
         if self.preparing():
             raise ValueError("a preparation is already running")
         if parameters.inputVolume is None:
             raise ValueError("choose an input volume")
-        if parameters.quality is not Quality.AGP:
+        if parameters.quality is Quality.NETWORK:
             raise ValueError(f"{parameters.quality.label()}: {NO_WEIGHTS}")
         source = parameters.segmentationSource
         if source is SegmentationSource.NODE and parameters.segmentationNode is None:
@@ -71,10 +73,14 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
                         else source.argument())
         device = parameters.device.name.lower()
         _, self.deviceMessage = library("RenderFMLib.slicer.logic").resolve_device(device)
+        finetune = None
+        if parameters.quality is Quality.FINETUNE:
+            jobs = library("RenderFMLib.slicer.jobs")
+            finetune = jobs.FinetuneSettings(float(parameters.finetuneBudget))
         self._pending = (parameters.inputVolume, parameters.preset)
         self._started = time.monotonic()
         self._job = self.core.start_prepare(parameters.inputVolume, segmentation,
-                                            parameters.preset, device=device)
+                                            parameters.preset, device=device, finetune=finetune)
 
     def preparing(self) -> bool:
         return self._job is not None
@@ -89,11 +95,12 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
 
     def finishPrepare(self):
         """The number of Gaussians once the preparation has ended, else None; re-raises its
-        error (Cancelled after cancelPrepare)."""
+        error (Cancelled after cancelPrepare), leaving the shown Gaussians as they were."""
         if self._job is None or not self._job.done():
             return None
         job, self._job = self._job, None
         self.gaussians = job.result()
+        self.finetuned = job.finetuned
         self.preparedFrom = self._pending
         self.prepareSeconds = time.monotonic() - self._started
         return len(self.gaussians)
@@ -159,7 +166,7 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         self.cancelPrepare()
         self._job = None
         self.hideAll()
-        self.gaussians = self.preparedFrom = None
+        self.gaussians = self.preparedFrom = self.finetuned = None
 
     def dispose(self) -> None:
         """reset(), and stop observing the scene (the module goes away)."""

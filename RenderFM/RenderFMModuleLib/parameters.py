@@ -6,13 +6,14 @@ synced by the widget.
 """
 
 import enum
+from typing import Annotated
 
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import SingleStep, WithinRange, parameterNodeWrapper
 
 DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"  # RenderFMLib.api.DEFAULT_PRESET (a test compares)
-NO_WEIGHTS = ("no trained Render-FM weights are bundled yet: only AGP (Anatomy-Guided Priming) "
-              "is available")
+NO_WEIGHTS = ("no trained Render-FM weights are bundled yet: use AGP (Anatomy-Guided Priming) "
+              "or AGP + fine-tune")
 GROUP_FIELDS = {  # parameter node field -> anatomical group (RenderFMLib.segmentation.GROUPS)
     "showSkeleton": "skeleton", "showOrgans": "organs", "showHeartAndVessels": "heart_and_vessels",
     "showMuscles": "muscles", "showLungs": "lungs", "showNervousSystem": "nervous_system",
@@ -37,11 +38,12 @@ class SegmentationSource(enum.Enum):
 
 
 class Quality(enum.Enum):
-    """How the Gaussians are made; only AGP works without trained weights."""
+    """How the Gaussians are made: AGP, or AGP fine-tuned against renderings of this CT (for
+    finetuneBudget seconds); the network needs trained weights, which are not bundled yet."""
 
     AGP = "AGP (Anatomy-Guided Priming)"
+    FINETUNE = "AGP + fine-tune"
     NETWORK = "Network"
-    FINETUNE = "Network + fine-tune"
 
     def label(self) -> str:
         return self.value
@@ -70,13 +72,15 @@ class NativeMethod(enum.Enum):
 
 @parameterNodeWrapper
 class RenderFMParameterNode:
-    """The module's choices; show<Group>: draw that anatomical group (GROUP_FIELDS)."""
+    """The module's choices; finetuneBudget: seconds for fine-tuning, target renderings included;
+    show<Group>: draw that anatomical group (GROUP_FIELDS)."""
 
     inputVolume: vtkMRMLScalarVolumeNode
     segmentationSource: SegmentationSource = SegmentationSource.NONE
     segmentationNode: vtkMRMLSegmentationNode
     preset: str = DEFAULT_PRESET
     quality: Quality = Quality.AGP
+    finetuneBudget: Annotated[int, WithinRange(30, 3600), SingleStep(30)] = 300
     device: Device = Device.AUTO
     nativeMethod: NativeMethod = NativeMethod.CPU
     singleView: bool = False

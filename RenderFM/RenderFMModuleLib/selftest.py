@@ -31,7 +31,8 @@ class RenderFMTest(ScriptedLoadableModuleTest):
         self.test_RenderInThreeDView()
 
     def test_Panel(self) -> None:
-        """The .ui loads, the parameter node drives it, presets and qualities are listed."""
+        """The .ui loads, the parameter node drives it, presets and qualities are listed, the
+        fine-tuning budget shows with its quality."""
         slicer.util.selectModule("RenderFM")
         widget = slicer.util.getModuleWidget("RenderFM")
         presets = [preset["name"] for preset in bundled_presets()]
@@ -41,7 +42,13 @@ class RenderFMTest(ScriptedLoadableModuleTest):
         self.assertEqual(widget.logic.getParameterNode().preset, presets[0])
         model = widget.ui.qualityComboBox.model()
         self.assertEqual([model.item(i).isEnabled() for i in range(len(Quality))],
-                         [quality is Quality.AGP for quality in Quality])
+                         [quality is not Quality.NETWORK for quality in Quality])
+        parameters = widget.logic.getParameterNode()
+        for quality in Quality:  # the budget is shown for fine-tuning only
+            parameters.quality = quality
+            self.assertEqual(widget.ui.finetuneBudgetSpinBox.isHidden(),
+                             quality is not Quality.FINETUNE)
+        parameters.quality = Quality.AGP
 
     def test_RenderInThreeDView(self) -> None:
         try:

@@ -442,11 +442,22 @@ def test_every_control_is_used(ui: ET.Element) -> None:
     used = _ui_attributes(MODULE_DIR / "RenderFM.py", "self")
     used |= {widget.get("name") for widget in _bound(ui).values()}
     controls = {n for n, w in _widgets(ui).items()
-                if w.get("class") in ("QPushButton", "QComboBox", "QCheckBox", "QProgressBar",
-                                      "qMRMLNodeComboBox")
+                if w.get("class") in ("QPushButton", "QComboBox", "QCheckBox", "QSpinBox",
+                                      "QProgressBar", "qMRMLNodeComboBox")
                 or (w.get("class") == "QLabel" and not n.endswith("Label"))
                 or n in ("statusLabel", "measureLabel")}
     assert controls - used == set()
+
+
+def _annotated(annotation: ast.expr) -> tuple[str, dict[str, list]]:
+    """(type, {annotation name: its literal arguments}) of `Annotated[type, Name(args), ...]`, or
+    (type, {}) of a plain annotation."""
+    if not (isinstance(annotation, ast.Subscript)
+            and ast.unparse(annotation.value) == "Annotated"):
+        return ast.unparse(annotation), {}
+    kind, *extras = annotation.slice.elts
+    return ast.unparse(kind), {ast.unparse(extra.func): [ast.literal_eval(a) for a in extra.args]
+                               for extra in extras}
 
 
 def test_parameter_node_fields_are_typed_and_bound(ui: ET.Element) -> None:
@@ -457,7 +468,7 @@ def test_parameter_node_fields_are_typed_and_bound(ui: ET.Element) -> None:
     manual = {"preset"}  # the preset combo box is filled with icons and synced by the widget
     assert set(bound) == set(fields) - manual
     for name, widget in bound.items():
-        annotation = ast.unparse(fields[name].annotation)
+        annotation, extras = _annotated(fields[name].annotation)
         kind = widget.get("class")
         if annotation in enums:
             assert kind == "QComboBox", name
@@ -468,6 +479,11 @@ def test_parameter_node_fields_are_typed_and_bound(ui: ET.Element) -> None:
         elif annotation.startswith("vtkMRML"):
             assert kind == "qMRMLNodeComboBox", name
             assert _property(widget, "nodeTypes") == annotation, name
+        elif annotation == "int":
+            assert kind == "QSpinBox", name
+            # Without WithinRange, connectGui widens the spin box to the whole int range.
+            low, high = extras["WithinRange"]
+            assert low <= ast.literal_eval(fields[name].value) <= high, name
         else:
             pytest.fail(f"{name}: no rule for {annotation} on a {kind}")
     assert ast.unparse(fields["preset"].annotation) == "str"
