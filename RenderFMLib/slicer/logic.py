@@ -1,10 +1,11 @@
 """Everything the RenderFM Slicer module does, without Qt: testable on a headless scene.
 
-RenderFMCore prepares 6D Gaussians from scene nodes through RenderFMLib.api (in a worker thread
-when asked: torch releases the GIL, so Slicer's GUI keeps running while the widget polls the job),
-shows them in 3D views through an ImageLayer that a CameraFollower keeps in step with the view's
-camera node, and compares them with Slicer's native volume rendering. The widget calls tick() from
-a qt.QTimer; render errors during a drag never leave tick(): they land in last_error and the log.
+RenderFMCore prepares 6D Gaussians from scene nodes through RenderFMLib.api, fine-tuned if asked
+(in a worker thread when asked, jobs.py: torch releases the GIL, so Slicer's GUI keeps running
+while the widget polls the job), shows them in 3D views through an ImageLayer that a
+CameraFollower keeps in step with the view's camera node, and compares them with Slicer's native
+volume rendering. The widget calls tick() from a qt.QTimer; render errors during a drag never
+leave tick(): they land in last_error and the log.
 With background=True the renders that follow the camera run in a worker thread and tick() only
 shows finished frames (milliseconds), so a slow CPU render never freezes the GUI while dragging.
 """
