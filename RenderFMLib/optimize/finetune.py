@@ -105,7 +105,7 @@ def finetune(gaussians: SixDGaussians, train: list[View], heldout: list[View],
         stopped = "interrupted"
     tuned = state.gaussians()
     after = heldout_scores(tuned, heldout)
-    kept_start = after.loss > before.loss
+    kept_start = after.loss >= before.loss
     return FinetuneResult(gaussians if kept_start else tuned, before, after, state.step,
                           time.monotonic() - started, stopped, kept_start, state.losses)
 
@@ -158,7 +158,7 @@ class _State:
         self.optimizer.step()
         self._project()
         self.step += 1
-        self.losses.append(float(loss))
+        self.losses.append(float(loss.detach()))
         self.last_psnr = psnr(rgb.detach().clamp(0, 1), target_rgb)
         if self._densify_now(fraction):
             self._densify()
@@ -223,5 +223,5 @@ class _State:
 
 def _voxel_spacing(gaussians: SixDGaussians) -> tuple[float, float, float]:
     """Voxel spacing (mm) along i, j, k of the CT the Gaussians came from."""
-    matrix = torch.as_tensor(gaussians.ijk_to_ras[:3, :3])
+    matrix = torch.tensor(gaussians.ijk_to_ras[:3, :3])
     return tuple(float(v) for v in torch.linalg.vector_norm(matrix, dim=0))

@@ -20,10 +20,10 @@ _ROWS, _COLS = torch.tril_indices(6, 6, offset=-1)
 
 def cholesky_factor(log_scales: torch.Tensor, corr_logits: torch.Tensor) -> torch.Tensor:
     """L [N, 6, 6] from log-scales [N, 6] and correlation logits [N, 15]."""
-    n = log_scales.shape[0]
-    unit = torch.eye(6, dtype=log_scales.dtype, device=log_scales.device).repeat(n, 1, 1)
-    unit = unit.index_put((torch.arange(n).repeat_interleave(15), _ROWS.repeat(n), _COLS.repeat(n)),
-                          (2.0 * torch.sigmoid(corr_logits) - 1.0).reshape(-1))
+    lower = torch.zeros(log_scales.shape[0], 6, 6, dtype=log_scales.dtype,
+                        device=log_scales.device)
+    lower[:, _ROWS, _COLS] = 2.0 * torch.sigmoid(corr_logits) - 1.0
+    unit = lower + torch.eye(6, dtype=log_scales.dtype, device=log_scales.device)
     return torch.exp(log_scales).unsqueeze(-1) * unit
 
 
