@@ -9,14 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
-from .cli_args import (UsageError, background_rgb, image_side, names, output_file, output_folder,
-                       progress_bar)
+from .cli_args import (MODEL_SUFFIX, UsageError, background_rgb, image_side, is_model, names,
+                       output_file, output_folder, progress_bar, refuse_for_model)
 from .cli_groundtruth import add_compare, add_make_gt
 from .errors import RenderFMError
-
-MODEL_SUFFIX = ".safetensors"
 
 
 def _load_or_prepare(args: argparse.Namespace):
@@ -24,13 +21,10 @@ def _load_or_prepare(args: argparse.Namespace):
     from .api import DEFAULT_PRESET, check_device, prepare
     from .gaussians import SixDGaussians
 
-    if Path(args.input).suffix.lower() == MODEL_SUFFIX:
-        ct_only = {"--seg": args.seg, "--preset": args.preset, "--spacing": args.spacing,
-                   "--hu-offset": args.hu_offset, "--auto-seg": args.auto_seg or None,
-                   "--groups": args.groups, "--group-colors": args.group_colors or None}
-        given = [flag for flag, value in ct_only.items() if value is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)}: only for a CT, not for a prepared model")
+    if is_model(args.input):
+        refuse_for_model({"--seg": args.seg, "--preset": args.preset, "--spacing": args.spacing,
+                          "--hu-offset": args.hu_offset, "--auto-seg": args.auto_seg or None,
+                          "--groups": args.groups, "--group-colors": args.group_colors or None})
         return SixDGaussians.load(args.input, device=check_device(args.device))
     with progress_bar("preparing") as progress:
         return prepare(args.input, _segmentation(args), args.preset or DEFAULT_PRESET,

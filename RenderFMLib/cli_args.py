@@ -10,6 +10,8 @@ from pathlib import Path
 
 from .errors import RenderFMError
 
+MODEL_SUFFIX = ".safetensors"
+
 
 class UsageError(RenderFMError):
     """A bad command line argument (wrong output type, missing folder...)."""
@@ -44,6 +46,18 @@ def output_file(path: str, suffix: str) -> Path:
     if out.is_dir():
         raise UsageError(f"output {out} is a folder")
     return out
+
+
+def is_model(path: str | Path) -> bool:
+    """True for a prepared model file (MODEL_SUFFIX), False for a CT."""
+    return Path(path).suffix.lower() == MODEL_SUFFIX
+
+
+def refuse_for_model(options: dict[str, object]) -> None:
+    """UsageError naming the CT-only options (flag: value) given, i.e. not None, with a model."""
+    given = [flag for flag, value in options.items() if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only for a CT, not for a prepared model")
 
 
 def output_folder(path: str, create: bool = True) -> Path:
@@ -86,12 +100,33 @@ def image_side(text: str) -> int:
 
 
 def positive(text: str) -> int:
+    """A whole number, at least 1."""
+    return _at_least(text, 1)
+
+
+def non_negative(text: str) -> int:
+    """A whole number, at least 0."""
+    return _at_least(text, 0)
+
+
+def _at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected at least {least}, not {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}")
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
     return value
 
 
