@@ -1,4 +1,4 @@
-"""The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt.
+"""The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt, finetune.
 
 Every command goes through the high-level API (api.py). A user mistake prints one line,
 "renderfm: error: ...", and exits with status 2; warnings print as "renderfm: warning: ...".
@@ -12,6 +12,7 @@ import warnings
 
 from .cli_args import (MODEL_SUFFIX, UsageError, background_rgb, image_side, is_model, names,
                        output_file, output_folder, progress_bar, refuse_for_model)
+from .cli_finetune import add_finetune
 from .cli_groundtruth import add_compare, add_make_gt
 from .errors import RenderFMError
 
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(run=_cmd_presets)
     add_compare(commands)
     add_make_gt(commands)
+    add_finetune(commands)
     return parser
 
 

@@ -1,0 +1,124 @@
+"""`renderfm finetune`: prepare a CT's Gaussians (or load a prepared model) and fine-tune them
+against target views of that CT (api.finetune), then write the model and a short report."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .cli_args import (MODEL_SUFFIX, UsageError, image_side, is_model, non_negative,
+                       output_file, positive, progress_bar, refuse_for_model, seconds)
+
+if TYPE_CHECKING:
+    from .gaussians import SixDGaussians
+    from .volume import Volume
+
+INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
+STOPPED = {"iterations": "all iterations done", "budget": "time budget spent",
+           "cancelled": "cancelled", "interrupted": "interrupted (Ctrl-C)"}
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from .api import finetune
+
+    out = output_file(args.output, MODEL_SUFFIX)
+    gaussians, ct, reading = _start(args)
+    with progress_bar("fine-tuning") as progress:
+        result = finetune(gaussians, ct, target=args.target, size=args.size, views=args.views,
+                          close_ups=args.close_ups, heldout_size=args.heldout_size,
+                          iterations=args.iterations, budget_s=args.budget_s, crop=args.crop,
+                          densify=args.densify, seed=args.seed, progress=progress, **reading)
+    # no step taken: exactly the starting model (the library may give a copy whose direction
+    # means are normalised again, a few ulps apart)
+    tuned = gaussians if result.steps == 0 else result.gaussians
+    _save_atomic(tuned, out)
+    print(f"held-out before: {result.before.line()}")
+    print(f"held-out after:  {result.after.line()}")
+    print(f"Gaussians: {len(gaussians)} -> {len(tuned)}")
+    print(f"{result.steps} steps in {result.seconds:.1f} s, stopped: {STOPPED[result.stopped]}")
+    if result.kept_start:
+        print("fine-tuning did not improve the held-out views; wrote the starting model")
+    print(f"wrote {out} ({len(tuned)} Gaussians)")
+    return INTERRUPTED if result.stopped == "interrupted" else 0
+
+
+def _start(args: argparse.Namespace
+           ) -> tuple[SixDGaussians, Volume | str | None, dict[str, float | None]]:
+    """(Gaussians, the CT for the dvr target, how api.finetune reads that CT): a prepared model
+    with --ct read as --hu-offset and --spacing say, or the input CT read once and prepared."""
+    from .api import DEFAULT_PRESET, _ct_volume, check_device, prepare
+    from .gaussians import SixDGaussians
+
+    device = check_device(args.device)
+    if is_model(args.input):
+        refuse_for_model({"--seg": args.seg, "--preset": args.preset})
+        if args.ct is None and args.target == "dvr":
+            raise UsageError("the dvr target needs the CT this model was prepared from: add "
+                             "--ct CT (with the --spacing and --hu-offset used to prepare it)")
+        gaussians = SixDGaussians.load(args.input, device=device)
+        return gaussians, args.ct, {"hu_offset": args.hu_offset, "spacing_mm": args.spacing}
+    if args.ct is not None:
+        raise UsageError("--ct: only for a prepared model; INPUT is the CT here")
+    with progress_bar("preparing") as progress:
+        progress(0.0, "reading the CT")
+        ct = _ct_volume(args.input, args.hu_offset, args.spacing, device)
+        gaussians = prepare(ct, args.seg, args.preset or DEFAULT_PRESET, device=device,
+                            progress=progress)
+    return gaussians, ct, {}
+
+
+def _save_atomic(gaussians: SixDGaussians, out: Path) -> None:
+    """Save to a hidden .NAME.partial beside out, then rename it to out: out is never half
+    written, and a file already there stays as it was until the new one is complete."""
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        gaussians.save(partial)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def add_finetune(commands: argparse._SubParsersAction) -> None:
+    """The `finetune` command's arguments; the fine-tuning ones default to api.finetune's."""
+    from .api import finetune
+
+    default = {name: parameter.default
+               for name, parameter in inspect.signature(finetune).parameters.items()}
+    tune = commands.add_parser(
+        "finetune", help=f"fine-tune a CT's Gaussians against target views of it, saved as "
+                         f"{MODEL_SUFFIX}; reports held-out scores before and after")
+    tune.add_argument("input", help=f"CT (prepared first, as `renderfm prepare` does) or a "
+                                    f"prepared model ({MODEL_SUFFIX}, with --ct)")
+    tune.add_argument("--ct", metavar="CT",
+                      help="with a prepared model: the CT it was prepared from (dvr target)")
+    tune.add_argument("--seg", metavar="SEG",
+                      help="with a CT: segmentation, as for prepare, or 'threshold'")
+    tune.add_argument("--preset", metavar="NAME",
+                      help="with a CT: preset name or file (default: Slicer's CT default)")
+    tune.add_argument("--spacing", type=float, metavar="MM",
+                      help="resample the CT to this isotropic spacing in mm first, as when "
+                           "preparing")
+    tune.add_argument("--hu-offset", type=float, metavar="HU",
+                      help="add this to the CT's stored values, as when preparing")
+    tuning = [("--target", str, "dvr|FOLDER", "what to match: dvr (rendered from the CT, "
+               "Slicer's look) or a make-gt folder OUT/<scan>/<preset>/<renderer>-<size>px"),
+              ("--iterations", non_negative, "N", "most optimisation steps"),
+              ("--budget-s", seconds, "S", "most seconds for the whole run, targets included"),
+              ("--size", image_side, "N", "side in pixels of the dvr training views"),
+              ("--heldout-size", image_side, "N", "side in pixels of the dvr held-out views"),
+              ("--views", positive, "N", "dvr training views around the CT"),
+              ("--close-ups", non_negative, "N", "dvr training views zoomed on the anatomy"),
+              ("--crop", image_side, "N", "side in pixels of the window rendered per step"),
+              ("--seed", int, "N", "random seed of views, windows and splits")]
+    for flag, kind, metavar, text in tuning:
+        tune.add_argument(flag, type=kind, metavar=metavar, help=f"{text} (default %(default)s)",
+                          default=default[flag[2:].replace("-", "_")])
+    tune.add_argument("--no-densify", dest="densify", action="store_false",
+                      help="keep the Gaussian count: no splitting or pruning")
+    tune.add_argument("--device", default="cpu", metavar="D", help="torch device (default cpu)")
+    tune.add_argument("-o", "--output", required=True, metavar="OUT",
+                      help=f"output {MODEL_SUFFIX}")
+    tune.set_defaults(run=_cmd_finetune)
