@@ -1,0 +1,353 @@
+"""`renderfm finetune` and api.finetune on a small real CT: the bundled sample cropped to 32^3
+voxels (96 mm) around a lumbar vertebra and the air behind the back, prepared with CT-Bone and its
+segmentation (about 2500 Gaussians).
+
+The command runs in this process (main([...])), so torch is imported once and the loop can be
+interrupted by a patched step. Targets: dvr rendered on the fly at 64 px (one test: 6 training
+and 6 held-out views), else a make-gt folder of 8 dvr views at 64 px (2 held out) rendered once
+for the module.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from safetensors import safe_open
+
+from RenderFMLib import api
+from RenderFMLib.cli import main
+from RenderFMLib.demo import sample_paths
+from RenderFMLib.gaussians import SixDGaussians
+from RenderFMLib.groundtruth.cache import make_ground_truth
+from RenderFMLib.optimize import density, views
+from RenderFMLib.optimize import finetune as loop
+from RenderFMLib.segmentation.readers import read_labels
+from RenderFMLib.volume import Volume, read_ct, to_sitk
+
+CORNER = (57, 8, 42)  # (k, j, i) of the sample CT: 32 voxels of 3 mm from behind the back
+SIDE = 32
+PRESET = "CT-Bone"
+PARAM_NAMES = ("means", "dir_means", "rgb", "sh", "opacity_logits", "log_scales", "corr_logits")
+
+
+@dataclass
+class Scan:
+    """The files every test uses (see the module docstring)."""
+
+    ct: Path
+    seg: Path
+    other_ct: Path  # the same CT shifted by 4 voxels: another grid position
+    model: Path  # `renderfm prepare` of ct
+    targets: Path  # make-gt folder: 8 dvr views of ct at 64 px, CT-Bone
+    other_preset: Path  # make-gt folder: 1 dvr view of ct at 16 px, CT-AAA
+
+
+def _crop(volume: Volume, corner: tuple[int, int, int]) -> Volume:
+    """SIDE^3 voxels from `corner` (k, j, i), with the ijk_to_ras that keeps them in place."""
+    k, j, i = corner
+    ijk_to_ras = np.array(volume.ijk_to_ras)
+    ijk_to_ras[:3, 3] = volume.voxel_to_ras(np.array([i, j, k], dtype=np.float64))
+    return Volume(volume.array[k:k + SIDE, j:j + SIDE, i:i + SIDE].clone(), ijk_to_ras)
+
+
+def _write(volume: Volume, path: Path) -> Path:
+    sitk.WriteImage(to_sitk(volume), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory) -> Scan:
+    folder = tmp_path_factory.mktemp("finetune")
+    ct_path, seg_path = sample_paths()
+    ct = read_ct(ct_path)
+    seg = read_labels(seg_path, ct)
+    shifted = (CORNER[0] + 4, CORNER[1], CORNER[2])
+    scan = Scan(_write(_crop(ct, CORNER), folder / "spine.nii.gz"),
+                _write(_crop(seg, CORNER), folder / "spine_seg.nii.gz"),
+                _write(_crop(ct, shifted), folder / "shifted.nii.gz"),
+                folder / "spine.safetensors",
+                folder / "gt" / "spine" / PRESET / "dvr-64px",
+                folder / "gt" / "spine" / "CT-AAA" / "dvr-16px")
+    assert main(["prepare", str(scan.ct), "--seg", str(scan.seg), "--preset", PRESET,
+                 "-o", str(scan.model)]) == 0
+    for preset, size, views in ((PRESET, 64, 8), ("CT-AAA", 16, 1)):
+        summary = make_ground_truth([scan.ct], [preset], folder / "gt", renderer="dvr",
+                                    size=size, views=views)
+        assert (summary.rendered, summary.failed) == (views, [])
+    return scan
+
+
+def run(capsys, *args: str | Path) -> tuple[int, str, str]:
+    """`renderfm finetune ARGS` in this process: (exit status, stdout, stderr)."""
+    try:
+        status = main(["finetune", *map(str, args)])
+    except SystemExit as refusal:  # argparse's
+        status = refusal.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The "renderfm...: error: ..." lines, progress-bar redraws ("\\r") split off."""
+    return [line for line in re.split(r"[\r\n]", stderr) if re.match(r"renderfm[ a-z]*: error:",
+                                                                        line)]
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two .safetensors files hold the same metadata and bit-identical tensors."""
+    contents = []
+    for path in (a, b):
+        with safe_open(str(path), framework="pt") as handle:
+            contents.append(({name: handle.get_tensor(name) for name in handle.keys()},
+                             handle.metadata()))
+    (tensors_a, metadata_a), (tensors_b, metadata_b) = contents
+    assert sorted(tensors_a) == sorted([*PARAM_NAMES, "labels"])
+    return (metadata_a == metadata_b and tensors_a.keys() == tensors_b.keys()
+            and all(torch.equal(tensors_a[name], tensors_b[name]) for name in tensors_a))
+
+
+def assert_complete(path: Path, count: int | None = None) -> SixDGaussians:
+    """A model file SixDGaussians.load reads, finite, with `count` Gaussians; no .partial left."""
+    gaussians = SixDGaussians.load(path)
+    assert all(torch.isfinite(value).all() for value in gaussians.params().values())
+    assert count is None or len(gaussians) == count
+    assert list(path.parent.glob(".*.partial")) == []
+    return gaussians
+
+
+def report(stdout: str) -> dict[str, str]:
+    """The closing report's lines by their first word(s)."""
+    lines = stdout.splitlines()
+    keys = ["before", "after", "count", "steps", *(["kept"] if len(lines) == 6 else []), "wrote"]
+    assert len(lines) == len(keys), stdout
+    return dict(zip(keys, lines))
+
+
+# --- the command on a CT and on a prepared model ---------------------------------------------
+
+def test_zero_iterations_writes_exactly_the_prepared_model(scan: Scan, tmp_path: Path,
+                                                           capsys) -> None:
+    out = tmp_path / "tuned.safetensors"
+    status, stdout, _ = run(capsys, scan.ct, "--seg", scan.seg, "--preset", PRESET,
+                            "--target", scan.targets, "--iterations", 0, "-o", out)
+    assert status == 0, stdout
+    assert same_file(out, scan.model)
+    lines = report(stdout)
+    count = len(SixDGaussians.load(scan.model))
+    assert lines["before"].replace("before:", "after: ") == lines["after"]
+    assert lines["count"] == f"Gaussians: {count} -> {count}"
+    assert re.fullmatch(r"0 steps in \d+\.\d s, stopped: all iterations done", lines["steps"])
+    assert lines["wrote"] == f"wrote {out} ({count} Gaussians)"
+
+
+def test_budget_stop_writes_a_complete_model(scan: Scan, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "budget.safetensors"
+    status, stdout, _ = run(capsys, scan.model, "--target", scan.targets, "--budget-s", 1e-3,
+                            "-o", out)
+    assert status == 0, stdout
+    assert re.fullmatch(r"0 steps in \d+\.\d s, stopped: time budget spent",
+                        report(stdout)["steps"])
+    assert_complete(out)
+    assert same_file(out, scan.model)  # the budget went on the targets: no step taken
+
+
+def test_ctrl_c_in_the_loop_writes_the_model_so_far_and_exits_130(
+        scan: Scan, tmp_path: Path, capsys, monkeypatch) -> None:
+    take_step = loop._State.take_step
+
+    def interrupted_at_3(state, fraction: float) -> None:
+        if state.step == 3:
+            raise KeyboardInterrupt
+        take_step(state, fraction)
+
+    monkeypatch.setattr(loop._State, "take_step", interrupted_at_3)
+    out = tmp_path / "interrupted.safetensors"
+    status, stdout, _ = run(capsys, scan.model, "--target", scan.targets, "--crop", 32,
+                            "-o", out)
+    assert status == 130, stdout
+    lines = report(stdout)
+    assert re.fullmatch(r"3 steps in \d+\.\d s, stopped: interrupted \(Ctrl-C\)",
+                        lines["steps"])
+    assert_complete(out, len(SixDGaussians.load(scan.model)))
+    # three steps' model, or the start when those did not lower the held-out loss
+    assert same_file(out, scan.model) == ("kept" in lines)
+
+
+@pytest.mark.parametrize("module", [api, views], ids=["preparing", "rendering targets"])
+def test_ctrl_c_outside_the_loop_writes_nothing(scan: Scan, tmp_path: Path, capsys,
+                                                monkeypatch, module) -> None:
+    def interrupt(*args, **kwargs) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "prepare" if module is api else "render_targets", interrupt)
+    out = tmp_path / "never.safetensors"
+    status, stdout, stderr = run(capsys, scan.ct, "--seg", scan.seg, "--preset", PRESET,
+                                 "-o", out)
+    assert (status, stdout) == (130, "")
+    assert stderr.rstrip().endswith("renderfm: interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- mistakes: one line, status 2, nothing written --------------------------------------------
+
+ARGPARSE = "renderfm finetune: error: argument "
+
+
+@pytest.mark.parametrize("case, args, message", [
+    ("negative iterations", ["--iterations", "-1"], ARGPARSE + "--iterations: expected at least "
+                                                    "0, not -1"),
+    ("zero budget", ["--budget-s", "0"], ARGPARSE + "--budget-s: expected a number of seconds "
+                                                    "above 0, not '0'"),
+    ("crop too small", ["--crop", "8"], ARGPARSE + "--crop: size must be 16..8192 pixels, not 8"),
+    ("size too large", ["--size", "9000"], ARGPARSE + "--size: size must be 16..8192 pixels, "
+                                                      "not 9000"),
+    ("unknown target", ["--target", "nerf"], "renderfm: error: unknown target 'nerf': use dvr, "
+                                             "or a make-gt folder"),
+    ("pathtraced target", ["--target", "pathtraced"],
+     "renderfm: error: the pathtraced target is read from a make-gt folder: run `renderfm make-gt "
+     "--renderer pathtraced` and give its OUT/<scan>/<preset>/pathtraced-<size>px-<spp>spp "
+     "folder as target"),
+    ("model without --ct", [], "renderfm: error: the dvr target needs the CT this model was "
+                               "prepared from: add --ct CT (with the --spacing and --hu-offset "
+                               "used to prepare it)"),
+    ("segmentation with a model", ["--seg", "threshold", "--ct", "CT"],
+     "renderfm: error: --seg: only for a CT, not for a prepared model"),
+])
+def test_mistakes_with_a_model(scan: Scan, tmp_path: Path, capsys, case: str,
+                               args: list[str], message: str) -> None:
+    out = tmp_path / "x.safetensors"
+    status, stdout, stderr = run(capsys, scan.model, *args, "-o", out)
+    assert (status, stdout, error_lines(stderr)) == (2, "", [message]), case
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_targets_of_another_preset(scan: Scan, tmp_path: Path, capsys) -> None:
+    status, _, stderr = run(capsys, scan.model, "--target", scan.other_preset,
+                            "-o", tmp_path / "x.safetensors")
+    assert (status, error_lines(stderr)) == (2, [
+        f"renderfm: error: {scan.other_preset} holds views of preset 'CT-AAA', but the "
+        f"Gaussians were made with '{PRESET}'"])
+
+
+def test_ct_of_another_position_leaves_an_existing_output_as_it_was(scan: Scan, tmp_path: Path,
+                                                                    capsys) -> None:
+    out = tmp_path / "kept.safetensors"
+    out.write_bytes(b"an earlier model")
+    status, _, stderr = run(capsys, scan.model, "--ct", scan.other_ct, "-o", out)
+    assert (status, error_lines(stderr)) == (2, [
+        f"renderfm: error: the CT (grid [{SIDE}, {SIDE}, {SIDE}]) is not the one these Gaussians "
+        f"were prepared from (grid [{SIDE}, {SIDE}, {SIDE}], or another position); give that "
+        "CT, with the same --spacing"])
+    assert out.read_bytes() == b"an earlier model"
+    assert [path.name for path in tmp_path.iterdir()] == [out.name]
+
+
+def test_ct_input_refuses_ct_and_checks_the_output_first(scan: Scan, tmp_path: Path,
+                                                         capsys) -> None:
+    status, _, stderr = run(capsys, scan.ct, "--ct", scan.ct, "-o", tmp_path / "x.safetensors")
+    assert (status, error_lines(stderr)) == (
+        2, ["renderfm: error: --ct: only for a prepared model; INPUT is the CT here"])
+    status, _, stderr = run(capsys, scan.ct, "-o", tmp_path / "x.ply")
+    assert (status, error_lines(stderr)) == (
+        2, [f"renderfm: error: output {tmp_path / 'x.ply'} must end in .safetensors"])
+
+
+# --- the optimisation ------------------------------------------------------------------------
+
+def test_short_finetune_lowers_the_heldout_loss(scan: Scan) -> None:
+    gaussians = SixDGaussians.load(scan.model)
+    result = api.finetune(gaussians, scan.ct, size=64, views=4, close_ups=2, heldout_size=64,
+                          crop=32, iterations=24, budget_s=None)
+    assert (result.steps, result.stopped, result.kept_start) == (24, "iterations", False)
+    assert result.after.loss < result.before.loss
+    assert len(result.before.per_view) == len(result.after.per_view) == 6
+
+
+def test_should_stop_cancels_with_a_complete_model(scan: Scan, tmp_path: Path) -> None:
+    asked = []
+
+    def stop_on_fifth_call() -> bool:
+        asked.append(True)
+        return len(asked) == 5
+
+    gaussians = SixDGaussians.load(scan.model)
+    result = api.finetune(gaussians, target=scan.targets, crop=32, budget_s=None,
+                          should_stop=stop_on_fifth_call)
+    assert (result.steps, result.stopped) == (4, "cancelled")
+    result.gaussians.save(tmp_path / "cancelled.safetensors")
+    assert_complete(tmp_path / "cancelled.safetensors", len(gaussians))
+
+
+def test_densification_grows_the_count_and_keeps_labels(scan: Scan, monkeypatch) -> None:
+    monkeypatch.setattr(loop, "SPLIT_GRADIENT", 0.0)
+    # AGP's position scales (0.35 x 2 voxels) shrunk by SPLIT_SHRINK fall below the library's
+    # floor (SCALE_FLOOR x voxel), so no AGP Gaussian could split: half the floor here
+    monkeypatch.setattr(loop, "SCALE_FLOOR", loop.SCALE_FLOOR / 2)
+    monkeypatch.setattr(loop, "DENSIFY_FROM", 4)
+    monkeypatch.setattr(loop, "DENSIFY_EVERY", 4)
+    gaussians = SixDGaussians.load(scan.model)
+    _, train = views.cached_targets(scan.targets)
+    # no held-out views: the tuned Gaussians come back whatever their score
+    result = loop.finetune(gaussians, train, [], loop.FinetuneOptions(12, None, crop=32))
+    tuned = result.gaussians
+    # densified after steps 4 and 8 (fraction below DENSIFY_UNTIL): SPLIT_FRACTION of the count
+    # split into two each time; none faded (AGP's least opacity is 0.06, the prune limit 0.005)
+    count = len(gaussians)
+    for _ in range(2):
+        count += int(loop.SPLIT_FRACTION * count)
+    assert len(gaussians) < count == len(tuned)
+    # children carry their parent's label: no label lost a Gaussian, none is new
+    before, after = Counter(gaussians.labels.tolist()), Counter(tuned.labels.tolist())
+    assert after.keys() == before.keys() and not before - after
+    assert all(torch.isfinite(value).all() for value in tuned.params().values())
+
+
+def test_split_children_keep_labels_and_adam_state_follows() -> None:
+    count = 4
+    generator = torch.Generator().manual_seed(0)
+    params = {"means": torch.randn(count, 3, generator=generator) * 10,
+              "dir_means": torch.nn.functional.normalize(torch.randn(count, 3, generator=generator),
+                                                         dim=-1),
+              "rgb": torch.rand(count, 3, generator=generator),
+              "sh": torch.randn(count, 9, generator=generator),
+              "opacity_logits": torch.tensor([2.0, 1.0, 0.5, -8.0]),  # the last one has faded
+              "log_scales": torch.full((count, 6), math.log(3.0)),
+              "corr_logits": torch.zeros(count, 15)}
+    params = {name: value.requires_grad_(True) for name, value in params.items()}
+    labels = torch.tensor([11, 22, 33, 44])
+    optimizer = torch.optim.Adam([{"params": [value], "lr": 0.01, "name": name}
+                                  for name, value in params.items()])
+    sum((value * torch.randn(value.shape, generator=generator)).sum()
+        for value in params.values()).backward()
+    optimizer.step()
+    moments = {name: {key: optimizer.state[value][key].clone() for key in ("exp_avg", "exp_avg_sq")}
+               for name, value in params.items()}
+
+    new, new_labels = density.densify(params, labels, optimizer, torch.tensor([1]), generator)
+
+    # kept: 0 and 2 (1 is split, 3 has faded), then the two children of 1
+    assert new_labels.tolist() == [11, 33, 22, 22]
+    kept, parent = torch.tensor([0, 2]), 1
+    for group, (name, value) in zip(optimizer.param_groups, new.items()):
+        assert group["params"] == [value] and value.requires_grad and value.is_leaf
+        assert torch.equal(value[:2], params[name].detach()[kept]), name
+        for key, moment in moments[name].items():
+            state = optimizer.state[value][key]
+            assert torch.equal(state[:2], moment[kept]), (name, key)
+            assert torch.equal(state[2:], torch.zeros_like(state[2:])), (name, key)
+        if name not in ("means", "log_scales"):
+            assert torch.equal(value[2:], params[name].detach()[[parent, parent]]), name
+    shrunk = params["log_scales"].detach()[parent].clone()
+    shrunk[:3] -= math.log(density.SPLIT_SHRINK)
+    assert torch.allclose(new["log_scales"][2:], shrunk.expand(2, 6))
+    assert not torch.equal(new["means"][2], new["means"][3])
+    # children are drawn from the parent's position marginal: within 5 sigma (3 mm scales)
+    assert (new["means"][2:] - params["means"].detach()[parent]).abs().max() < 15.0
