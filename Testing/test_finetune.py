@@ -26,9 +26,11 @@ from RenderFMLib import api
 from RenderFMLib.cli import main
 from RenderFMLib.demo import sample_paths
 from RenderFMLib.gaussians import SixDGaussians
+from RenderFMLib.groundtruth import dvr
 from RenderFMLib.groundtruth.cache import make_ground_truth
-from RenderFMLib.optimize import density, views
+from RenderFMLib.optimize import density
 from RenderFMLib.optimize import finetune as loop
+from RenderFMLib.optimize.evaluate import Scores
 from RenderFMLib.segmentation.readers import read_labels
 from RenderFMLib.volume import Volume, read_ct, to_sitk
 
@@ -181,13 +183,14 @@ def test_ctrl_c_in_the_loop_writes_the_model_so_far_and_exits_130(
     assert same_file(out, scan.model) == ("kept" in lines)
 
 
-@pytest.mark.parametrize("module", [api, views], ids=["preparing", "rendering targets"])
+@pytest.mark.parametrize("module, name", [(api, "prepare"), (dvr, "render_dvr")],
+                         ids=["preparing", "rendering targets"])
 def test_ctrl_c_outside_the_loop_writes_nothing(scan: Scan, tmp_path: Path, capsys,
-                                                monkeypatch, module) -> None:
+                                                monkeypatch, module, name: str) -> None:
     def interrupt(*args, **kwargs) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module, "prepare" if module is api else "render_targets", interrupt)
+    monkeypatch.setattr(module, name, interrupt)
     out = tmp_path / "never.safetensors"
     status, stdout, stderr = run(capsys, scan.ct, "--seg", scan.seg, "--preset", PRESET,
                                  "-o", out)
@@ -293,11 +296,18 @@ def test_densification_grows_the_count_and_keeps_labels(scan: Scan, monkeypatch)
     monkeypatch.setattr(loop, "SCALE_FLOOR", loop.SCALE_FLOOR / 2)
     monkeypatch.setattr(loop, "DENSIFY_FROM", 4)
     monkeypatch.setattr(loop, "DENSIFY_EVERY", 4)
+    calls = []
+
+    def improving(gaussians: SixDGaussians, heldout: list) -> Scores:
+        """Each score better than the last, so the tuned Gaussians come back."""
+        calls.append(len(gaussians))
+        return Scores(-len(calls), math.nan, math.nan, math.nan, ())
+
+    monkeypatch.setattr(loop, "heldout_scores", improving)
     gaussians = SixDGaussians.load(scan.model)
-    _, train = views.cached_targets(scan.targets)
-    # no held-out views: the tuned Gaussians come back whatever their score
-    result = loop.finetune(gaussians, train, [], loop.FinetuneOptions(12, None, crop=32))
+    result = api.finetune(gaussians, target=scan.targets, iterations=12, budget_s=None, crop=32)
     tuned = result.gaussians
+    assert (result.steps, result.kept_start, calls) == (12, False, [len(gaussians), len(tuned)])
     # densified after steps 4 and 8 (fraction below DENSIFY_UNTIL): SPLIT_FRACTION of the count
     # split into two each time; none faded (AGP's least opacity is 0.06, the prune limit 0.005)
     count = len(gaussians)
