@@ -79,7 +79,7 @@ def prepare(
         groups = [groups] if isinstance(groups, str) else list(groups)
         labels_in_groups(groups)  # SegmentationError for an unknown group, before any work
     progress(0.0, "reading the CT")
-    volume = _ct_volume(ct, hu_offset, spacing_mm, device)
+    volume = load_ct(ct, hu_offset, spacing_mm, device)
     labels = None
     if segmentation is not None:
         progress(0.2, "segmenting" if segmentation in SEGMENTERS else "reading the segmentation")
@@ -120,34 +120,42 @@ def finetune(
     """Optimise one scan's Gaussians against target views of it (optimize/finetune.py).
 
     ct: the CT the Gaussians were prepared from (a Volume in HU or a path, read with hu_offset
-    and resampled to spacing_mm as prepare() did); needed for target "dvr", which renders `views`
-    orbit views and `close_ups` zoomed views at size x size pixels, and held-out views (never
-    trained on) at heldout_size. target may instead be a `make-gt` settings folder (dvr or
-    pathtraced images of this scan and preset; every 4th view is held out). iterations and
-    budget_s (seconds, targets included; None: no limit) end the run, as do should_stop() and
-    Ctrl-C; crop: the side in pixels of the window rendered per step. Returns a FinetuneResult
-    (.gaussians, held-out .before / .after scores, steps, seconds, why it stopped).
+    and resampled to spacing_mm as prepare() did); needed for target "dvr", which renders 6
+    held-out views (4 orbit, 2 close-ups; never trained on) at heldout_size, then training
+    targets, `views` orbit views and `close_ups` zoomed views at size x size pixels, as many as
+    30 % of the budget allows (at least 4). target may instead be a `make-gt` settings folder (dvr
+    or pathtraced images of this scan and preset; every 4th view is held out). iterations and
+    budget_s (seconds for the whole call: targets, optimisation and scoring; None: no limit) end
+    the run, as do should_stop() and Ctrl-C; crop: the side in pixels of the window rendered per
+    step. Returns a FinetuneResult (.gaussians, held-out .before / .after scores, steps, seconds,
+    why it stopped).
     """
     started = time.monotonic()
+    check_finetune_target(target)
     _check_finetune_numbers(iterations, budget_s, size, heldout_size, crop, views, close_ups)
-    if str(target) == "pathtraced":
-        raise RenderFMError("the pathtraced target is read from a make-gt folder: run "
-                            "`renderfm make-gt --renderer pathtraced` and give its "
-                            "OUT/<scan>/<preset>/pathtraced-<size>px-<spp>spp folder as target")
     volume = None
     if str(target) == "dvr":
         if ct is None:
             raise RenderFMError("fine-tuning against dvr needs the CT the Gaussians came from")
-        volume = _ct_volume(ct, hu_offset, spacing_mm, gaussians.device)
+        volume = load_ct(ct, hu_offset, spacing_mm, gaussians.device)
         _check_same_ct(gaussians, volume)
-    elif not Path(target).is_dir():
-        raise RenderFMError(f"unknown target '{target}': use dvr, or a make-gt folder")
     train, heldout = views_for(gaussians, volume, str(target), size=size, orbit_views=views,
                                close_ups=close_ups, heldout_size=heldout_size, seed=seed,
                                progress=lambda f, m: progress(0.1 * f, m))
     options = FinetuneOptions(iterations, budget_s, crop, densify, seed=seed)
     return _finetune(gaussians, train, heldout, options, started=started,
                      progress=lambda f, m: progress(0.1 + 0.9 * f, m), should_stop=should_stop)
+
+
+def check_finetune_target(target: str | Path) -> None:
+    """RenderFMError unless target is "dvr" or an existing folder (a make-gt settings folder;
+    read later); call it before preparing, so a wrong target costs no work."""
+    if str(target) == "pathtraced":
+        raise RenderFMError("the pathtraced target is read from a make-gt folder: run "
+                            "`renderfm make-gt --renderer pathtraced` and give its "
+                            "OUT/<scan>/<preset>/pathtraced-<size>px-<spp>spp folder as target")
+    if str(target) != "dvr" and not Path(target).is_dir():
+        raise RenderFMError(f"unknown target '{target}': use dvr, or a make-gt folder")
 
 
 def _check_finetune_numbers(iterations: int, budget_s: float | None, size: int,
@@ -177,9 +185,10 @@ def _check_same_ct(gaussians: SixDGaussians, volume: Volume) -> None:
             "same --spacing")
 
 
-def _ct_volume(ct: Volume | str | Path, hu_offset: float | None, spacing_mm: float | None,
-               device: str | torch.device) -> Volume:
-    """The CT in float32 HU on `device`: read (or taken), offset, resampled as asked."""
+def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
+            spacing_mm: float | None = None, device: str | torch.device = "cpu") -> Volume:
+    """The CT in float32 HU on `device`, as prepare() reads it: read (or taken), offset by
+    hu_offset, resampled to spacing_mm (isotropic) when given."""
     if isinstance(ct, Volume):
         volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
     else:

@@ -31,9 +31,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                           close_ups=args.close_ups, heldout_size=args.heldout_size,
                           iterations=args.iterations, budget_s=args.budget_s, crop=args.crop,
                           densify=args.densify, seed=args.seed, progress=progress, **reading)
-    # no step taken: exactly the starting model (the library may give a copy whose direction
-    # means are normalised again, a few ulps apart)
-    tuned = gaussians if result.steps == 0 else result.gaussians
+    tuned = result.gaussians
     _save_atomic(tuned, out)
     print(f"held-out before: {result.before.line()}")
     print(f"held-out after:  {result.after.line()}")
@@ -49,10 +47,11 @@ def _start(args: argparse.Namespace
            ) -> tuple[SixDGaussians, Volume | str | None, dict[str, float | None]]:
     """(Gaussians, the CT for the dvr target, how api.finetune reads that CT): a prepared model
     with --ct read as --hu-offset and --spacing say, or the input CT read once and prepared."""
-    from .api import DEFAULT_PRESET, _ct_volume, check_device, prepare
+    from .api import DEFAULT_PRESET, check_device, check_finetune_target, load_ct, prepare
     from .gaussians import SixDGaussians
 
     device = check_device(args.device)
+    check_finetune_target(args.target)
     if is_model(args.input):
         refuse_for_model({"--seg": args.seg, "--preset": args.preset})
         if args.ct is None and args.target == "dvr":
@@ -64,7 +63,7 @@ def _start(args: argparse.Namespace
         raise UsageError("--ct: only for a prepared model; INPUT is the CT here")
     with progress_bar("preparing") as progress:
         progress(0.0, "reading the CT")
-        ct = _ct_volume(args.input, args.hu_offset, args.spacing, device)
+        ct = load_ct(args.input, args.hu_offset, args.spacing, device)
         gaussians = prepare(ct, args.seg, args.preset or DEFAULT_PRESET, device=device,
                             progress=progress)
     return gaussians, ct, {}

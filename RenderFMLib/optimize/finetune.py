@@ -33,7 +33,7 @@ from ..metrics import psnr
 from .density import choose_splits, densify
 from .evaluate import Scores, heldout_scores
 from .loss import image_loss
-from .views import View, downsample_view
+from .views import TrainingViews, View, downsample_view
 from .windows import render_window
 
 LR_MEANS = 2e-3          # x block edge h (mm) per step
@@ -48,6 +48,8 @@ SPLIT_FRACTION = 0.05    # of the current count, per densification at most
 SPLIT_GRADIENT = 2e-4    # mean |d loss / d mu_p| per step (1 / mm) to be split
 FOREGROUND_CROPS = 0.9   # crops centred on a pixel of the target's foreground
 HALF_SCALE_STEPS = 0.3   # share of steps at half resolution
+TARGET_SHARE = 0.3       # of the time budget, at most, for rendering training targets
+MIN_VIEWS = 4
 
 
 @dataclass
@@ -78,24 +80,31 @@ class FinetuneResult:
     losses: list[float] = field(default_factory=list)
 
 
-def finetune(gaussians: SixDGaussians, train: list[View], heldout: list[View],
+def finetune(gaussians: SixDGaussians, train: TrainingViews, heldout: list[View],
              options: FinetuneOptions = FinetuneOptions(), *, started: float | None = None,
              progress: Progress = silent,
              should_stop: Callable[[], bool] = lambda: False) -> FinetuneResult:
     """Optimise `gaussians` against the `train` views; score before and after on `heldout`.
 
-    started: time.monotonic() when the run began (target rendering counts against budget_s).
+    started: time.monotonic() when the run began (what came before counts against budget_s).
+    Pending training targets are rendered first, until all are ready or TARGET_SHARE of the
+    budget is spent (at least MIN_VIEWS); the loop then stops early enough to leave time for
+    scoring the result (as long as scoring the start took).
     """
     started = time.monotonic() if started is None else started
+    scored = time.monotonic()
     before = heldout_scores(gaussians, heldout)
-    state = _State(gaussians, train, options)
+    clock = _Clock(started, options, reserve=time.monotonic() - scored)
+    state = None
     stopped = "iterations"
     try:
+        _render_targets(train, clock, progress, should_stop)
+        state = _State(gaussians, train.ready, options)
         while state.step < options.iterations:
             if should_stop():
                 stopped = "cancelled"
                 break
-            fraction = _fraction(state.step, options, time.monotonic() - started)
+            fraction = clock.fraction(state.step)
             if fraction >= 1.0:
                 stopped = "budget"
                 break
@@ -103,6 +112,10 @@ def finetune(gaussians: SixDGaussians, train: list[View], heldout: list[View],
             progress(fraction, state.status())
     except KeyboardInterrupt:
         stopped = "interrupted"
+    if state is None or state.step == 0:
+        stopped = "cancelled" if should_stop() else stopped
+        return FinetuneResult(gaussians, before, before, 0, time.monotonic() - started,
+                              stopped, True)
     tuned = state.gaussians()
     after = heldout_scores(tuned, heldout)
     kept_start = after.loss >= before.loss
@@ -110,11 +123,40 @@ def finetune(gaussians: SixDGaussians, train: list[View], heldout: list[View],
                           time.monotonic() - started, stopped, kept_start, state.losses)
 
 
-def _fraction(step: int, options: FinetuneOptions, elapsed: float) -> float:
-    """How far the run is, by steps or by time, whichever is further."""
-    by_steps = step / options.iterations if options.iterations else 1.0
-    by_time = elapsed / options.budget_s if options.budget_s else 0.0
-    return min(1.0, max(by_steps, by_time))
+def _render_targets(train: TrainingViews, clock: "_Clock", progress: Progress,
+                    should_stop: Callable[[], bool]) -> None:
+    """Render pending training targets within TARGET_SHARE of the budget (MIN_VIEWS at least);
+    KeyboardInterrupt when stopped before the first one (nothing to optimise on)."""
+    total = len(train)
+    while train.pending and not should_stop():
+        enough = len(train.ready) >= min(MIN_VIEWS, total)
+        if enough and clock.spent() >= TARGET_SHARE:
+            break
+        progress(0.0, f"target view {len(train.ready) + 1}/{total}")
+        train.render_next()
+    if not train.ready:
+        raise KeyboardInterrupt
+
+
+class _Clock:
+    """How far a run is, by steps or by time (the budget less the time reserved for scoring)."""
+
+    def __init__(self, started: float, options: FinetuneOptions, reserve: float) -> None:
+        self.started = started
+        self.options = options
+        self.budget = None if options.budget_s is None else max(options.budget_s - reserve, 0.0)
+
+    def spent(self) -> float:
+        """The share of the time budget used (0 without a budget)."""
+        if self.budget is None:
+            return 0.0
+        return (time.monotonic() - self.started) / max(self.budget, 1e-9)
+
+    def fraction(self, step: int) -> float:
+        """The run's progress in [0, 1]: steps or time, whichever is further."""
+        iterations = self.options.iterations
+        by_steps = step / iterations if iterations else 1.0
+        return min(1.0, max(by_steps, self.spent()))
 
 
 class _State:

@@ -6,13 +6,15 @@ Training views: an orbit over azimuth at a few elevations (framing the CT's boun
 of the CT's radius, because clinicians zoom. Held-out views use other azimuths, elevations and
 close-up points (a separate random stream), and are never trained on.
 
-Targets are rendered on the fly by `dvr` (Slicer's look) or read from a `make-gt` cache folder
-(`dvr` or `pathtraced`), whose cameras then become the training views.
+Targets are rendered on the fly by `dvr` (Slicer's look), the training ones only when the loop
+asks for them (TrainingViews), or read from a `make-gt` cache folder (`dvr` or `pathtraced`),
+whose cameras then become the training and held-out views.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +77,23 @@ def close_up_cameras(gaussians: SixDGaussians, count: int, seed: int) -> list[Ca
 
 def training_cameras(gaussians: SixDGaussians, orbit_views: int, close_ups: int,
                      seed: int = 0) -> list[Camera]:
-    """The cameras optimised on: an orbit and close-ups."""
-    return orbit_cameras(gaussians, orbit_views) + close_up_cameras(gaussians, close_ups, seed)
+    """The cameras optimised on, an orbit and close-ups, in an order where every prefix is spread
+    around the CT (azimuths in bit-reversed order, close-ups mixed in evenly): when the time
+    budget leaves room for only some targets, the first ones cover the most."""
+    orbit = orbit_cameras(gaussians, orbit_views)
+    orbit = [orbit[i] for i in sorted(range(orbit_views), key=_bit_reversed)]
+    zoomed = close_up_cameras(gaussians, close_ups, seed)
+    every = max(1, round(len(orbit) / max(len(zoomed), 1)))
+    ordered = []
+    for number, camera in enumerate(orbit):
+        ordered.append(camera)
+        if (number + 1) % every == 0 and zoomed:
+            ordered.append(zoomed.pop(0))
+    return ordered + zoomed
+
+
+def _bit_reversed(number: int, bits: int = 16) -> int:
+    return int(f"{number:0{bits}b}"[::-1], 2)
 
 
 def heldout_cameras(gaussians: SixDGaussians, orbit_views: int = 4,
@@ -89,17 +106,37 @@ def heldout_cameras(gaussians: SixDGaussians, orbit_views: int = 4,
             + close_up_cameras(gaussians, close_ups, HELDOUT_SEED))
 
 
-def render_targets(ct: Volume, preset: Preset, cameras: list[Camera], size: int,
-                   progress: Progress = silent) -> list[View]:
-    """Targets rendered by `dvr` (Slicer's look) at size x size pixels."""
+class TrainingViews:
+    """Training views whose targets are rendered when first asked for (render_next), so a time
+    budget can stop rendering targets and start optimising; `ready` holds those rendered."""
+
+    def __init__(self, cameras: list[Camera], size: int,
+                 render: Callable[[Camera, int], View] | None = None,
+                 ready: list[View] | None = None) -> None:
+        self.ready = list(ready or [])
+        self.pending = list(cameras)
+        self.size = size
+        self._render = render
+
+    def __len__(self) -> int:
+        return len(self.ready) + len(self.pending)
+
+    def render_next(self) -> View:
+        """Render the next pending target and add it to `ready`."""
+        view = self._render(self.pending.pop(0), self.size)
+        self.ready.append(view)
+        return view
+
+
+def dvr_target(ct: Volume, preset: Preset) -> Callable[[Camera, int], View]:
+    """render(camera, size) -> View: `dvr` (Slicer's look) of `ct` at size x size pixels."""
     from ..groundtruth.dvr import render_dvr
 
-    views = []
-    for number, camera in enumerate(cameras):
+    def render(camera: Camera, size: int) -> View:
         frame = render_dvr(ct, preset, camera, size, device=ct.array.device)
-        views.append(View(camera, frame.rgb.float(), frame.alpha.float()))
-        progress((number + 1) / len(cameras), f"target view {number + 1}/{len(cameras)}")
-    return views
+        return View(camera, frame.rgb.float(), frame.alpha.float())
+
+    return render
 
 
 def cached_targets(folder: str | Path) -> tuple[dict, list[View]]:
@@ -111,12 +148,6 @@ def cached_targets(folder: str | Path) -> tuple[dict, list[View]]:
                       for camera, image in views]
 
 
-def pixel_size_mm(camera: Camera, size: int) -> float:
-    """The size in mm of one pixel at the focal point of a size x size view."""
-    distance = float(np.linalg.norm(np.subtract(camera.position, camera.focal_point)))
-    return 2.0 * distance * math.tan(math.radians(camera.view_angle) / 2.0) / size
-
-
 def downsample_view(view: View, scale: int) -> View:
     """The view at 1 / scale of its size: targets averaged over scale x scale pixels."""
     side = view.size - view.size % scale
@@ -126,27 +157,34 @@ def downsample_view(view: View, scale: int) -> View:
 
 def views_for(gaussians: SixDGaussians, ct: Volume | None, target: str, *, size: int,
               orbit_views: int, close_ups: int, heldout_size: int, seed: int = 0,
-              progress: Progress = silent) -> tuple[list[View], list[View]]:
-    """(training, held-out) views of `target`: "dvr" renders both from `ct` (the Gaussians'
-    own CT, HU); a make-gt folder gives its views, every HELDOUT_EVERY-th held out."""
+              progress: Progress = silent) -> tuple[TrainingViews, list[View]]:
+    """(training views, held-out views) of `target`. "dvr": of `ct` (the Gaussians' own CT, HU);
+    the held-out targets are rendered now, the training ones on demand. A make-gt folder: its
+    views, every HELDOUT_EVERY-th held out."""
     if target == "dvr":
         if ct is None:
             raise RenderFMError("the dvr target needs the CT the Gaussians came from")
-        preset = Preset.from_dict(gaussians.preset)
-        train = render_targets(ct, preset, training_cameras(gaussians, orbit_views, close_ups,
-                                                            seed), size,
-                               lambda f, m: progress(0.8 * f, m))
-        heldout = render_targets(ct, preset, heldout_cameras(gaussians), heldout_size,
-                                 lambda f, m: progress(0.8 + 0.2 * f, f"held-out {m}"))
-        return train, heldout
+        render = dvr_target(ct, Preset.from_dict(gaussians.preset))
+        cameras = heldout_cameras(gaussians)
+        heldout = []
+        for number, camera in enumerate(cameras):
+            heldout.append(render(camera, heldout_size))
+            progress((number + 1) / len(cameras), f"held-out view {number + 1}/{len(cameras)}")
+        train = training_cameras(gaussians, orbit_views, close_ups, seed)
+        return TrainingViews(train, size, render), heldout
     settings, views = cached_targets(target)
     wanted = (gaussians.preset or {}).get("name")
     if settings.get("preset") != wanted:
         raise RenderFMError(f"{target} holds views of preset '{settings.get('preset')}', but "
                             f"the Gaussians were made with '{wanted}'")
+    centre = np.asarray(views[0].camera.focal_point)
+    if not np.allclose(centre, gaussians.center_ras(), atol=1.0):
+        raise RenderFMError(f"{target} holds views of another CT (centred at "
+                            f"{np.round(centre, 1).tolist()} RAS mm, these Gaussians' CT at "
+                            f"{np.round(gaussians.center_ras(), 1).tolist()})")
     if len(views) < 2:
         raise RenderFMError(f"{target} holds {len(views)} view; fine-tuning needs at least 2 "
                             "(one is held out)")
     heldout = views[HELDOUT_EVERY - 1::HELDOUT_EVERY] or views[-1:]
     train = [view for view in views if not any(view is held for held in heldout)]
-    return train, heldout
+    return TrainingViews([], train[0].size, ready=train), heldout
