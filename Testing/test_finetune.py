@@ -240,6 +240,18 @@ def test_targets_of_another_preset(scan: Scan, tmp_path: Path, capsys) -> None:
         f"Gaussians were made with '{PRESET}'"])
 
 
+def test_targets_of_another_ct(scan: Scan, tmp_path: Path, capsys) -> None:
+    summary = make_ground_truth([scan.other_ct], [PRESET], tmp_path, renderer="dvr", size=16,
+                                views=2)
+    assert (summary.rendered, summary.failed) == (2, [])
+    folder = tmp_path / "shifted" / PRESET / "dvr-16px"
+    status, _, stderr = run(capsys, scan.model, "--target", folder,
+                            "-o", tmp_path / "x.safetensors")
+    assert status == 2
+    assert error_lines(stderr)[0].startswith(f"renderfm: error: {folder} holds views of another "
+                                             "CT (centred at ")
+
+
 def test_ct_of_another_position_leaves_an_existing_output_as_it_was(scan: Scan, tmp_path: Path,
                                                                     capsys) -> None:
     out = tmp_path / "kept.safetensors"
