@@ -110,7 +110,7 @@ def finetune(
     iterations: int = 3000,
     budget_s: float | None = 300.0,
     crop: int = 128,
-    densify: bool = True,
+    densify: bool = False,
     seed: int = 0,
     hu_offset: float | None = None,
     spacing_mm: float | None = None,

@@ -115,8 +115,9 @@ def add_finetune(commands: argparse._SubParsersAction) -> None:
     for flag, kind, metavar, text in tuning:
         tune.add_argument(flag, type=kind, metavar=metavar, help=f"{text} (default %(default)s)",
                           default=default[flag[2:].replace("-", "_")])
-    tune.add_argument("--no-densify", dest="densify", action="store_false",
-                      help="keep the Gaussian count: no splitting or pruning")
+    tune.add_argument("--densify", action="store_true",
+                      help="split the Gaussians the optimiser pushes hardest and prune faded "
+                           "ones (pays off only over thousands of steps, e.g. on a GPU)")
     tune.add_argument("--device", default="cpu", metavar="D", help="torch device (default cpu)")
     tune.add_argument("-o", "--output", required=True, metavar="OUT",
                       help=f"output {MODEL_SUFFIX}")

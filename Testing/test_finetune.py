@@ -302,10 +302,6 @@ def test_should_stop_cancels_with_a_complete_model(scan: Scan, tmp_path: Path) -
 
 
 def test_densification_grows_the_count_and_keeps_labels(scan: Scan, monkeypatch) -> None:
-    monkeypatch.setattr(loop, "SPLIT_GRADIENT", 0.0)
-    # AGP's position scales (0.35 x 2 voxels) shrunk by SPLIT_SHRINK fall below the library's
-    # floor (SCALE_FLOOR x voxel), so no AGP Gaussian could split: half the floor here
-    monkeypatch.setattr(loop, "SCALE_FLOOR", loop.SCALE_FLOOR / 2)
     monkeypatch.setattr(loop, "DENSIFY_FROM", 4)
     monkeypatch.setattr(loop, "DENSIFY_EVERY", 4)
     calls = []
@@ -317,7 +313,8 @@ def test_densification_grows_the_count_and_keeps_labels(scan: Scan, monkeypatch)
 
     monkeypatch.setattr(loop, "heldout_scores", improving)
     gaussians = SixDGaussians.load(scan.model)
-    result = api.finetune(gaussians, target=scan.targets, iterations=12, budget_s=None, crop=32)
+    result = api.finetune(gaussians, target=scan.targets, iterations=12, budget_s=None, crop=32,
+                          densify=True)
     tuned = result.gaussians
     assert (result.steps, result.kept_start, calls) == (12, False, [len(gaussians), len(tuned)])
     # densified after steps 4 and 8 (fraction below DENSIFY_UNTIL): SPLIT_FRACTION of the count

@@ -1,8 +1,8 @@
 """Density control for fine-tuning: split Gaussians that are too coarse, prune faded ones.
 
-One Gaussian per 2x2x2 block cannot draw a cortical rim or a thin vessel. Where the optimiser keeps
-pushing a Gaussian's position (the mean norm of its mean's gradient over the last interval, 3DGS's
-signal, here in RAS mm), it is split into two: each child takes a sample of the parent's position
+One Gaussian per 2x2x2 block cannot draw a cortical rim or a thin vessel. The Gaussians the
+optimiser pushes hardest (the mean norm of their mean's gradient over the last interval, 3DGS's
+signal, here in RAS mm) are split into two: each child takes a sample of the parent's position
 marginal N(mu_p, S_pp) as its mean and the parent's position scales divided by SPLIT_SHRINK, and
 keeps every other value (direction, colour, shading, opacity, correlations) and the parent's
 segmentation label, so groups still hide and show. Gaussians whose opacity fell below
@@ -39,11 +39,12 @@ def split_children(params: dict[str, torch.Tensor], index: torch.Tensor,
 
 
 def choose_splits(gradient_norm: torch.Tensor, log_scales: torch.Tensor, floor_mm: float,
-                  room: int, threshold: float) -> torch.Tensor:
-    """Indices of the Gaussians to split: mean position-gradient norm at least `threshold`, a
-    largest position scale that stays above floor_mm after shrinking, the `room` strongest."""
+                  room: int) -> torch.Tensor:
+    """Indices of the Gaussians to split: the `room` with the largest mean position-gradient
+    norm among those pushed at all whose largest position scale stays at or above floor_mm
+    after shrinking."""
     largest = torch.exp(log_scales[:, :3].max(-1).values)
-    eligible = (gradient_norm >= threshold) & (largest / SPLIT_SHRINK >= floor_mm)
+    eligible = (gradient_norm > 0) & (largest / SPLIT_SHRINK >= floor_mm)
     candidates = eligible.nonzero().squeeze(-1)
     if len(candidates) > room:
         candidates = candidates[gradient_norm[candidates].topk(max(room, 0)).indices]
