@@ -16,16 +16,6 @@ SETTLE_S = 0.25  # clock values are binary fractions, so "settled" is compared e
 CENTRE, RADIUS = (10.0, -20.0, 30.0), 100.0
 
 
-class Clock:
-    """A clock the test moves by hand (seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 1024.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def camera_node():
     import slicer
@@ -38,9 +28,9 @@ def camera_node():
 
 
 @pytest.fixture
-def follow(camera_node):
+def follow(camera_node, clock):
     """(follower, clock, renders: list of (camera, draft))."""
-    clock, renders = Clock(), []
+    renders = []
     follower = CameraFollower(camera_node, lambda camera, draft: renders.append((camera, draft)),
                               settle_s=SETTLE_S, clock=clock)
     yield follower, clock, renders
@@ -117,8 +107,8 @@ def test_closed_follower_stops_reacting(follow, camera_node):
     assert follower.tick() is None and renders == []
 
 
-def test_render_errors_propagate_and_a_failed_full_render_is_not_retried(camera_node):
-    clock, calls = Clock(), []
+def test_render_errors_propagate_and_a_failed_full_render_is_not_retried(camera_node, clock):
+    calls = []
 
     def failing(camera, draft):
         calls.append(draft)
