@@ -168,8 +168,9 @@ class _State:
                  options: FinetuneOptions) -> None:
         self.source = gaussians
         self.options = options
-        self.views = train
-        self.half_views = [downsample_view(view, 2) for view in train]
+        # each view with its foreground pixels [P, 2] (y, x), where most windows are centred
+        self.views = [_with_foreground(view) for view in train]
+        self.half_views = [_with_foreground(downsample_view(view, 2)) for view in train]
         self.generator = torch.Generator().manual_seed(options.seed)
         self.params = {name: value.detach().clone().requires_grad_(True)
                        for name, value in gaussians.params().items()}
@@ -189,7 +190,7 @@ class _State:
 
     def take_step(self, fraction: float) -> None:
         self._set_means_lr(fraction)
-        view, window, scale = self._sample()
+        view, window = self._sample()
         rgb, alpha = render_window(self.params, view.camera, view.size, window)
         x0, y0, side = window
         target_rgb = view.rgb[y0:y0 + side, x0:x0 + side]
@@ -197,8 +198,9 @@ class _State:
         loss = image_loss(rgb, alpha, target_rgb, target_alpha)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.gradient_sum += self.params["means"].grad.detach().norm(dim=-1).cpu()
-        self.gradient_count += 1
+        if self.options.densify:
+            self.gradient_sum += self.params["means"].grad.detach().norm(dim=-1).cpu()
+            self.gradient_count += 1
         self.optimizer.step()
         self._project()
         self.step += 1
@@ -213,23 +215,21 @@ class _State:
             if group["name"] == "means":
                 group["lr"] = lr
 
-    def _sample(self) -> tuple[View, tuple[int, int, int], int]:
-        """A view (at full or half resolution), a window inside it and the scale."""
+    def _sample(self) -> tuple[View, tuple[int, int, int]]:
+        """A view (at full or half resolution) and a window (x0, y0, side) inside it, centred
+        on a foreground pixel (FOREGROUND_CROPS of the time) or anywhere."""
         number = int(torch.randint(len(self.views), (1,), generator=self.generator))
         half = float(torch.rand(1, generator=self.generator)) < HALF_SCALE_STEPS
-        view = self.half_views[number] if half else self.views[number]
+        view, inside = (self.half_views if half else self.views)[number]
         side = min(self.options.crop, view.size)
-        if float(torch.rand(1, generator=self.generator)) < FOREGROUND_CROPS:
-            inside = (view.alpha > 0.05).nonzero()
-        else:
-            inside = torch.empty(0, 2, dtype=torch.int64)
-        if len(inside):
-            y, x = inside[int(torch.randint(len(inside), (1,), generator=self.generator))].tolist()
-        else:
+        anywhere = float(torch.rand(1, generator=self.generator)) >= FOREGROUND_CROPS
+        if anywhere or not len(inside):
             y, x = torch.randint(view.size, (2,), generator=self.generator).tolist()
+        else:
+            y, x = inside[int(torch.randint(len(inside), (1,), generator=self.generator))].tolist()
         x0 = min(max(x - side // 2, 0), view.size - side)
         y0 = min(max(y - side // 2, 0), view.size - side)
-        return view, (x0, y0, side), 2 if half else 1
+        return view, (x0, y0, side)
 
     def _project(self) -> None:
         """Keep albedo in [0, 1] and position scales at or above the floor."""
@@ -263,6 +263,11 @@ class _State:
         source = self.source
         return SixDGaussians(params, self.labels.clone(), source.ijk_to_ras, source.volume_shape,
                              source.preset)
+
+
+def _with_foreground(view: View) -> tuple[View, torch.Tensor]:
+    """(view, [P, 2] (y, x) of the pixels its target covers, alpha > 0.05)."""
+    return view, (view.alpha > 0.05).nonzero().cpu()
 
 
 def _voxel_spacing(gaussians: SixDGaussians) -> tuple[float, float, float]:
