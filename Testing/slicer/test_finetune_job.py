@@ -91,8 +91,8 @@ def test_finetuning_gives_the_gaussians_to_show_and_a_summary(small_ct, agp, cor
     assert [f for f, _ in steps] == sorted(f for f, _ in steps)
     assert AGP_SHARE < tuning[0][0] and tuning[-1][0] < 1.0
     messages = [message for _, message in tuning]
-    assert messages[:8] == (["fine-tuning: target view 1/2", "fine-tuning: target view 2/2"]
-                            + [f"fine-tuning: held-out target view {n}/6" for n in range(1, 7)])
+    assert messages[:8] == ([f"fine-tuning: held-out view {n}/6" for n in range(1, 7)]
+                            + ["fine-tuning: target view 1/2", "fine-tuning: target view 2/2"])
     assert [re.fullmatch(r"fine-tuning: step (\d), loss [\d.]+, PSNR [\d.]+ dB, (\d+) Gaussians",
                          message).groups() for message in messages[8:]] == [
         (str(n), str(len(agp))) for n in range(1, 6)]
