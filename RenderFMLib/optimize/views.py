@@ -13,7 +13,6 @@ whose cameras then become the training and held-out views.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
