@@ -274,14 +274,16 @@ def test_hidden_groups_redraw_and_unknown_groups_change_nothing(gaussians, core,
 
 
 def test_cancelling_a_preparation_raises_cancelled_and_the_core_stays_usable(context, core, nodes):
-    cancelled_at = []
+    cancelled_at, started = [], threading.Event()
 
     def cancel_while_priming(fraction, message):
         if "priming" in message and not cancelled_at:
+            started.wait(10.0)  # the worker may get here before start_prepare has returned
             cancelled_at.append(time.perf_counter())
             job.cancel()
 
     job = core.start_prepare(*nodes, FAST_PRESET, device="cpu", progress=cancel_while_priming)
+    started.set()
     with pytest.raises(Cancelled):
         job.result(timeout=60)
     latency = time.perf_counter() - cancelled_at[0]
