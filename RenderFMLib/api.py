@@ -36,7 +36,8 @@ from .transfer import Preset, load_preset
 from .volume import Volume, align_labels, read_ct, resample_isotropic
 
 __all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "FinetuneResult", "Frame", "Progress",
-           "check_device", "default_camera", "finetune", "prepare", "render", "shown"]
+           "check_device", "check_finetune_target", "default_camera", "finetune", "load_ct",
+           "prepare", "render", "shown"]
 
 DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"
 BACKENDS = ("auto", "torch", "cupy")
@@ -95,7 +96,6 @@ def prepare(
 
 
 SEGMENTERS = ("threshold", "auto", "auto-fast")
-TARGETS = ("dvr", "pathtraced")
 
 
 def finetune(
