@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .build import build_gaussians
+from .build import build_gaussians, checked_groups
 from .camera import Camera, camera_tensors, orbit_camera
 from .errors import RenderFMError
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
@@ -74,11 +74,7 @@ def prepare(
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     device = check_device(device)
-    if segmentation is None and (keep_labels is not None or groups is not None or group_colors):
-        raise RenderFMError("keeping groups or labels, or colouring groups, needs a segmentation")
-    if groups is not None:
-        groups = [groups] if isinstance(groups, str) else list(groups)
-        labels_in_groups(groups)  # SegmentationError for an unknown group, before any work
+    groups = checked_groups(segmentation is not None, groups, keep_labels, group_colors)
     progress(0.0, "reading the CT")
     volume = load_ct(ct, hu_offset, spacing_mm, device)
     labels = None

@@ -37,11 +37,7 @@ def build_gaussians(
     (the network's output; None = zero = AGP). groups, group_colors, keep_labels as in prepare().
     RenderFMError when nothing is visible.
     """
-    if labels is None and (keep_labels is not None or groups is not None or group_colors):
-        raise RenderFMError("keeping groups or labels, or colouring groups, needs a segmentation")
-    if groups is not None:
-        groups = [groups] if isinstance(groups, str) else list(groups)
-        labels_in_groups(groups)  # SegmentationError for an unknown group, before any work
+    groups = checked_groups(labels is not None, groups, keep_labels, group_colors)
     gradient = gradient_ras(volume)
     inputs = input_channels(volume, preset, labels, gradient)
     keep = _kept_labels(labels, groups, keep_labels)
@@ -56,6 +52,20 @@ def build_gaussians(
     params = combine(primed.base, _gather(residual, primed.index, volume.shape))
     params["means"] = block_centres(volume, primed.index)
     return SixDGaussians(params, primed.labels, volume.ijk_to_ras, volume.shape, preset.to_dict())
+
+
+def checked_groups(segmented: bool, groups: Iterable[str] | str | None,
+                   keep_labels: Iterable[int] | None, group_colors: bool) -> list[str] | None:
+    """groups as a list (a single name allowed), checked before any work: RenderFMError when
+    groups, labels or group colours are asked for without a segmentation, SegmentationError for
+    an unknown group."""
+    if not segmented and (keep_labels is not None or groups is not None or group_colors):
+        raise RenderFMError("keeping groups or labels, or colouring groups, needs a segmentation")
+    if groups is None:
+        return None
+    groups = [groups] if isinstance(groups, str) else list(groups)
+    labels_in_groups(groups)
+    return groups
 
 
 def _kept_labels(labels: Volume | None, groups: list[str] | None,

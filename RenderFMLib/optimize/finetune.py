@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -79,7 +79,6 @@ class FinetuneResult:
     seconds: float
     stopped: str  # "iterations", "budget", "cancelled", "interrupted"
     kept_start: bool = False
-    losses: list[float] = field(default_factory=list)
 
 
 def finetune(gaussians: SixDGaussians, train: TrainingViews, heldout: list[View],
@@ -101,8 +100,8 @@ def finetune(gaussians: SixDGaussians, train: TrainingViews, heldout: list[View]
     stopped = "iterations"
     try:
         _render_targets(train, clock, progress, should_stop)
-        state = _State(gaussians, train.ready, options)
-        while state.step < options.iterations:
+        state = _State(gaussians, train.ready, options) if train.ready else None
+        while state is not None and state.step < options.iterations:
             if should_stop():
                 stopped = "cancelled"
                 break
@@ -114,7 +113,7 @@ def finetune(gaussians: SixDGaussians, train: TrainingViews, heldout: list[View]
             progress(fraction, state.status())
     except KeyboardInterrupt:
         stopped = "interrupted"
-    if state is None or state.step == 0:
+    if state is None or state.step == 0:  # nothing optimised: the start, as it was
         stopped = "cancelled" if should_stop() else stopped
         return FinetuneResult(gaussians, before, before, 0, time.monotonic() - started,
                               stopped, True)
@@ -122,13 +121,13 @@ def finetune(gaussians: SixDGaussians, train: TrainingViews, heldout: list[View]
     after = heldout_scores(tuned, heldout)
     kept_start = after.loss >= before.loss
     return FinetuneResult(gaussians if kept_start else tuned, before, after, state.step,
-                          time.monotonic() - started, stopped, kept_start, state.losses)
+                          time.monotonic() - started, stopped, kept_start)
 
 
 def _render_targets(train: TrainingViews, clock: "_Clock", progress: Progress,
                     should_stop: Callable[[], bool]) -> None:
-    """Render pending training targets within TARGET_SHARE of the budget (MIN_VIEWS at least);
-    KeyboardInterrupt when stopped before the first one (nothing to optimise on)."""
+    """Render pending training targets within TARGET_SHARE of the budget (MIN_VIEWS at least),
+    until should_stop()."""
     total = len(train)
     while train.pending and not should_stop():
         enough = len(train.ready) >= min(MIN_VIEWS, total)
@@ -136,8 +135,6 @@ def _render_targets(train: TrainingViews, clock: "_Clock", progress: Progress,
             break
         progress(0.0, f"target view {len(train.ready) + 1}/{total}")
         train.render_next()
-    if not train.ready:
-        raise KeyboardInterrupt
 
 
 class _Clock:
