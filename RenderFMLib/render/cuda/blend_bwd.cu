@@ -92,8 +92,8 @@ extern "C" __global__ void blend_bwd(
     state = renderfm::start_pixel_bwd(
         final_t[pixel], out_alpha[pixel], out_depth[pixel],
         {background[0], background[1], background[2]},
-        {grad_rgb[3 * pixel], grad_rgb[3 * pixel + 1], grad_rgb[3 * pixel + 2]},
-        grad_alpha[pixel], grad_depth[pixel]);
+        {grad_rgb[3 * pixel], grad_rgb[3 * pixel + 1], grad_rgb[3 * pixel + 2]}, grad_alpha[pixel],
+        grad_depth[pixel]);
     consumed = n_consumed[pixel];
   }
   if (rank == 0) s_instances = 0;
@@ -121,8 +121,7 @@ extern "C" __global__ void blend_bwd(
                         renderfm::blend_step_bwd(state, s_mean[j], s_conic[j], s_opacity[j],
                                                  s_color[j], s_depth[j], px, py, &d);
       if (__any_sync(FULL_WARP, took))
-        accumulate(d, s_id[j], grad_means2d, grad_conics, grad_colors, grad_opacities,
-                   grad_depths);
+        accumulate(d, s_id[j], grad_means2d, grad_conics, grad_colors, grad_opacities, grad_depths);
     }
   }
 }

@@ -74,8 +74,8 @@ extern "C" __global__ void blend_fwd(
     __syncthreads();
     const int size = static_cast<int>(min(static_cast<long long>(BLOCK), count - batch));
     for (int j = 0; j < size && !state.done; ++j) {
-      if (renderfm::blend_step(state, s_mean[j], s_conic[j], s_opacity[j], s_color[j],
-                               s_depth[j], px, py))
+      if (renderfm::blend_step(state, s_mean[j], s_conic[j], s_opacity[j], s_color[j], s_depth[j],
+                               px, py))
         consumed = static_cast<int>(batch) + j + 1;
     }
   }

@@ -135,12 +135,12 @@ RFM_HD Mat3 plus_identity(Mat3 a) {
 // det >= 1; float32 error grows with the condition number, as it does for torch's LU.
 RFM_HD Mat3 inverse(const Mat3& a) {
   const float* m = a.m;
-  const Mat3 adjugate = {{  // transposed cofactors
-      m[4] * m[8] - m[5] * m[7], m[2] * m[7] - m[1] * m[8], m[1] * m[5] - m[2] * m[4],
-      m[5] * m[6] - m[3] * m[8], m[0] * m[8] - m[2] * m[6], m[2] * m[3] - m[0] * m[5],
-      m[3] * m[7] - m[4] * m[6], m[1] * m[6] - m[0] * m[7], m[0] * m[4] - m[1] * m[3]}};
-  const float inv_det =
-      1.0f / (m[0] * adjugate.m[0] + m[1] * adjugate.m[3] + m[2] * adjugate.m[6]);
+  // The transposed cofactors.
+  const Mat3 adjugate = {
+      {m[4] * m[8] - m[5] * m[7], m[2] * m[7] - m[1] * m[8], m[1] * m[5] - m[2] * m[4],
+       m[5] * m[6] - m[3] * m[8], m[0] * m[8] - m[2] * m[6], m[2] * m[3] - m[0] * m[5],
+       m[3] * m[7] - m[4] * m[6], m[1] * m[6] - m[0] * m[7], m[0] * m[4] - m[1] * m[3]}};
+  const float inv_det = 1.0f / (m[0] * adjugate.m[0] + m[1] * adjugate.m[3] + m[2] * adjugate.m[6]);
   Mat3 r;
   for (int k = 0; k < 9; ++k) r.m[k] = adjugate.m[k] * inv_det;
   return r;
@@ -343,8 +343,8 @@ RFM_HD void tile_rect(Vec2 mean2d, int radius, int width, int height, int tile_s
     const float high = floorf((centre[k] + r) / size);
     // Clamp in float (NaN -> 0) before the cast, which overflows otherwise.
     rect[k] = static_cast<int>(fminf(low > 0.0f ? low : 0.0f, tiles[k]));
-    rect[k + 2] = radius > 0 ? static_cast<int>(fminf(high > 0.0f ? high : 0.0f, tiles[k]))
-                             : rect[k] - 1;
+    rect[k + 2] =
+        radius > 0 ? static_cast<int>(fminf(high > 0.0f ? high : 0.0f, tiles[k])) : rect[k] - 1;
   }
 }
 

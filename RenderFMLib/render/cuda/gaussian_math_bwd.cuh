@@ -172,8 +172,8 @@ RFM_HD Vec3 project_gaussian_bwd(Vec3 mu_c, const Mat3& s_c, const Camera& cam,
 // Backward of slice_gaussian: dL/dmu_c and dL/dalpha_c -> g->mean, dir_mean, gain, s_dd_inv,
 // opacity_logit.
 RFM_HD void slice_gaussian_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& gain, const Mat3& s_dd_inv,
-                               float opacity_logit, Vec3 camera_centre, Vec3 g_mu_c,
-                               float g_alpha, GaussianGrad* g) {
+                               float opacity_logit, Vec3 camera_centre, Vec3 g_mu_c, float g_alpha,
+                               GaussianGrad* g) {
   const Vec3 view = sub(mean, camera_centre);
   const Vec3 delta = sub(normalized(view), normalized(dir_mean));
   const float opacity = sigmoid(opacity_logit);
@@ -182,8 +182,7 @@ RFM_HD void slice_gaussian_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& gain, const
   const float g_quad = -OPACITY_LAMBDA * (g_alpha * opacity * falloff);
   g->s_dd_inv = outer(delta, delta, g_quad);
   g->gain = outer(g_mu_c, delta, 1.0f);
-  const Vec3 g_delta = add(scaled(symmetric_vec(s_dd_inv, delta), g_quad),
-                           mat_t_vec(gain, g_mu_c));
+  const Vec3 g_delta = add(scaled(symmetric_vec(s_dd_inv, delta), g_quad), mat_t_vec(gain, g_mu_c));
   g->mean = add(g_mu_c, normalized_bwd(view, g_delta));
   g->dir_mean = normalized_bwd(dir_mean, scaled(g_delta, -1.0f));
 }
@@ -248,8 +247,8 @@ struct FootprintGrad {
 
 // Backward of pixel_alpha: dL/dalpha -> g->mean2d, conic, opacity (zero where alpha is capped
 // at 0.99 or power > 0).
-RFM_HD void pixel_alpha_bwd(Vec2 mean2d, Conic conic, float opacity, int px, int py,
-                            float g_alpha, FootprintGrad* g) {
+RFM_HD void pixel_alpha_bwd(Vec2 mean2d, Conic conic, float opacity, int px, int py, float g_alpha,
+                            FootprintGrad* g) {
   const Vec2 d = pixel_offset(mean2d, px, py);
   const float power = footprint_power(d, conic);
   const float falloff = expf(clamp_max(power, 0.0f));
@@ -266,8 +265,8 @@ RFM_HD void pixel_alpha_bwd(Vec2 mean2d, Conic conic, float opacity, int px, int
 // (n_consumed). Returns whether it contributed in the forward pass (alpha >= 1/255, as
 // blend_step decides); if so, fills *g with its gradients from this pixel and undoes its
 // T *= (1 - alpha). dL/dalpha = dL/dw T - (sum behind of dL/dw w) / (1 - alpha).
-RFM_HD bool blend_step_bwd(PixelGradState& s, Vec2 mean2d, Conic conic, float opacity,
-                           Vec3 color, float depth, int px, int py, FootprintGrad* g) {
+RFM_HD bool blend_step_bwd(PixelGradState& s, Vec2 mean2d, Conic conic, float opacity, Vec3 color,
+                           float depth, int px, int py, FootprintGrad* g) {
   const float alpha = pixel_alpha(mean2d, conic, opacity, px, py);
   if (!(alpha >= MIN_ALPHA)) return false;
   const float one_minus = 1.0f - alpha;

@@ -17,21 +17,20 @@ namespace {
 using renderfm::first_index;
 using renderfm::index_stride;
 
-__device__ void rect_of(const float* means2d, const int* radii, long long g, int width,
-                        int height, int rect[4]) {
+__device__ void rect_of(const float* means2d, const int* radii, long long g, int width, int height,
+                        int rect[4]) {
   renderfm::tile_rect({means2d[2 * g], means2d[2 * g + 1]}, radii[g], width, height,
                       renderfm::TILE_SIZE, rect);
 }
 
 }  // namespace
 
-extern "C" __global__ void tile_counts(
-    const long long n,                  // number of Gaussians
-    const float* __restrict__ means2d,  // [N, 2] px
-    const int* __restrict__ radii,      // [N] px, 0 = culled
-    const int width,                    // image size, px
-    const int height,
-    long long* __restrict__ counts) {   // [N] tiles touched
+extern "C" __global__ void tile_counts(const long long n,                  // number of Gaussians
+                                       const float* __restrict__ means2d,  // [N, 2] px
+                                       const int* __restrict__ radii,      // [N] px, 0 = culled
+                                       const int width,                    // image size, px
+                                       const int height,
+                                       long long* __restrict__ counts) {   // [N] tiles touched
   for (long long g = first_index(); g < n; g += index_stride()) {
     int rect[4];
     rect_of(means2d, radii, g, width, height, rect);
