@@ -26,8 +26,9 @@ from .optimize.finetune import FinetuneOptions, FinetuneResult
 from .optimize.finetune import finetune as _finetune
 from .optimize.views import views_for
 from .render.cuda.loader import available as cuda_unavailable_reason
-from .render.cuda.rasterize import render_cuda
+from .render.cuda.pipeline import render_cuda
 from .render.reference import render_torch
+from .resources import DEFAULT_PRESET
 from .segmentation.classes import GROUPS, group_lookup, labels_in_groups
 from .segmentation.readers import read_labels
 from .segmentation.threshold import threshold_segmentation
@@ -39,8 +40,7 @@ __all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "FinetuneResult", "Frame", "Progr
            "check_device", "check_finetune_target", "default_camera", "finetune", "load_ct",
            "prepare", "render", "shown"]
 
-DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"
-BACKENDS = ("auto", "torch", "cupy")
+BACKENDS = ("auto", "torch", "cuda")
 LOG = logging.getLogger(__name__)
 
 
@@ -208,7 +208,8 @@ def _labels(segmentation: Volume | str | Path, ct: Volume, device: str | torch.d
 def default_camera(
     gaussians: SixDGaussians, azimuth: float = 0.0, elevation: float = 0.0, view_angle: float = 30.0
 ) -> Camera:
-    """An orbit camera around the source CT that frames its bounding sphere (camera.orbit_camera)."""
+    """An orbit camera around the source CT that frames its bounding sphere
+    (camera.orbit_camera)."""
     return orbit_camera(gaussians.center_ras(), gaussians.bounding_radius(), azimuth, elevation,
                         view_angle)
 
@@ -226,7 +227,8 @@ def shown(
         group = group_lookup(int(gaussians.labels.max()))[gaussians.labels.cpu()]
         gaussians = gaussians.select(~torch.isin(group, hidden).to(gaussians.device))
     if visible_labels is not None:
-        allowed = torch.tensor(sorted(set(visible_labels)), dtype=torch.int64, device=gaussians.device)
+        allowed = torch.tensor(sorted(set(visible_labels)), dtype=torch.int64,
+                               device=gaussians.device)
         gaussians = gaussians.select(torch.isin(gaussians.labels, allowed))
     return gaussians
 
@@ -239,13 +241,13 @@ def render(
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     hidden_groups: Iterable[str] = (),
     visible_labels: Iterable[int] | None = None,
-    backend: Literal["auto", "torch", "cupy"] = "auto",
+    backend: Literal["auto", "torch", "cuda"] = "auto",
 ) -> Frame:
     """Render the Gaussians seen from `camera` at `size` (side, or (width, height)) pixels.
 
     Differentiable with respect to the Gaussians' parameters. hidden_groups: leave out the
     Gaussians of these anatomical groups; visible_labels: draw only Gaussians whose segmentation
-    label is in this set. Neither needs a new preparation. backend: "cupy" the CUDA kernels
+    label is in this set. Neither needs a new preparation. backend: "cuda" the CUDA kernels
     (render/cuda; needs CuPy and the Gaussians as float32 on a CUDA device), "torch" the PyTorch
     reference (any device), "auto" the CUDA kernels where they can run, else torch (saying why
     once, through logging).
@@ -273,7 +275,7 @@ def _cuda_problem() -> str | None:
     return cuda_unavailable_reason()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _log_fallback(reason: str) -> None:
     LOG.info("rendering with the PyTorch renderer: %s", reason)
 
@@ -284,7 +286,7 @@ def _renderer(backend: str, gaussians: SixDGaussians) -> Callable:
         raise RenderFMError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
     if backend == "torch":
         return render_torch
-    if backend == "cupy":
+    if backend == "cuda":
         return render_cuda  # a RenderFMError that says why, where it cannot run
     reason = _cuda_problem()
     if reason is None and gaussians.device.type != "cuda":

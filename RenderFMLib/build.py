@@ -13,7 +13,7 @@ import torch
 from .channels import NUM_CHANNELS, combine
 from .errors import RenderFMError
 from .gaussians import SixDGaussians
-from .inputs import gradient_ras, input_channels
+from .network.inputs import gradient_ras, input_channels
 from .priming import MIN_OPACITY, block_centres, prime
 from .segmentation.classes import group_of, labels_in_groups
 from .segmentation.looks import label_colors
@@ -41,7 +41,7 @@ def build_gaussians(
     gradient = gradient_ras(volume)
     inputs = input_channels(volume, preset, labels, gradient)
     keep = _kept_labels(labels, groups, keep_labels)
-    colors = label_colors(int(labels.array.max())) if group_colors else None
+    colors = label_colors(int(labels.array.max())) if group_colors and labels is not None else None
     primed = prime(volume, preset, inputs, gradient, labels, keep, colors)
     if len(primed.labels) == 0:
         where = (f" within groups {', '.join(groups)}" if groups is not None else
@@ -74,6 +74,7 @@ def _kept_labels(labels: Volume | None, groups: list[str] | None,
     keep = set(keep_labels) if keep_labels is not None else None
     if groups is None:
         return keep
+    assert labels is not None  # checked_groups: groups need a segmentation
     in_groups = {label for label in torch.unique(labels.array).tolist()
                  if label and group_of(label) in groups}
     return in_groups if keep is None else in_groups & keep

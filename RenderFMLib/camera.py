@@ -37,7 +37,8 @@ class Camera:
         if len(values) != 10 or not all(math.isfinite(float(v)) for v in values):
             raise CameraError("camera position, focal point and view up need 3 finite numbers each")
         if not 0.0 < self.view_angle < 180.0:
-            raise CameraError(f"view angle must be between 0 and 180 degrees, not {self.view_angle}")
+            raise CameraError("view angle must be between 0 and 180 degrees, "
+                              f"not {self.view_angle}")
         forward = np.subtract(self.focal_point, self.position)
         if np.linalg.norm(forward) < 1e-9:
             raise CameraError("camera position and focal point coincide")
@@ -97,7 +98,8 @@ class Camera:
 def _triple(values) -> tuple[float, float, float]:
     if isinstance(values, (str, bytes)) or len(values) != 3:
         raise ValueError("not three numbers")
-    return tuple(float(v) for v in values)
+    x, y, z = values
+    return float(x), float(y), float(z)
 
 
 def read_camera_json(path: str | Path) -> Camera:

@@ -41,7 +41,8 @@ NUM_CHANNELS = FIELDS[-1].stop
 
 
 def combine(base: torch.Tensor, residual: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Per-field Gaussian parameters from base [N, 37] (+ residual [N, 37]); opacity_logits is [N]."""
+    """Per-field Gaussian parameters from base [N, 37] (+ residual [N, 37]); opacity_logits is
+    [N]."""
     if base.shape[-1] != NUM_CHANNELS or (residual is not None and residual.shape != base.shape):
         raise ValueError(f"expected [N, {NUM_CHANNELS}] channels, got {tuple(base.shape)}")
     values = base if residual is None else base + residual

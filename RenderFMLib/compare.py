@@ -1,10 +1,11 @@
-"""`renderfm compare`: RenderFM beside the reference renderers, over an orbit, with metrics.
+"""`renderfm compare`: RenderFM beside the ground-truth renderers, over an orbit, with metrics.
 
 Every renderer sees the same CT, preset and cameras (an orbit from the anterior view). Each image
 is scored against one target renderer (pathtraced by default, the photorealistic look; dvr when
 Mitsuba is missing) with PSNR, SSIM, MS-SSIM and LPIPS where available, over the whole image and
-over the foreground ("masked": pixels the target covers with alpha > FOREGROUND_ALPHA). Results: a montage
-PNG (rows = views, columns = renderers, scores under each tile), metrics.md and metrics.json.
+over the foreground ("masked": pixels the target covers with alpha > FOREGROUND_ALPHA). Results:
+a montage PNG (rows = views, columns = renderers, scores under each tile), metrics.md and
+metrics.json.
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ from PIL import Image, ImageDraw, ImageFont
 from .api import DEFAULT_PRESET, Progress, prepare, render
 from .camera import Camera, orbit
 from .errors import RenderFMError
-from .groundtruth.references import REFERENCES, ReferenceImage, reference_problem, render_reference
-from .metrics import image_metrics
+from .evaluation.metrics import image_metrics
+from .groundtruth.renderers import (
+    GROUNDTRUTH_RENDERERS,
+    GroundTruthImage,
+    groundtruth_problem,
+    render_groundtruth,
+)
 from .transfer import Preset, load_preset
 from .volume import Volume, read_ct
 
@@ -33,30 +39,30 @@ LABEL_HEIGHT = 18
 
 
 @dataclass
-class Comparison:
+class CompareResult:
     """Images and scores of one comparison. images[name][view], scores[name][view] (a metrics
     dict; the target has none); skipped: renderers that could not run here, with the reason."""
 
     preset: str
     target: str
     cameras: list[Camera]
-    images: dict[str, list[ReferenceImage]] = field(default_factory=dict)
+    images: dict[str, list[GroundTruthImage]] = field(default_factory=dict)
     scores: dict[str, list[dict]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
 def renderer_names() -> list[str]:
-    """Every renderer compare knows: RenderFM's modes, then the references."""
-    return [*RENDERFM_MODES, *REFERENCES]
+    """Every renderer compare knows: RenderFM's modes, then the ground-truth renderers."""
+    return [*RENDERFM_MODES, *GROUNDTRUTH_RENDERERS]
 
 
 def _renderfm_images(ct: Volume, segmentation, preset: Preset, cameras: Sequence[Camera],
-                     size: int, progress: Progress) -> list[ReferenceImage]:
+                     size: int, progress: Progress) -> list[GroundTruthImage]:
     gaussians = prepare(ct, segmentation, preset, progress=lambda f, m: progress(0.5 * f, m))
     images = []
     for number, camera in enumerate(cameras):
         frame = render(gaussians, camera, size)
-        images.append(ReferenceImage(frame.rgb.detach().clamp(0.0, 1.0).numpy(),  # display
+        images.append(GroundTruthImage(frame.rgb.detach().clamp(0.0, 1.0).numpy(),  # display
                                      frame.alpha.detach().numpy()))
         progress(0.5 + 0.5 * (number + 1) / len(cameras), f"view {number + 1}/{len(cameras)}")
     return images
@@ -69,17 +75,17 @@ def _choose(renderers: Sequence[str] | None, target: str | None) -> tuple[list[s
         raise RenderFMError(f"unknown renderer {', '.join(unknown)}; choose from "
                             f"{', '.join(renderer_names())}")
     if target is None:
-        target = "pathtraced" if "pathtraced" in names and reference_problem("pathtraced") is None \
-            else "dvr"
-    if target not in REFERENCES:
-        raise RenderFMError(f"the target must be a reference renderer ({', '.join(REFERENCES)}), "
-                            f"not '{target}'")
-    if reference_problem(target) is not None:
-        raise RenderFMError(f"target {target}: {reference_problem(target)}")
+        path_traced = "pathtraced" in names and groundtruth_problem("pathtraced") is None
+        target = "pathtraced" if path_traced else "dvr"
+    if target not in GROUNDTRUTH_RENDERERS:
+        raise RenderFMError("the target must be a ground-truth renderer "
+                            f"({', '.join(GROUNDTRUTH_RENDERERS)}), not '{target}'")
+    if groundtruth_problem(target) is not None:
+        raise RenderFMError(f"target {target}: {groundtruth_problem(target)}")
     return [target] + [name for name in names if name != target], target
 
 
-def _score(image: ReferenceImage, target: ReferenceImage) -> dict:
+def _score(image: GroundTruthImage, target: GroundTruthImage) -> dict:
     """image_metrics against the target, masked to the target's foreground where it has alpha
     (the Slicer renderers have none) and that foreground is not all at the border."""
     mask = None if target.alpha is None else target.alpha > FOREGROUND_ALPHA
@@ -93,7 +99,7 @@ def compare(
     ct: Volume | str | Path, preset: Preset | str = DEFAULT_PRESET, *, segmentation=None,
     views: int = 4, size: int = 256, renderers: Sequence[str] | None = None,
     target: str | None = None, spp: int = 16, progress: Progress = lambda f, m: None,
-) -> Comparison:
+) -> CompareResult:
     """Render the CT with each renderer from `views` orbit cameras at size x size pixels and
     score every image against `target` (see the module docstring). Renderers that cannot run
     here (a missing optional package) are skipped with their reason; unknown names and an
@@ -104,17 +110,17 @@ def compare(
     ct = ct if isinstance(ct, Volume) else read_ct(ct)
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     cameras = orbit(ct.center_ras(), ct.bounding_radius(), views)
-    result = Comparison(preset.name, target, cameras)
+    result = CompareResult(preset.name, target, cameras)
     # RenderFM first: a bad segmentation shows before minutes of path tracing.
     for number, name in enumerate(sorted(names, key=lambda n: n not in RENDERFM_MODES)):
         def step(fraction: float, message: str, number: int = number, name: str = name) -> None:
             progress((number + fraction) / len(names), f"{name}: {message}")
         if name in RENDERFM_MODES:
             result.images[name] = _renderfm_images(ct, segmentation, preset, cameras, size, step)
-        elif (problem := reference_problem(name)) is not None:
+        elif (problem := groundtruth_problem(name)) is not None:
             result.skipped[name] = problem
         else:
-            result.images[name] = render_reference(name, ct, preset, cameras, size, spp=spp,
+            result.images[name] = render_groundtruth(name, ct, preset, cameras, size, spp=spp,
                                                    progress=step)
     result.images = {name: result.images[name] for name in names if name in result.images}
     for name, images in result.images.items():
@@ -131,14 +137,14 @@ def _format(value: float | None) -> str:
     return "inf" if math.isinf(value) else f"{value:.3f}"
 
 
-def _tile_label(comparison: Comparison, name: str, view: int) -> str:
+def _tile_label(comparison: CompareResult, name: str, view: int) -> str:
     if name == comparison.target:
         return "target"
     score = comparison.scores[name][view]
     return f"SSIM {_format(score['ssim'])}  PSNR {_format(score['psnr'])}"
 
 
-def montage(comparison: Comparison) -> Image.Image:
+def montage(comparison: CompareResult) -> Image.Image:
     """Rows = views, columns = renderers; renderer names on top, scores under every tile."""
     names = list(comparison.images)
     side = next(iter(comparison.images.values()))[0].rgb.shape[0]
@@ -158,7 +164,7 @@ def montage(comparison: Comparison) -> Image.Image:
     return sheet
 
 
-def metrics_markdown(comparison: Comparison) -> str:
+def metrics_markdown(comparison: CompareResult) -> str:
     """A markdown table: one row per renderer, medians over the views of each metric."""
     keys = ["psnr", "ssim", "ms_ssim", "lpips", "psnr_masked", "ssim_masked"]
     lines = [f"Preset {comparison.preset}, {len(comparison.cameras)} orbit views, target "
@@ -167,14 +173,14 @@ def metrics_markdown(comparison: Comparison) -> str:
     for name, scores in comparison.scores.items():
         cells = []
         for key in keys:
-            values = [s.get(key) for s in scores if s.get(key) is not None]
+            values = [value for s in scores if (value := s.get(key)) is not None]
             cells.append(_format(float(np.median(values))) if values else "n/a")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [f"\nSkipped {name}: {reason}" for name, reason in comparison.skipped.items()]
     return "\n".join(lines) + "\n"
 
 
-def write_comparison(comparison: Comparison, folder: Path) -> list[Path]:
+def write_comparison(comparison: CompareResult, folder: Path) -> list[Path]:
     """montage.png, metrics.md and metrics.json (per-view scores and cameras) in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "montage.png", folder / "metrics.md", folder / "metrics.json"]
@@ -183,7 +189,7 @@ def write_comparison(comparison: Comparison, folder: Path) -> list[Path]:
     record = {"preset": comparison.preset, "target": comparison.target,
               "cameras": [camera.to_dict() for camera in comparison.cameras],
               "scores": comparison.scores, "skipped": comparison.skipped,
-              "renderers": {name: RENDERFM_MODES.get(name) or REFERENCES[name]
+              "renderers": {name: RENDERFM_MODES.get(name) or GROUNDTRUTH_RENDERERS[name]
                             for name in comparison.images}}
     paths[2].write_text(json.dumps(record, indent=2, default=_json_number))
     return paths

@@ -36,6 +36,14 @@ class SixDGaussians:
     is the transfer function's dict (transfer.Preset.to_dict) or None.
     """
 
+    # The channels.py fields, set by name in __init__.
+    dir_means: torch.Tensor
+    rgb: torch.Tensor
+    sh: torch.Tensor
+    opacity_logits: torch.Tensor
+    log_scales: torch.Tensor
+    corr_logits: torch.Tensor
+
     def __init__(
         self,
         params: dict[str, torch.Tensor],
@@ -49,7 +57,8 @@ class SixDGaussians:
             setattr(self, name, params[name])
         self.labels = labels
         self.ijk_to_ras = np.asarray(ijk_to_ras, dtype=np.float64)
-        self.volume_shape = tuple(int(v) for v in volume_shape)
+        k, j, i = volume_shape
+        self.volume_shape = (int(k), int(j), int(i))
         self.preset = preset
         self._derived: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._check()
@@ -60,7 +69,8 @@ class SixDGaussians:
         for name, width in expected.items():
             shape = tuple(getattr(self, name).shape)
             if shape != ((n,) if width == 1 else (n, width)):
-                raise ValueError(f"SixDGaussians.{name} has shape {shape}, expected N={n} x {width}")
+                raise ValueError(f"SixDGaussians.{name} has shape {shape}, "
+                                 f"expected N={n} x {width}")
             if getattr(self, name).device != self.means.device:
                 raise ValueError("all SixDGaussians tensors must be on one device")
         if tuple(self.labels.shape) != (n,):
@@ -92,7 +102,8 @@ class SixDGaussians:
             self.labels[mask], self.ijk_to_ras, self.volume_shape, self.preset,
         )
         if self._derived is not None:
-            picked._derived = tuple(term[mask] for term in self._derived)
+            s_c, k, s_dd_inv = self._derived
+            picked._derived = (s_c[mask], k[mask], s_dd_inv[mask])
         return picked
 
     def to(self, device: str | torch.device) -> SixDGaussians:

@@ -48,8 +48,10 @@ def _quaternions(rotations: np.ndarray) -> np.ndarray:
                         1 + 2 * m[:, 2, 2] - trace], axis=-1)  # 4 w^2, 4 x^2, 4 y^2, 4 z^2
     big = squares.argmax(axis=-1)
     root = np.sqrt(np.clip(squares[np.arange(len(m)), big], 1e-300, None))  # 2 |q_big|
-    sym_xy, sym_xz, sym_yz = m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1]
-    skew_x, skew_y, skew_z = m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]
+    sym_xy, sym_xz = m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]
+    sym_yz = m[:, 1, 2] + m[:, 2, 1]
+    skew_x, skew_y = m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0]
+    skew_z = m[:, 1, 0] - m[:, 0, 1]
     # 4 q_big q_other for every choice of big, in (w, x, y, z) order.
     products = np.stack([
         np.stack([squares[:, 0], skew_x, skew_y, skew_z], axis=-1),
@@ -69,7 +71,8 @@ def export_ply(gaussians: SixDGaussians, camera: Camera, path: str | Path) -> in
     the standard deviations along the principal axes), rot_0..3 (w, x, y, z).
     """
     with torch.no_grad():
-        sliced = {k: v.double().cpu().numpy() for k, v in sliced_gaussians(gaussians, camera).items()}
+        sliced = {k: v.double().cpu().numpy()
+                  for k, v in sliced_gaussians(gaussians, camera).items()}
     eigenvalues, eigenvectors = np.linalg.eigh(sliced["covariances"])
     eigenvectors[np.linalg.det(eigenvectors) < 0, :, 2] *= -1.0
     opacity = np.clip(sliced["opacities"], 1e-7, 1 - 1e-7)

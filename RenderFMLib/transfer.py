@@ -22,11 +22,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .errors import PresetError
-from .resources import resource_path
+from .resources import bundled_preset_records, resource_path
 
 CREDIT = (
     "Control points from 3D Slicer's Modules/Loadable/VolumeRendering/Resources/presets.xml "
@@ -151,7 +152,7 @@ class Preset:
         for field, (xml_name, low, high) in _SCALARS.items():
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not low <= value <= high:
+                    or not low <= value <= high:  # type: ignore[operator]  # Real stub lacks >=
                 raise PresetError(f"preset '{self.name}': {field} ({xml_name}) must be a number "
                                   f"in [{low:g}, {high:g}], not {value!r}")
             object.__setattr__(self, field, float(value))
@@ -189,7 +190,7 @@ class Preset:
                 else v for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preset":
+    def from_dict(cls, d: object) -> Preset:
         """Preset from a to_dict() dict; PresetError on missing or unknown keys or bad values."""
         if not isinstance(d, dict):
             raise PresetError(f"a preset must be a JSON object, not {type(d).__name__}")
@@ -243,9 +244,10 @@ def _preset_from_xml(elem: ET.Element) -> Preset:
     name = elem.get("name")
     if not name:
         raise PresetError("a VolumeProperty element has no name attribute")
-    lists = {f: _xml_points(name, elem, a, n) for f, (a, n) in _LISTS.items()}
-    scalars = {f: _xml_scalar(name, elem, a) for f, (a, _, _) in _SCALARS.items()}
-    return Preset(name=name, shade=_xml_scalar(name, elem, "shade") != 0, **lists, **scalars)
+    # Raw values: Preset.__post_init__ checks them and stores the points as tuples.
+    values: dict[str, Any] = {f: _xml_points(name, elem, a, n) for f, (a, n) in _LISTS.items()}
+    values |= {f: _xml_scalar(name, elem, a) for f, (a, _, _) in _SCALARS.items()}
+    return Preset(name=name, shade=_xml_scalar(name, elem, "shade") != 0, **values)
 
 
 def _by_name(presets: Iterable[Preset], path: Path) -> dict[str, Preset]:
@@ -296,7 +298,8 @@ def write_presets_json(presets: dict[str, Preset], path: Path) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _bundled() -> dict[str, Preset]:
-    return _read_presets_json(resource_path("presets", "presets.json"))
+    return _by_name((Preset.from_dict(record) for record in bundled_preset_records()),
+                    resource_path("presets", "presets.json"))
 
 
 def bundled_presets() -> dict[str, Preset]:

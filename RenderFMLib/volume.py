@@ -54,7 +54,8 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         """Voxel counts (K, J, I), the array's order."""
-        return tuple(self.array.shape)
+        k, j, i = self.array.shape
+        return k, j, i
 
     @property
     def spacing(self) -> np.ndarray:

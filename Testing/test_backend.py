@@ -28,7 +28,7 @@ def test_auto_is_the_reference_on_the_cpu(gaussians):
 @pytest.mark.skipif(available() is None, reason="CuPy and a CUDA device are present")
 def test_cupy_without_a_gpu_says_why(gaussians):
     with pytest.raises(RenderFMError) as error:
-        api.render(gaussians, api.default_camera(gaussians), 32, backend="cupy")
+        api.render(gaussians, api.default_camera(gaussians), 32, backend="cuda")
     assert available() in str(error.value)
 
 
@@ -46,7 +46,7 @@ def test_auto_picks_the_kernels_only_for_float32_gaussians_on_a_gpu(monkeypatch)
     assert api._renderer("auto", fake("cuda:0", torch.float64)) is api.render_torch
     assert api._renderer("auto", fake("cpu", torch.float32)) is api.render_torch
     assert api._renderer("torch", fake("cuda:0", torch.float32)) is api.render_torch
-    assert api._renderer("cupy", fake("cpu", torch.float32)) == "the CUDA renderer"
+    assert api._renderer("cuda", fake("cpu", torch.float32)) == "the CUDA renderer"
 
 
 def test_unknown_backend(gaussians):
@@ -55,9 +55,9 @@ def test_unknown_backend(gaussians):
 
 
 @pytest.mark.skipif(available() is None, reason="CuPy and a CUDA device are present")
-def test_cli_backend_cupy_is_one_line(tmp_path, capsys):
+def test_cli_backend_cuda_is_one_line(tmp_path, capsys):
     status = main(["render", str(SAMPLE), "--preset", "CT-AAA", "--size", "32", "--backend",
-                   "cupy", "-o", str(tmp_path / "out.png")])
+                   "cuda", "-o", str(tmp_path / "out.png")])
     err = capsys.readouterr().err
-    assert status == 2 and err == f"renderfm: error: --backend cupy: {available()}\n"
+    assert status == 2 and err == f"renderfm: error: --backend cuda: {available()}\n"
     assert not (tmp_path / "out.png").exists()

@@ -9,7 +9,7 @@ from PIL import Image
 from RenderFMLib.cli import main
 from RenderFMLib.compare import compare, metrics_markdown, montage, renderer_names
 from RenderFMLib.errors import RenderFMError
-from RenderFMLib.groundtruth.references import reference_problem
+from RenderFMLib.groundtruth.renderers import groundtruth_problem
 from RenderFMLib.resources import resource_path
 
 SAMPLE = resource_path("sample", "ct.nii.gz")
@@ -53,7 +53,7 @@ def test_renderfm_images_are_display_values():
 def test_unknown_renderer_and_bad_target():
     with pytest.raises(RenderFMError, match="unknown renderer"):
         compare(SAMPLE, renderers=["dvr", "raytracer9000"])
-    with pytest.raises(RenderFMError, match="target must be a reference"):
+    with pytest.raises(RenderFMError, match="target must be a ground-truth renderer"):
         compare(SAMPLE, renderers=["dvr"], target="renderfm-agp")
 
 
@@ -77,7 +77,7 @@ def test_every_renderer_runs_on_one_view():
     """All five renderers at 32 px, 4 samples per pixel: each either renders or says why not."""
     result = compare(SAMPLE, "CT-Bone", views=1, size=32, spp=4)
     for name in renderer_names():
-        problem = reference_problem(name) if name != "renderfm-agp" else None
+        problem = groundtruth_problem(name) if name != "renderfm-agp" else None
         assert (name in result.skipped) == (problem is not None)
         if problem is None:
             image = result.images[name][0].rgb

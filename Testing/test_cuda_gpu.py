@@ -40,7 +40,7 @@ from RenderFMLib.errors import RenderFMError
 from RenderFMLib.render import reference
 from RenderFMLib.render.cuda import kernel_sources, loader, stages
 from RenderFMLib.render.cuda.buffers import POOL
-from RenderFMLib.render.cuda.rasterize import render_cuda, run_pipeline
+from RenderFMLib.render.cuda.pipeline import render_cuda, run_pipeline
 from RenderFMLib.render.reference.tile_keys import REFERENCE_TILE_SIZE
 from RenderFMLib.resources import resource_path
 
@@ -302,7 +302,7 @@ def test_out_of_memory_is_a_clear_error(device, monkeypatch):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
     args = _args(blend_scene(400, seed=5), 100, 75, device)
-    monkeypatch.setattr("RenderFMLib.render.cuda.rasterize.tile_keys", exhausted)
+    monkeypatch.setattr("RenderFMLib.render.cuda.pipeline.tile_keys", exhausted)
     with pytest.raises(RenderFMError, match=r"out of GPU memory rendering 400 Gaussians at 100x75"):
         render_cuda(*args)
     assert not POOL._buffers

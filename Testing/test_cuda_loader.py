@@ -15,7 +15,7 @@ import torch
 from RenderFMLib.errors import RenderFMError
 from RenderFMLib.render.cuda import loader
 from RenderFMLib.render.cuda.buffers import HEADROOM, BufferPool
-from RenderFMLib.render.cuda.rasterize import (
+from RenderFMLib.render.cuda.pipeline import (
     CAMERA_SHAPES,
     GAUSSIAN_SHAPES,
     check_inputs,
@@ -26,7 +26,7 @@ CPU = torch.device("cpu")
 
 
 def test_importing_the_cuda_package_needs_no_cupy():
-    code = ("import sys; import RenderFMLib.render.cuda.rasterize, RenderFMLib.render.cuda.stages; "
+    code = ("import sys; import RenderFMLib.render.cuda.pipeline, RenderFMLib.render.cuda.stages; "
             "assert 'cupy' not in sys.modules, 'cupy imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)

@@ -1,4 +1,4 @@
-"""The 'dvr' reference renderer: closed forms, step independence, grid geometry, camera convention,
+"""The 'dvr' ground-truth renderer: closed forms, step independence, grid geometry, camera convention,
 orientation on the bundled CT, headlight shading, and agreement with the Gaussian renderer."""
 
 import math
@@ -11,7 +11,7 @@ from RenderFMLib.api import default_camera, prepare, render
 from RenderFMLib.camera import Camera, orbit_camera
 from RenderFMLib.errors import PresetError, RenderFMError
 from RenderFMLib.groundtruth.dvr import render_dvr
-from RenderFMLib.metrics import ssim
+from RenderFMLib.evaluation.metrics import ssim
 from RenderFMLib.resources import resource_path
 from RenderFMLib.transfer import Preset
 from RenderFMLib.volume import Volume, read_ct, read_segmentation

@@ -10,7 +10,7 @@ from PIL import Image
 from RenderFMLib.cli import main
 from RenderFMLib.errors import PresetError, RenderFMError
 from RenderFMLib.groundtruth.cache import make_ground_truth, scan_names, view_cameras
-from RenderFMLib.groundtruth.references import reference_problem
+from RenderFMLib.groundtruth.renderers import groundtruth_problem
 from RenderFMLib.resources import resource_path
 from RenderFMLib.volume import read_ct
 
@@ -145,8 +145,8 @@ def test_cli_make_gt(tmp_path, bad_scan, capsys):
 
 
 def test_path_traced_ground_truth_records_its_settings(tmp_path):
-    if reference_problem("pathtraced") is not None:
-        pytest.skip(reference_problem("pathtraced"))
+    if groundtruth_problem("pathtraced") is not None:
+        pytest.skip(groundtruth_problem("pathtraced"))
     out = tmp_path / "gt"
     options = dict(renderer="pathtraced", size=16, views=1, spp=2, threads=1)
     summary = make_ground_truth([SAMPLE], [PRESET], out, **options)

@@ -33,6 +33,8 @@ sys.meta_path.insert(0, Watch())
 import RenderFMLib
 imported = []
 for info in pkgutil.walk_packages(RenderFMLib.__path__, "RenderFMLib."):
+    if info.name.endswith(".__main__"):
+        continue  # runs the command line
     importlib.import_module(info.name)
     imported.append(info.name)
 print(json.dumps({
@@ -52,7 +54,7 @@ def _expected_modules() -> set[str]:
         if parts[-1] == "__init__":
             parts = parts[:-1]
         names.add(".".join(parts))
-    return names - {"RenderFMLib"}
+    return {n for n in names if not n.endswith(".__main__")} - {"RenderFMLib"}
 
 
 def test_no_slicer_qt_or_vtk_imports() -> None:
@@ -76,3 +78,37 @@ def test_the_check_sees_a_forbidden_import() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "vtk" in report["attempted"]
+
+
+def test_the_package_exports_the_api_and_the_readme_lists_it() -> None:
+    """RenderFMLib.__all__: every name resolves to the object of its module, api's names are all
+    there, and the README's Python API section names exactly these."""
+    import re
+
+    import RenderFMLib
+    from RenderFMLib import api
+
+    for name in RenderFMLib.__all__:
+        assert getattr(RenderFMLib, name) is not None, name
+    assert RenderFMLib.prepare is api.prepare and set(api.__all__) <= set(RenderFMLib.__all__)
+    readme = (PACKAGE_DIR.parent / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    (line,) = re.findall(r"`RenderFMLib` exports (.+?)\.(?:\s|$)", section.replace("\n", " "))
+    assert sorted(re.findall(r"`(\w+)`", line)) == RenderFMLib.__all__
+    try:
+        RenderFMLib.no_such_name
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("an unknown name resolved")
+
+
+def test_the_preset_table_needs_no_pytorch() -> None:
+    """The Slicer module fills its preset menu (RenderFMLib.resources) before PyTorch is there."""
+    check = ("import sys, RenderFMLib.resources as r; names = [p['name'] for p in "
+             "r.bundled_preset_records()]; assert r.DEFAULT_PRESET in names, names; "
+             "print(sorted({'torch', 'numpy'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            cwd=PACKAGE_DIR.parent, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

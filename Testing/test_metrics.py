@@ -9,7 +9,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from RenderFMLib import lpips, metrics
+from RenderFMLib.evaluation import lpips, metrics
 from RenderFMLib.errors import ModelFileError
 
 # The SSIM map is computed in float32 about 0.5; against scikit-image's float64 the mean SSIM

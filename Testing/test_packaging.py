@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,3 +151,15 @@ def test_unpacked_wheel_finds_its_resources(wheel: Path, tmp_path: Path) -> None
     assert Path(package_file).is_relative_to(unpacked)
     assert Path(found) == unpacked / "RenderFMLib" / "Resources"
     assert names == preset_names()
+
+
+def test_readme_layout_names_every_package() -> None:
+    """Each package folder (RenderFMLib's and the module's) has its line in the README's Layout."""
+    readme = (REPO / "README.md").read_text()
+    layout = readme.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\s+([\w]+)/\s", layout, flags=re.M))
+    packages = {p.parent.name for root in (PACKAGE_DIR, REPO / "RenderFM")
+                for p in root.rglob("__init__.py") if "__pycache__" not in p.parts}
+    packages -= {"reference", "cuda"}  # named on render/'s line
+    assert packages <= named, f"not in the README's Layout: {sorted(packages - named)}"
+    assert "reference/" in layout and "cuda/" in layout

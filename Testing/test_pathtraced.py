@@ -20,7 +20,7 @@ import torch
 from RenderFMLib.camera import Camera, orbit_camera
 from RenderFMLib.errors import RenderFMError
 from RenderFMLib.groundtruth import mitsuba_loader, pathtraced as pt
-from RenderFMLib.metrics import psnr
+from RenderFMLib.evaluation.metrics import psnr
 from RenderFMLib.transfer import Preset, load_preset
 from RenderFMLib.volume import Volume, read_ct
 

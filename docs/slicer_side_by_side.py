@@ -13,11 +13,11 @@ from PIL import Image
 
 from RenderFMLib.camera import orbit_camera
 from RenderFMLib.resources import resource_path
-from RenderFMLib.slicer.comparison import Comparison
 from RenderFMLib.slicer.context import SlicerContext
-from RenderFMLib.slicer.jobs import FinetuneSettings
-from RenderFMLib.slicer.logic import RenderFMCore, ViewTarget
+from RenderFMLib.slicer.jobs import FinetuneSettings, prepare, start_prepare
 from RenderFMLib.slicer.nodes import segmentation_node, volume_node
+from RenderFMLib.slicer.overlay import RenderFMOverlay, ViewTarget
+from RenderFMLib.slicer.side_by_side import SideBySide
 from RenderFMLib.slicer.view import OffscreenThreeDView, read_pixels
 from RenderFMLib.volume import read_ct, read_label_map
 
@@ -30,10 +30,10 @@ def main() -> None:
     context = SlicerContext.headless()
     volume = volume_node(context, ct, "CT")
     segmentation = segmentation_node(context, labels, "segmentation")
-    core = RenderFMCore(context)
-    agp = core.prepare(volume, segmentation, PRESET, device="cpu")
-    job = core.start_prepare(volume, segmentation, PRESET, device="cpu",
-                             finetune=FinetuneSettings(budget_s=300.0))
+    overlay = RenderFMOverlay(context)
+    agp = prepare(context, volume, segmentation, PRESET, device="cpu")
+    job = start_prepare(context, volume, segmentation, PRESET, device="cpu",
+                        finetune=FinetuneSettings(budget_s=300.0))
     tuned = job.result()
     print(job.finetuned.summary())
     camera = orbit_camera(ct.center_ras(), ct.bounding_radius() * 0.8, 25.0, 10.0)
@@ -42,7 +42,7 @@ def main() -> None:
         native, ours = (OffscreenThreeDView(context, (SIDE, SIDE), BACKGROUND) for _ in range(2))
         for view in (native, ours):
             view.set_camera(camera)
-        comparison = Comparison(core, gaussians, volume, PRESET, "cpu")
+        comparison = SideBySide(overlay, gaussians, volume, PRESET, "cpu")
         comparison.start(ViewTarget.from_offscreen(native), ViewTarget.from_offscreen(ours))
         print(comparison.measure())
         if not panels:
@@ -55,7 +55,7 @@ def main() -> None:
     gap = np.full((SIDE, 6, 3), 255, np.uint8)
     picture = np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
     Image.fromarray(picture).save("docs/slicer_side_by_side.png")
-    core.dispose()
+    overlay.dispose()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """RenderFMLogic: what the module does, without GUI calls (Slicer's ScriptedLoadableModuleLogic).
 
-It maps the parameter node onto RenderFMLib.slicer.logic.RenderFMCore, which does the work over
-Slicer's scene: preparation in a worker thread, the layer in each 3D view that follows its camera,
-group visibility. RenderFMLib (and so PyTorch) is imported on first use, through library().
+It maps the parameter node onto RenderFMLib.slicer, which does the work over Slicer's scene:
+preparation in a worker thread (jobs.py), the layer in each 3D view that follows its camera and
+group visibility (overlay.py), the side-by-side comparison (side_by_side.py). RenderFMLib (and
+so PyTorch) is imported on first use, through library().
 """
 
 import time
@@ -17,12 +18,12 @@ TICK_MS = 30  # how often the widget's timer calls tick() and polls the preparat
 
 class RenderFMLogic(ScriptedLoadableModuleLogic):
     """What the module does, without GUI calls: the parameter node mapped onto RenderFMLib's
-    RenderFMCore (created on first use, over Slicer's scene), package installs, and one
+    RenderFMOverlay (created on first use, over Slicer's scene), package installs, and one
     comparison with Slicer's volume rendering at a time."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self._core = None
+        self._overlay = None
         self._job = None
         self._pending = None  # (volume node, preset) of the running preparation
         self._started = 0.0
@@ -46,13 +47,14 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         packages.install(requirements, dependencies.TORCH, dependencies.TOTALSEGMENTATOR)
 
     @property
-    def core(self):
-        """The RenderFMCore over the running application's scene and module logics."""
-        if self._core is None:
+    def overlay(self):
+        """The RenderFMOverlay over the running application's scene and module logics."""
+        if self._overlay is None:
             context = library("RenderFMLib.slicer.context").SlicerContext.from_application()
-            self._core = library("RenderFMLib.slicer.logic").RenderFMCore(context, background=True)
-            self._core.set_hidden_groups(self._hiddenGroups)
-        return self._core
+            overlay = library("RenderFMLib.slicer.overlay")
+            self._overlay = overlay.RenderFMOverlay(context, background=True)
+            self._overlay.set_hidden_groups(self._hiddenGroups)
+        return self._overlay
 
     # --- preparation, in a worker thread --------------------------------------------------
 
@@ -72,15 +74,15 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         segmentation = (parameters.segmentationNode if source is SegmentationSource.NODE
                         else source.argument())
         device = parameters.device.name.lower()
-        _, self.deviceMessage = library("RenderFMLib.slicer.logic").resolve_device(device)
+        _, self.deviceMessage = library("RenderFMLib.slicer.dependencies").resolve_device(device)
+        jobs = library("RenderFMLib.slicer.jobs")
         finetune = None
         if parameters.quality is Quality.FINETUNE:
-            jobs = library("RenderFMLib.slicer.jobs")
             finetune = jobs.FinetuneSettings(float(parameters.finetuneBudget))
         self._pending = (parameters.inputVolume, parameters.preset)
         self._started = time.monotonic()
-        self._job = self.core.start_prepare(parameters.inputVolume, segmentation,
-                                            parameters.preset, device=device, finetune=finetune)
+        self._job = jobs.start_prepare(self.overlay.context, parameters.inputVolume, segmentation,
+                                       parameters.preset, device=device, finetune=finetune)
 
     def preparing(self) -> bool:
         return self._job is not None
@@ -111,25 +113,25 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         """RenderFM over target's view (a ViewTarget), following its camera."""
         if self.gaussians is None:
             raise ValueError("press Render first")
-        self.core.show(target, self.gaussians)
+        self.overlay.show(target, self.gaussians)
 
     def hideAll(self) -> None:
         self.stopComparison()
-        if self._core:
-            self._core.close()
+        if self._overlay:
+            self._overlay.close()
 
     def tick(self) -> int:
         """Let the shown views catch up with their cameras; the number of renders."""
-        return self._core.tick() if self._core else 0
+        return self._overlay.tick() if self._overlay else 0
 
     def lastRenderError(self):
-        return self._core.last_error if self._core else None
+        return self._overlay.last_error if self._overlay else None
 
     def setHiddenGroups(self, groups: list) -> None:
         """Leave these anatomical groups out of every view, redrawing the shown ones when the
         set changes (it is kept until RenderFMLib is loaded)."""
-        if groups != self._hiddenGroups and self._core is not None:
-            self._core.set_hidden_groups(groups)
+        if groups != self._hiddenGroups and self._overlay is not None:
+            self._overlay.set_hidden_groups(groups)
         self._hiddenGroups = list(groups)
 
     # --- comparison ---------------------------------------------------------------------
@@ -141,8 +143,8 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
             raise ValueError("press Render first: the comparison uses the prepared Gaussians")
         self.stopComparison()
         volume, preset = self.preparedFrom
-        comparison = library("RenderFMLib.slicer.comparison")
-        self._comparison = comparison.Comparison(self.core, self.gaussians, volume, preset,
+        comparison = library("RenderFMLib.slicer.side_by_side")
+        self._comparison = comparison.SideBySide(self.overlay, self.gaussians, volume, preset,
                                                  method.name.lower())
         self._comparison.start(nativeTarget, renderTarget)
 
@@ -171,5 +173,5 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
     def dispose(self) -> None:
         """reset(), and stop observing the scene (the module goes away)."""
         self.reset()
-        if self._core:
-            self._core.dispose()
+        if self._overlay:
+            self._overlay.dispose()

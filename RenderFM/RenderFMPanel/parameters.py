@@ -11,7 +11,9 @@ from typing import Annotated
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.parameterNodeWrapper import SingleStep, WithinRange, parameterNodeWrapper
 
-DEFAULT_PRESET = "CT-Chest-Contrast-Enhanced"  # RenderFMLib.api.DEFAULT_PRESET (a test compares)
+from . import library
+
+DEFAULT_PRESET = library("RenderFMLib.resources").DEFAULT_PRESET  # no PyTorch needed
 NO_WEIGHTS = ("no trained Render-FM weights are bundled yet: use AGP (Anatomy-Guided Priming) "
               "or AGP + fine-tune")
 GROUP_FIELDS = {  # parameter node field -> anatomical group (RenderFMLib.segmentation.GROUPS)
@@ -33,7 +35,7 @@ class SegmentationSource(enum.Enum):
         return self.value
 
     def argument(self):
-        """RenderFMCore.prepare's segmentation argument for the sources that are not a node."""
+        """RenderFMOverlay.prepare's segmentation argument for the sources that are not a node."""
         return None if self is SegmentationSource.NONE else self.name.lower().replace("_", "-")
 
 

@@ -1,28 +1,17 @@
-"""The preset menu: the bundled presets' names and a small picture of each (Qt, no PyTorch)."""
-
-import json
+"""The preset menu's pictures: a small colour bar of each bundled preset (Qt, no PyTorch)."""
 
 import numpy as np
 import qt
-
-from . import library
 
 ICON_SIZE = (48, 14)  # pixels (width, height)
 BACKGROUND = 0.15  # grey level under transparent parts of the colour bar
 STEP = 0.05  # opacity change between control points that counts as "the opacity changes here"
 
 
-def bundled_presets() -> list:
-    """The bundled presets as stored in Resources/presets/presets.json: dicts with the name and
-    the control points (HU -> opacity per mm, HU -> RGB in [0, 1])."""
-    path = library("RenderFMLib.resources").resource_path("presets", "presets.json")
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)["presets"]
-
-
 def preset_icon(preset: dict) -> qt.QIcon:
-    """The preset's colour, weighted by its opacity over a dark grey, across the HU range where
-    its opacity changes, with the opacity curve in white (0 at the bottom, 1 at the top)."""
+    """preset: a record of RenderFMLib.resources.bundled_preset_records(). The preset's colour,
+    weighted by its opacity over a dark grey, across the HU range where its opacity changes,
+    with the opacity curve in white (0 at the bottom, 1 at the top)."""
     width, height = ICON_SIZE
     hu, opacity = np.array(preset["scalar_opacity"], dtype=float).T
     steps = np.flatnonzero(np.abs(np.diff(opacity)) > STEP)

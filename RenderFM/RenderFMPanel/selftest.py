@@ -12,7 +12,6 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModuleTest
 from . import library
 from .logic import TICK_MS, RenderFMLogic
 from .parameters import DEFAULT_PRESET, Device, NativeMethod, Quality, SegmentationSource
-from .presets import bundled_presets
 from .views import comparison_targets
 
 
@@ -35,7 +34,8 @@ class RenderFMTest(ScriptedLoadableModuleTest):
         fine-tuning budget shows with its quality."""
         slicer.util.selectModule("RenderFM")
         widget = slicer.util.getModuleWidget("RenderFM")
-        presets = [preset["name"] for preset in bundled_presets()]
+        records = library("RenderFMLib.resources").bundled_preset_records()
+        presets = [preset["name"] for preset in records]
         self.assertEqual(widget.ui.presetComboBox.count, len(presets))
         self.assertEqual(widget.ui.presetComboBox.currentText, DEFAULT_PRESET)
         widget.ui.presetComboBox.currentText = presets[0]

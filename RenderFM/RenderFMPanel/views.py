@@ -23,7 +23,7 @@ def view_target(index: int):
     widget = layout_manager.threeDWidget(index)
     view, view_node = widget.threeDView(), widget.mrmlViewNode()
     camera_node = slicer.modules.cameras.logic().GetViewActiveCameraNode(view_node)
-    target = library("RenderFMLib.slicer.logic").ViewTarget
+    target = library("RenderFMLib.slicer.overlay").ViewTarget
     return target(view.renderWindow(), view_node, camera_node, view.forceRender)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import RenderFMError
+from ..errors import RenderFMError
 
 MODEL_SUFFIX = ".safetensors"
 
@@ -83,7 +83,8 @@ def background_rgb(text: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"background must be R,G,B in 0..1, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"background must be R,G,B in 0..1, not {text!r}") from None
     if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"background must be R,G,B in 0..1, not {text!r}")
     return values
@@ -93,7 +94,8 @@ def image_side(text: str) -> int:
     try:
         size = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be a whole number of pixels, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"size must be a whole number of pixels, not {text!r}") from None
     if not 16 <= size <= 8192:
         raise argparse.ArgumentTypeError(f"size must be 16..8192 pixels, not {size}")
     return size
@@ -113,7 +115,7 @@ def _at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"expected at least {least}, not {value}")
     return value
@@ -124,7 +126,7 @@ def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
     if not 0.0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
     return value

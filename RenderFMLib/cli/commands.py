@@ -10,17 +10,27 @@ import argparse
 import sys
 import warnings
 
-from .cli_args import (MODEL_SUFFIX, UsageError, background_rgb, image_side, is_model, names,
-                       output_file, output_folder, progress_bar, refuse_for_model)
-from .cli_finetune import add_finetune
-from .cli_groundtruth import add_compare, add_make_gt
-from .errors import RenderFMError
+from ..errors import RenderFMError
+from .args import (
+    MODEL_SUFFIX,
+    UsageError,
+    background_rgb,
+    image_side,
+    is_model,
+    names,
+    output_file,
+    output_folder,
+    progress_bar,
+    refuse_for_model,
+)
+from .finetune import add_finetune
+from .groundtruth import add_compare, add_make_gt
 
 
 def _load_or_prepare(args: argparse.Namespace):
     """Gaussians from a saved model (.safetensors) or prepared from a CT path."""
-    from .api import DEFAULT_PRESET, check_device, prepare
-    from .gaussians import SixDGaussians
+    from ..api import DEFAULT_PRESET, check_device, prepare
+    from ..gaussians import SixDGaussians
 
     if is_model(args.input):
         refuse_for_model({"--seg": args.seg, "--preset": args.preset, "--spacing": args.spacing,
@@ -47,7 +57,7 @@ def _segmentation(args: argparse.Namespace) -> str | None:
 
 def _camera_file(args: argparse.Namespace):
     """The --camera file's Camera, or None for an orbit view; read before any heavy work."""
-    from .camera import read_camera_json
+    from ..camera import read_camera_json
 
     if args.camera is None:
         return None
@@ -58,13 +68,13 @@ def _camera_file(args: argparse.Namespace):
 
 def _camera(args: argparse.Namespace, camera, gaussians):
     """camera (from _camera_file) or the orbit view of --azimuth/--elevation around the CT."""
-    from .api import default_camera
+    from ..api import default_camera
 
     return camera or default_camera(gaussians, args.azimuth or 0.0, args.elevation or 0.0)
 
 
 def _cmd_render(args: argparse.Namespace) -> None:
-    from .api import render
+    from ..api import render
 
     out = output_file(args.output, ".png")
     camera = _camera_file(args)
@@ -76,15 +86,15 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
 
 def _check_backend(args: argparse.Namespace) -> None:
-    """--backend cupy where the CUDA kernels cannot run: say why before any work."""
-    from .render.cuda.loader import available
+    """--backend cuda where the CUDA kernels cannot run: say why before any work."""
+    from ..render.cuda.loader import available
 
-    if args.backend != "cupy":
+    if args.backend != "cuda":
         return
     if (reason := available()) is not None:
-        raise UsageError(f"--backend cupy: {reason}")
+        raise UsageError(f"--backend cuda: {reason}")
     if not str(args.device).startswith("cuda"):
-        raise UsageError("--backend cupy needs the Gaussians on the GPU: add --device cuda")
+        raise UsageError("--backend cuda needs the Gaussians on the GPU: add --device cuda")
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
@@ -95,8 +105,8 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def _cmd_export_ply(args: argparse.Namespace) -> None:
-    from .api import shown
-    from .ply import export_ply
+    from ..api import shown
+    from ..ply import export_ply
 
     out = output_file(args.output, ".ply")
     camera = _camera_file(args)
@@ -106,8 +116,8 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
 
 
 def _cmd_presets(args: argparse.Namespace) -> None:
-    from .api import DEFAULT_PRESET
-    from .transfer import bundled_presets
+    from ..api import DEFAULT_PRESET
+    from ..transfer import bundled_presets
 
     for name, preset in bundled_presets().items():
         low, high = preset.scalar_opacity[0][0], preset.scalar_opacity[-1][0]
@@ -117,7 +127,7 @@ def _cmd_presets(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from ..demo import run_demo
 
     folder = output_folder(args.output)
     with progress_bar("demo") as progress:
@@ -179,9 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=image_side, default=512, help="image side in pixels")
     render.add_argument("--background", type=background_rgb, default=(0.0, 0.0, 0.0),
                         help="R,G,B in 0..1 (default black)")
-    render.add_argument("--backend", choices=["auto", "torch", "cupy"], default="auto",
-                        help="renderer: the CUDA kernels (cupy; needs CuPy and --device cuda), "
-                             "the PyTorch reference (torch), or cupy where it can run (auto)")
+    render.add_argument("--backend", choices=["auto", "torch", "cuda"], default="auto",
+                        help="renderer: the CUDA kernels (cuda; needs CuPy and --device cuda), "
+                             "the PyTorch reference (torch), or cuda where it can run (auto)")
     render.add_argument("-o", "--output", required=True, help="output .png")
     render.set_defaults(run=_cmd_render)
 
@@ -229,6 +239,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     return status or 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

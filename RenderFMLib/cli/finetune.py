@@ -9,12 +9,22 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cli_args import (MODEL_SUFFIX, UsageError, image_side, is_model, non_negative,
-                       output_file, positive, progress_bar, refuse_for_model, seconds)
+from .args import (
+    MODEL_SUFFIX,
+    UsageError,
+    image_side,
+    is_model,
+    non_negative,
+    output_file,
+    positive,
+    progress_bar,
+    refuse_for_model,
+    seconds,
+)
 
 if TYPE_CHECKING:
-    from .gaussians import SixDGaussians
-    from .volume import Volume
+    from ..gaussians import SixDGaussians
+    from ..volume import Volume
 
 INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 STOPPED = {"iterations": "all iterations done", "budget": "time budget spent",
@@ -22,7 +32,7 @@ STOPPED = {"iterations": "all iterations done", "budget": "time budget spent",
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from .api import finetune
+    from ..api import finetune
 
     out = output_file(args.output, MODEL_SUFFIX)
     gaussians, ct, reading = _start(args)
@@ -30,7 +40,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         result = finetune(gaussians, ct, target=args.target, size=args.size, views=args.views,
                           close_ups=args.close_ups, heldout_size=args.heldout_size,
                           iterations=args.iterations, budget_s=args.budget_s, crop=args.crop,
-                          densify=args.densify, seed=args.seed, progress=progress, **reading)
+                          densify=args.densify, seed=args.seed, progress=progress,
+                          hu_offset=reading.get("hu_offset"), spacing_mm=reading.get("spacing_mm"))
     tuned = result.gaussians
     _save_atomic(tuned, out)
     print(f"held-out before: {result.before.line()}")
@@ -47,8 +58,8 @@ def _start(args: argparse.Namespace
            ) -> tuple[SixDGaussians, Volume | str | None, dict[str, float | None]]:
     """(Gaussians, the CT for the dvr target, how api.finetune reads that CT): a prepared model
     with --ct read as --hu-offset and --spacing say, or the input CT read once and prepared."""
-    from .api import DEFAULT_PRESET, check_device, check_finetune_target, load_ct, prepare
-    from .gaussians import SixDGaussians
+    from ..api import DEFAULT_PRESET, check_device, check_finetune_target, load_ct, prepare
+    from ..gaussians import SixDGaussians
 
     device = check_device(args.device)
     check_finetune_target(args.target)
@@ -82,7 +93,7 @@ def _save_atomic(gaussians: SixDGaussians, out: Path) -> None:
 
 def add_finetune(commands: argparse._SubParsersAction) -> None:
     """The `finetune` command's arguments; the fine-tuning ones default to api.finetune's."""
-    from .api import finetune
+    from ..api import finetune
 
     default = {name: parameter.default
                for name, parameter in inspect.signature(finetune).parameters.items()}

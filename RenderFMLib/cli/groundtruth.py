@@ -1,4 +1,4 @@
-"""`renderfm compare` and `renderfm make-gt`: the reference renderers from the command line."""
+"""`renderfm compare` and `renderfm make-gt`: the ground-truth renderers from the command line."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_args import UsageError, angles, image_side, names, output_folder, positive, progress_bar
+from .args import UsageError, angles, image_side, names, output_folder, positive, progress_bar
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from .api import DEFAULT_PRESET
-    from .compare import compare, write_comparison
+    from ..api import DEFAULT_PRESET
+    from ..compare import compare, write_comparison
 
     folder = output_folder(args.output, create=False)  # made once the inputs are checked
     with progress_bar("comparing") as progress:
@@ -25,7 +25,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_make_gt(args: argparse.Namespace) -> int:
-    from .groundtruth.cache import make_ground_truth
+    from ..groundtruth.cache import make_ground_truth
 
     scans = [Path(scan) for scan in args.scans]
     if args.scans_file:
@@ -49,7 +49,7 @@ def _cmd_make_gt(args: argparse.Namespace) -> int:
 
 
 def add_compare(commands: argparse._SubParsersAction) -> None:
-    from .compare import renderer_names
+    from ..compare import renderer_names
 
     compare = commands.add_parser(
         "compare", help="RenderFM beside dvr, path-traced and Slicer's native rendering, with "
@@ -70,9 +70,9 @@ def add_compare(commands: argparse._SubParsersAction) -> None:
 
 
 def add_make_gt(commands: argparse._SubParsersAction) -> None:
-    from .api import DEFAULT_PRESET
-    from .groundtruth.cache import PATH_TRACER_THREADS, RENDERERS
-    from .groundtruth.mitsuba_loader import VARIANTS
+    from ..api import DEFAULT_PRESET
+    from ..groundtruth.cache import PATH_TRACER_THREADS, RENDERERS
+    from ..groundtruth.mitsuba_loader import VARIANTS
 
     gt = commands.add_parser(
         "make-gt", help="render ground truth for many scans, presets and views into a "

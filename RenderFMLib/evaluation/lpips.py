@@ -11,8 +11,8 @@ at a .safetensors file holding, as float32 tensors:
     lin1.weight [1, 64, 1, 1] ... lin5.weight [1, 256, 1, 1]   (LPIPS v0.1 linear heads)
 
 (torchvision's AlexNet `features.{0,3,6,8,10}` and the lpips package's `lin{0..4}.model.1`,
-renamed; converting them is up to you). Without the file, lpips_distance() returns None: the metric is reported as unavailable,
-never estimated.
+renamed; converting them is up to you). Without the file, lpips_distance() returns None: the
+metric is reported as unavailable, never estimated.
 
 The distance: images in [-1, 1] are shifted and scaled per channel (LPIPS's ScalingLayer), passed
 through AlexNet's five conv + ReLU stages (3x3 max-pooling before the second and third); at each
@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import ModelFileError
+from ..errors import ModelFileError
 
 WEIGHTS_VARIABLE = "RENDERFM_LPIPS_WEIGHTS"
 _SHIFT = (-0.030, -0.088, -0.188)
@@ -60,7 +60,8 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         tensors = load_file(str(path))
     except (OSError, SafetensorError) as error:
         raise ModelFileError(f"LPIPS weights {path} cannot be read: {error}") from None
-    expected = {f"{name}.weight": (out, cin, k, k) for name, (out, cin, k, *_) in _CONVS.items()}
+    expected: dict[str, tuple[int, ...]] = {
+        f"{name}.weight": (out, cin, k, k) for name, (out, cin, k, *_) in _CONVS.items()}
     expected |= {f"{name}.bias": (out,) for name, (out, *_) in _CONVS.items()}
     expected |= {f"lin{i}.weight": (1, spec[0], 1, 1)
                  for i, spec in enumerate(_CONVS.values(), start=1)}

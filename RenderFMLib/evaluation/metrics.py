@@ -35,7 +35,10 @@ MS_SSIM_MIN_SIDE = (SSIM_WINDOW - 1) * 2**4 + 1  # pytorch-msssim's limit for 5 
 
 def _as_image(image, name: str) -> torch.Tensor:
     """[H, W, C] float64 in [0, 1] from a uint8 or float array/tensor of [H, W] or [H, W, C]."""
-    tensor = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
+    if isinstance(image, torch.Tensor):
+        tensor = image
+    else:
+        tensor = torch.from_numpy(np.ascontiguousarray(image))
     if tensor.dim() == 2:
         tensor = tensor[..., None]
     if tensor.dim() != 3 or min(tensor.shape) == 0:
@@ -158,14 +161,15 @@ def _batch(image: torch.Tensor) -> torch.Tensor:
 
 def lpips(a, b) -> float | None:
     """LPIPS distance (AlexNet; 0 for identical images, lower is closer) of two RGB images, or
-    None when no LPIPS weights are installed (RenderFMLib.lpips)."""
+    None when no LPIPS weights are installed (RenderFMLib.evaluation.lpips)."""
     a, b = _pair(a, b)
     if a.shape[2] != 3:
         raise ValueError(f"LPIPS needs RGB images, not {a.shape[2]} channels")
     from .lpips import lpips_distance
 
-    scaled = [_batch(image).float().cpu() * 2.0 - 1.0 for image in (a, b)]  # LPIPS wants [-1, 1]
-    return lpips_distance(*scaled)
+    scaled_a, scaled_b = (_batch(image).float().cpu() * 2.0 - 1.0  # LPIPS wants [-1, 1]
+                          for image in (a, b))
+    return lpips_distance(scaled_a, scaled_b)
 
 
 def image_metrics(a, b, mask=None) -> dict[str, float | None]:

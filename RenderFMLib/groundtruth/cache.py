@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..frame import Progress
 from ..camera import Camera, orbit
 from ..errors import RenderFMError
+from ..frame import Progress
 from ..transfer import load_preset
 from ..volume import Volume, read_ct
-from .references import ReferenceImage, default_variant, reference_problem, render_reference
+from .renderers import GroundTruthImage, default_variant, groundtruth_problem, render_groundtruth
 
 RENDERERS = ("dvr", "pathtraced")
 PATH_TRACER_THREADS = 2
@@ -83,13 +83,13 @@ def setting_name(renderer: str, size: int, spp: int) -> str:
     return f"{renderer}-{size}px" + (f"-{spp}spp" if renderer == "pathtraced" else "")
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     write(partial)
     os.replace(partial, path)
 
 
-def _save_view(folder: Path, index: int, image: ReferenceImage, camera: Camera) -> None:
+def _save_view(folder: Path, index: int, image: GroundTruthImage, camera: Camera) -> None:
     def png(pixels: np.ndarray) -> Callable[[Path], None]:
         return lambda path: Image.fromarray(pixels).save(path, "PNG")
 
@@ -168,13 +168,13 @@ def _scan_views(job: _Job, scan: Path, name: str, presets: Sequence[str],
         cameras = view_cameras(ct, job.views, job.elevations)
         for done, index in enumerate(todo):
             progress(done / len(todo), f"{name} {preset.name} view {index + 1}")
-            image = render_reference(job.renderer, ct, preset, [cameras[index]], job.size,
+            image = render_groundtruth(job.renderer, ct, preset, [cameras[index]], job.size,
                                      spp=job.spp, threads=job.threads, variant=job.variant)[0]
             _save_view(folder, index, image, cameras[index])
             summary.rendered += 1
 
 
-def read_views(folder: str | Path) -> tuple[dict, list[tuple[Camera, ReferenceImage]]]:
+def read_views(folder: str | Path) -> tuple[dict, list[tuple[Camera, GroundTruthImage]]]:
     """(settings, [(camera, image)]) of one settings folder (OUT/<scan>/<preset>/<setting>), its
     complete views in order; RenderFMError when it is not such a folder or holds no view."""
     folder = Path(folder)
@@ -189,7 +189,7 @@ def read_views(folder: str | Path) -> tuple[dict, list[tuple[Camera, ReferenceIm
         camera = Camera.from_dict(json.loads(stem.with_suffix(".json").read_text())["camera"])
         rgb = np.asarray(Image.open(stem.with_suffix(".png")).convert("RGB"), np.float32) / 255.0
         alpha = np.asarray(Image.open(f"{stem}_alpha.png").convert("L"), np.float32) / 255.0
-        views.append((camera, ReferenceImage(rgb, alpha)))
+        views.append((camera, GroundTruthImage(rgb, alpha)))
     if not views:
         raise RenderFMError(f"{folder} holds no complete view yet (run make-gt to the end)")
     return settings, views
@@ -199,7 +199,7 @@ def _check(renderer: str, presets: Sequence[str], views: int,
            elevations: Sequence[float]) -> None:
     if renderer not in RENDERERS:
         raise RenderFMError(f"make-gt renders with {' or '.join(RENDERERS)}, not '{renderer}'")
-    if (problem := reference_problem(renderer)) is not None:
+    if (problem := groundtruth_problem(renderer)) is not None:
         raise RenderFMError(f"{renderer}: {problem}")
     if not presets or views < 1 or not elevations:
         raise RenderFMError("make-gt needs at least one preset, one view and one elevation")
@@ -217,7 +217,7 @@ def make_ground_truth(
 
     renderer: "pathtraced" or "dvr"; views azimuths at each of elevations (degrees); spp, threads,
     variant: the path tracer's samples per pixel, CPU threads and Mitsuba variant (None: the one
-    this machine uses, references.default_variant), fixed per folder since its images depend on
+    this machine uses, renderers.default_variant), fixed per folder since its images depend on
     them. Renderer, presets and scan names are checked before anything renders (RenderFMError);
     a scan that fails later is recorded in the summary with its reason and the batch goes on.
     """

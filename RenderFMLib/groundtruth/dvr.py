@@ -54,10 +54,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..frame import MAX_IMAGE_SIDE, Frame, Progress, check_device
 from ..camera import Camera
 from ..errors import RenderFMError
-from ..inputs import gradient_ras
+from ..frame import MAX_IMAGE_SIDE, Frame, Progress, check_device
+from ..network.inputs import gradient_ras
 from ..transfer import Preset, load_preset
 from ..volume import Volume
 
@@ -208,10 +208,10 @@ def _rays(
     Returns origin [3] (the camera centre), directions [H * W, 3] (normalised units per mm), and
     z_per_mm [H * W] (optical-axis depth per mm along each ray).
     """
-    double = {"dtype": torch.float64, "device": device}
+    f64 = torch.float64
     intrinsics = camera.intrinsics(width, height)
-    v, u = torch.meshgrid(torch.arange(height, **double) + 0.5,
-                          torch.arange(width, **double) + 0.5, indexing="ij")
+    v, u = torch.meshgrid(torch.arange(height, dtype=f64, device=device) + 0.5,
+                          torch.arange(width, dtype=f64, device=device) + 0.5, indexing="ij")
     x = (u - intrinsics[0, 2]) / intrinsics[0, 0]
     y = (v - intrinsics[1, 2]) / intrinsics[1, 1]
     in_camera = torch.stack([x, y, torch.ones_like(x)], dim=-1).reshape(-1, 3)
@@ -221,9 +221,11 @@ def _rays(
     ras_to_grid[:3, 3] -= 1.0
     # camera -> RAS is R^T; then RAS -> grid.
     camera_to_grid = ras_to_grid[:3, :3] @ camera.world_to_camera()[:3, :3].T
-    directions = (in_camera / length[:, None]) @ torch.as_tensor(camera_to_grid.T, **double)
+    rotation = torch.as_tensor(camera_to_grid.T, dtype=f64, device=device)
+    directions = (in_camera / length[:, None]) @ rotation
     origin = ras_to_grid[:3, :3] @ np.asarray(camera.position) + ras_to_grid[:3, 3]
-    return torch.as_tensor(origin, **double).float(), directions.float(), (1.0 / length).float()
+    origin_grid = torch.as_tensor(origin, dtype=f64, device=device).float()
+    return origin_grid, directions.float(), (1.0 / length).float()
 
 
 def _clip(

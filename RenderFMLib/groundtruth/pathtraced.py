@@ -71,7 +71,7 @@ import torch
 
 from ..camera import Camera
 from ..errors import RenderFMError
-from ..inputs import gradient_ras, voxel_opacity
+from ..network.inputs import gradient_ras, voxel_opacity
 from ..transfer import Preset, load_preset
 from ..volume import Volume, grid_corners_ras
 from .mitsuba_loader import import_mitsuba
@@ -324,7 +324,7 @@ def _trace(mi, scene, spp: int, seed: int, threads: int | None, progress: Progre
     passes = _passes(spp, int(film[0]) * int(film[1]))
     seeds = np.random.SeedSequence(seed).generate_state(len(passes))
     previous = dr.thread_count()
-    total = 0.0
+    total: float | torch.Tensor = 0.0
     try:
         if threads is not None:
             dr.set_thread_count(threads)

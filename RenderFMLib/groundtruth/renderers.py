@@ -1,4 +1,4 @@
-"""The reference renderers behind one call, for `renderfm compare` and `renderfm make-gt`.
+"""The ground-truth renderers behind one call, for `renderfm compare` and `renderfm make-gt`.
 
     dvr          emission-absorption ray marching, Slicer's CPU ray cast model (dvr.py)
     pathtraced   Mitsuba 3 volumetric path tracing, the photorealistic target (pathtraced.py)
@@ -6,7 +6,7 @@
     slicer-gpu   Slicer's own GPU ray cast: opacity per voxel, not per mm (DESIGN.md section 3)
 
 Each renders a CT (HU, RAS mm) with a preset from a list of cameras and gives display RGB in
-[0, 1]; the optional ones say why they cannot run (reference_problem) instead of failing late.
+[0, 1]; the optional ones say why they cannot run (groundtruth_problem) instead of failing late.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..frame import Progress
 from ..camera import Camera
 from ..errors import RenderFMError
+from ..frame import Progress
 from ..transfer import Preset
 from ..volume import Volume
 
-REFERENCES = {
+GROUNDTRUTH_RENDERERS = {
     "dvr": "ray marching (Slicer's CPU ray cast model)",
     "pathtraced": "Mitsuba volumetric path tracing",
     "slicer-cpu": "Slicer CPU ray cast (opacity per mm)",
@@ -33,7 +33,7 @@ REFERENCES = {
 
 
 @dataclass(frozen=True)
-class ReferenceImage:
+class GroundTruthImage:
     """rgb [H, W, 3] float32 display RGB in [0, 1], background included; alpha [H, W] coverage
     in [0, 1], or None where the renderer does not give it (Slicer's views)."""
 
@@ -41,11 +41,11 @@ class ReferenceImage:
     alpha: np.ndarray | None
 
 
-def reference_problem(name: str) -> str | None:
+def groundtruth_problem(name: str) -> str | None:
     """None when reference `name` can run here, else the reason (a missing package)."""
-    if name not in REFERENCES:
-        raise RenderFMError(f"unknown reference renderer '{name}'; choose from "
-                            f"{', '.join(REFERENCES)}")
+    if name not in GROUNDTRUTH_RENDERERS:
+        raise RenderFMError(f"unknown ground-truth renderer '{name}'; choose from "
+                            f"{', '.join(GROUNDTRUTH_RENDERERS)}")
     if name == "pathtraced":
         return _path_tracer_problem()
     if name.startswith("slicer-") and importlib.util.find_spec("slicer") is None:
@@ -71,19 +71,19 @@ def default_variant() -> str:
     return "cuda_ad_rgb" if torch.cuda.is_available() else "llvm_ad_rgb"
 
 
-def render_reference(
+def render_groundtruth(
     name: str, ct: Volume, preset: Preset, cameras: Sequence[Camera], size: int, *,
     spp: int = 64, threads: int | None = None, variant: str | None = None,
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     progress: Progress = lambda fraction, message: None,
-) -> list[ReferenceImage]:
+) -> list[GroundTruthImage]:
     """Render `ct` with reference `name` from each camera at size x size pixels.
 
     spp, threads, variant: samples per pixel, CPU threads (None: one per core) and Mitsuba variant
     (None: default_variant()) of the path tracer, whose images are identical only for the same
     seed, spp, thread count and variant. RenderFMError if the renderer cannot run here.
     """
-    problem = reference_problem(name)
+    problem = groundtruth_problem(name)
     if problem is not None:
         raise RenderFMError(f"{name}: {problem}")
     if name.startswith("slicer-"):
@@ -92,7 +92,7 @@ def render_reference(
         images = render_native(ct, preset, list(cameras), size, method=name.split("-")[1],
                                background=background)
         progress(1.0, name)
-        return [ReferenceImage(np.asarray(image, dtype=np.float32) / 255.0, None)
+        return [GroundTruthImage(np.asarray(image, dtype=np.float32) / 255.0, None)
                 for image in images]
     out = []
     for number, camera in enumerate(cameras):
@@ -104,15 +104,15 @@ def render_reference(
 
 def _render_one(name: str, ct: Volume, preset: Preset, camera: Camera, size: int,
                 tracing: tuple[int, int | None, str | None],
-                background: tuple[float, float, float]) -> ReferenceImage:
+                background: tuple[float, float, float]) -> GroundTruthImage:
     if name == "dvr":
         from .dvr import render_dvr
 
         frame = render_dvr(ct, preset, camera, size, background=background)
-        return ReferenceImage(frame.rgb.numpy(), frame.alpha.numpy())
+        return GroundTruthImage(frame.rgb.numpy(), frame.alpha.numpy())
     from .pathtraced import render_pathtraced
 
     spp, threads, variant = tracing
     image = render_pathtraced(ct, preset, camera, size, spp=spp, threads=threads, variant=variant,
                               background=background)
-    return ReferenceImage(image.rgb, image.alpha)
+    return GroundTruthImage(image.rgb, image.alpha)

@@ -2,7 +2,7 @@
 
 Runs Slicer's volume rendering logic and displayable managers from the slicer-core wheel in an
 offscreen EGL 3D view (RenderFMLib.slicer). The CPU ray cast (the default) applies opacity per
-millimetre like RenderFM's references; the GPU ray cast applies it per voxel (see
+millimetre like RenderFM's dvr and pathtraced; the GPU ray cast applies it per voxel (see
 RenderFMLib.slicer.native.NATIVE_METHODS) and is slow on a software OpenGL.
 """
 
@@ -22,7 +22,7 @@ def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
     """(width, height) in pixels from one side or a (width, height) pair."""
     if isinstance(size, (int, np.integer)):
         return int(size), int(size)
-    return tuple(size)
+    return size  # OffscreenThreeDView checks it
 
 
 def render_native(ct: Volume, preset: Preset | str | Path, cameras: Camera | list[Camera],

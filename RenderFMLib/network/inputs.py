@@ -11,8 +11,8 @@
 import numpy as np
 import torch
 
-from .transfer import Preset
-from .volume import Volume
+from ..transfer import Preset
+from ..volume import Volume
 
 HU_RANGE = (-1024.0, 3071.0)
 NUM_INPUT_CHANNELS = 6

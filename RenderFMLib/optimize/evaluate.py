@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..evaluation.metrics import psnr, ssim
 from ..gaussians import SixDGaussians
-from ..metrics import psnr, ssim
 from .loss import image_loss
 from .views import View
 from .windows import render_window
@@ -61,6 +61,7 @@ def heldout_scores(gaussians: SixDGaussians, views: list[View]) -> Scores:
             rgb, alpha = render_window(params, view.camera, view.size, (0, 0, view.size))
             losses.append(float(image_loss(rgb, alpha, view.rgb, view.alpha)))
             per_view.append(view_scores(rgb, alpha, view))
-    columns = list(zip(*per_view))
-    return Scores(sum(losses) / len(losses), *(statistics.median(c) for c in columns),
+    medians = (statistics.median(column) for column in zip(*per_view))
+    median_psnr, median_ssim, median_ssim_fg = medians
+    return Scores(sum(losses) / len(losses), median_psnr, median_ssim, median_ssim_fg,
                   tuple(per_view))

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..evaluation.metrics import psnr
 from ..frame import Progress, silent
 from ..gaussians import SixDGaussians
-from ..metrics import psnr
 from .density import choose_splits, densify
 from .evaluate import Scores, heldout_scores
 from .loss import image_loss
@@ -54,7 +54,7 @@ TARGET_SHARE = 0.3       # of the time budget, at most, for rendering training t
 MIN_VIEWS = 4
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneOptions:
     """iterations: most steps; budget_s: wall-clock seconds for the whole run (None: no limit);
     crop: window side in pixels; densify: split and prune; max_growth: cap on the Gaussian count
@@ -124,7 +124,7 @@ def finetune(gaussians: SixDGaussians, train: TrainingViews, heldout: list[View]
                           time.monotonic() - started, stopped, kept_start)
 
 
-def _render_targets(train: TrainingViews, clock: "_Clock", progress: Progress,
+def _render_targets(train: TrainingViews, clock: _Clock, progress: Progress,
                     should_stop: Callable[[], bool]) -> None:
     """Render pending training targets within TARGET_SHARE of the budget (MIN_VIEWS at least),
     until should_stop()."""
@@ -196,7 +196,9 @@ class _State:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.options.densify:
-            self.gradient_sum += self.params["means"].grad.detach().norm(dim=-1).cpu()
+            grad = self.params["means"].grad
+            assert grad is not None  # means require grad and the loss depends on them
+            self.gradient_sum += grad.detach().norm(dim=-1).cpu()
             self.gradient_count += 1
         self.optimizer.step()
         self._project()
@@ -270,4 +272,5 @@ def _with_foreground(view: View) -> tuple[View, torch.Tensor]:
 def _voxel_spacing(gaussians: SixDGaussians) -> tuple[float, float, float]:
     """Voxel spacing (mm) along i, j, k of the CT the Gaussians came from."""
     matrix = torch.tensor(gaussians.ijk_to_ras[:3, :3])
-    return tuple(float(v) for v in torch.linalg.vector_norm(matrix, dim=0))
+    i, j, k = torch.linalg.vector_norm(matrix, dim=0).tolist()
+    return i, j, k

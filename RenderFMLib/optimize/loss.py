@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..metrics import ssim_values
+from ..evaluation.metrics import ssim_values
 
 L1_WEIGHT = 0.8
 SSIM_WEIGHT = 0.2

@@ -122,7 +122,10 @@ class TrainingViews:
 
     def render_next(self) -> View:
         """Render the next pending target and add it to `ready`."""
-        view = self._render(self.pending.pop(0), self.size)
+        camera = self.pending.pop(0)
+        if self._render is None:
+            raise TypeError("TrainingViews has pending cameras but no render function")
+        view = self._render(camera, self.size)
         self.ready.append(view)
         return view
 
@@ -165,12 +168,12 @@ def views_for(gaussians: SixDGaussians, ct: Volume | None, target: str, *, size:
             raise RenderFMError("the dvr target needs the CT the Gaussians came from")
         render = dvr_target(ct, Preset.from_dict(gaussians.preset))
         cameras = heldout_cameras(gaussians)
-        heldout = []
+        heldout: list[View] = []
         for number, camera in enumerate(cameras):
             heldout.append(render(camera, heldout_size))
             progress((number + 1) / len(cameras), f"held-out view {number + 1}/{len(cameras)}")
-        train = training_cameras(gaussians, orbit_views, close_ups, seed)
-        return TrainingViews(train, size, render), heldout
+        train_cameras = training_cameras(gaussians, orbit_views, close_ups, seed)
+        return TrainingViews(train_cameras, size, render), heldout
     settings, views = cached_targets(target)
     wanted = (gaussians.preset or {}).get("name")
     if settings.get("preset") != wanted:

@@ -136,6 +136,7 @@ def group_masks(labels: torch.Tensor) -> dict[str, torch.Tensor]:
 def look_colors() -> dict[str, tuple[float, float, float] | None]:
     """Group -> its look's RGB colour in 0..1, or None to keep the preset's colour."""
     return {
-        group["name"]: None if group["look"] is None else tuple(float(v) for v in group["look"])
+        group["name"]: None if (rgb := group["look"]) is None
+        else (float(rgb[0]), float(rgb[1]), float(rgb[2]))
         for group in _table()["groups"]
     }

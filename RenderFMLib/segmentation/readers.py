@@ -143,6 +143,7 @@ def _read_mask_folder(folder: Path) -> Volume:
             RenderFMWarning,
             stacklevel=3,
         )
+    assert combined is not None  # masks is not empty
     return combined
 
 
@@ -199,7 +200,8 @@ def _read_slicer(path: Path) -> Volume:
     layers = voxels if voxels.ndim == 4 else voxels[np.newaxis]  # [layer, i, j, k]
     by_name = {normalized_name(name): label for label, name in class_names().items()}
     labels = np.zeros(layers.shape[1:], dtype=np.int64)
-    unmatched, overlap = [], 0
+    unmatched: list[str] = []
+    overlap = 0
     for segment in segments:
         label = segment_label(segment, by_name)
         if label is None:

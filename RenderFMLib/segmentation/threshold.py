@@ -29,10 +29,10 @@ their own looks.
   taken in whole. A 3 mm closing and filling each axial slice's holes up to 20 cm^2 then add
   the marrow that cortical shells enclose (a femoral head or a lumbar vertebral body is 10..15
   cm^2 across; the pelvic ring and the inside of the skull are far larger and stay open; the
-  spinal canal, 2..3 cm^2, and small pockets of brain walled in by the skull base are filled). Regions under 50 mm^3
-  (specks, small calcifications) are dropped. There is no opening: at 3 mm voxels it would
-  erase the ribs. Costal cartilage (about 100 HU) and osteoporotic bone below 120 HU that no
-  cortex encloses (much of the sample's sacrum) are missed.
+  spinal canal, 2..3 cm^2, and small pockets of brain walled in by the skull base are filled).
+  Regions under 50 mm^3 (specks, small calcifications) are dropped. There is no opening: at 3 mm
+  voxels it would erase the ribs. Costal cartilage (about 100 HU) and osteoporotic bone below
+  120 HU that no cortex encloses (much of the sample's sacrum) are missed.
 - lung: air in the body, HU < -400. Lung parenchyma is -950..-700 HU, and its edges at 3 mm
   reach about -500 HU. Only air more than about 3 mm in from the body's surface counts, so the
   skin's partial-volume edge and skin folds are left out, and only regions of at least 100 mm^3.

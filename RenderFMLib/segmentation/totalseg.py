@@ -133,8 +133,8 @@ def run_totalsegmentator(ct: Volume, fast: bool = False, device: str = "cpu") ->
             f"TotalSegmentator is installed but its Python API cannot be imported "
             f"({_one_line(error)}); reinstall it with `pip install --force-reinstall "
             f"totalsegmentator`, or use {FALLBACK}") from error
-    with tempfile.TemporaryDirectory(prefix="renderfm_totalseg_") as temporary:
-        temporary = Path(temporary)
+    with tempfile.TemporaryDirectory(prefix="renderfm_totalseg_") as temporary_dir:
+        temporary = Path(temporary_dir)
         image = to_sitk(Volume(ct.array.detach().float(), ct.ijk_to_ras))
         input_path = temporary / "ct.nii"
         sitk.WriteImage(image, str(input_path))

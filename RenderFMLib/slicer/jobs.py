@@ -1,4 +1,7 @@
-"""A preparation running in a worker thread, for a GUI that must not freeze: poll, cancel, collect.
+"""Preparing 6D Gaussians from scene nodes, in a worker thread for a GUI that must not freeze.
+
+prepare() and start_prepare() read the CT and segmentation nodes in the calling (GUI) thread, as
+MRML must be read, then run the preparation here or in a PrepareJob to poll, cancel and collect.
 
 A preparation is AGP (api.prepare) and, when asked, fine-tuning after it (api.finetune against dvr
 views of the same CT): AGP then fills the first AGP_SHARE of the progress and fine-tuning the
@@ -19,6 +22,9 @@ from .. import api
 from ..errors import RenderFMError
 from ..gaussians import SixDGaussians
 from ..volume import Volume
+from .context import SlicerContext
+from .dependencies import resolve_device
+from .nodes import labels_from_segmentation_node, volume_from_node
 
 AGP_SHARE = 0.1  # of the progress bar when fine-tuning follows AGP
 
@@ -120,7 +126,7 @@ class Preparation:
 
 
 class PrepareJob:
-    """RenderFMCore.prepare running in a worker thread; poll done() and progress from the GUI."""
+    """A preparation running in a worker thread; poll done() and progress from the GUI."""
 
     def __init__(self, work: Callable[[api.Progress, threading.Event], Prepared]) -> None:
         self._cancel = threading.Event()
@@ -162,6 +168,7 @@ class PrepareJob:
             raise TimeoutError("the preparation is still running")
         if self._error is not None:
             raise self._error
+        assert self._result is not None  # the finished worker set a result or an error
         return self._result.gaussians
 
     @property
@@ -169,3 +176,75 @@ class PrepareJob:
         """The fine-tuning's report once the job has made its Gaussians (None: AGP alone, or
         not made)."""
         return None if self._result is None else self._result.finetuned
+
+
+def prepare(
+    context: SlicerContext,
+    volume_node: Any,
+    segmentation: Any = None,
+    preset: str = api.DEFAULT_PRESET,
+    *,
+    device: str = "auto",
+    progress: api.Progress | None = None,
+    cancel: threading.Event | None = None,
+    finetune: FinetuneSettings | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    **options: Any,
+) -> SixDGaussians:
+    """6D Gaussians of volume_node's CT (HU, RAS) through api.prepare, then api.finetune when
+    finetune is given (against dvr views of the same CT, FinetuneSettings), in this thread.
+
+    segmentation: None, a vtkMRMLSegmentationNode (segments matched to TotalSegmentator classes
+    by name) or "threshold", "auto", "auto-fast"; device: "auto", "cuda" or "cpu"
+    (resolve_device); options: further api.prepare keywords (groups, group_colors, spacing_mm,
+    hu_offset); clock: monotonic seconds, for the time left of the fine-tuning's budget.
+    progress(fraction, message) is called in this thread. Raises Cancelled at the next step once
+    cancel is set.
+    """
+    return read_nodes(context, volume_node, segmentation, device, clock)(
+        preset, options, finetune, cancel or threading.Event(), progress).gaussians
+
+
+def start_prepare(
+    context: SlicerContext,
+    volume_node: Any,
+    segmentation: Any = None,
+    preset: str = api.DEFAULT_PRESET,
+    *,
+    device: str = "auto",
+    progress: api.Progress | None = None,
+    finetune: FinetuneSettings | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    **options: Any,
+) -> PrepareJob:
+    """prepare(...) in a worker thread, cancelled by job.cancel(); job.finetuned reports the
+    fine-tuning. The nodes are read here, in the calling (GUI) thread, as MRML must be: their
+    errors raise at once. Only RenderFMLib.api runs in the worker; progress, if given, is called
+    there (the widget should rather poll job.progress)."""
+    read = read_nodes(context, volume_node, segmentation, device, clock)
+    return PrepareJob(lambda report, cancel: read(preset, options, finetune, cancel, report,
+                                                  progress))
+
+
+def read_nodes(context: SlicerContext, volume_node: Any, segmentation: Any, device: str,
+               clock: Callable[[], float] = time.monotonic) -> Preparation:
+    """What the worker needs, read from the scene nodes now (in the GUI thread)."""
+    torch_device, device_message = resolve_device(device)
+    if volume_node is None or not volume_node.IsA("vtkMRMLScalarVolumeNode"):
+        raise RenderFMError("choose a CT scalar volume as input")
+    ct = volume_from_node(volume_node)
+    return Preparation(ct, _labels(context, segmentation, ct), torch_device, device_message,
+                       clock)
+
+
+def _labels(context: SlicerContext, segmentation: Any, ct: Volume) -> Volume | str | None:
+    """None, a SEGMENTERS name, or the label map of a segmentation node on the CT's grid."""
+    if segmentation is None or isinstance(segmentation, str):
+        if segmentation is not None and segmentation not in api.SEGMENTERS:
+            raise RenderFMError(f"unknown segmentation '{segmentation}'; use a segmentation "
+                                f"node or one of {', '.join(api.SEGMENTERS)}")
+        return segmentation
+    if not (hasattr(segmentation, "IsA") and segmentation.IsA("vtkMRMLSegmentationNode")):
+        raise RenderFMError("the segmentation must be a segmentation node or "
+                            f"one of {', '.join(api.SEGMENTERS)}")
+    return labels_from_segmentation_node(context, segmentation, ct)

@@ -111,7 +111,8 @@ def show_volume_rendering(context: SlicerContext, view: OffscreenThreeDView | An
                             f"{', '.join(NATIVE_METHODS)}")
     source = _preset_node(context, preset)
     logic = context.volume_rendering_logic
-    view_id = getattr(view, "view_node", view).GetID()
+    view_node: Any = getattr(view, "view_node", view)
+    view_id = view_node.GetID()
     _hide_in_view(context, volume_node, view_id)
     display = logic.CreateVolumeRenderingDisplayNode(_DISPLAY_CLASSES[method])
     context.scene.AddNode(display)

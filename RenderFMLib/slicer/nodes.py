@@ -114,7 +114,7 @@ def volume_from_node(node: Any, dtype: torch.dtype = torch.float32) -> Volume:
 
     image = node.GetImageData() if node is not None else None
     scalars = image.GetPointData().GetScalars() if image is not None else None
-    if scalars is None:
+    if image is None or scalars is None:
         raise VolumeError(f"{_node_name(node) if node else 'no node'} holds no image")
     if scalars.GetNumberOfComponents() != 1:
         raise VolumeError(f"{_node_name(node)} has {scalars.GetNumberOfComponents()} components "
@@ -179,7 +179,9 @@ def _segment_labels(node: Any) -> tuple[list[str], list[int]]:
     RenderFMWarning."""
     by_name = {normalized_name(name): label for label, name in class_names().items()}
     segmentation = node.GetSegmentation()
-    ids, labels, unmatched = [], [], []
+    ids: list[str] = []
+    labels: list[int] = []
+    unmatched: list[str] = []
     for index in range(segmentation.GetNumberOfSegments()):
         segment = segmentation.GetNthSegment(index)
         label = segment_label({"name": segment.GetName(), "terminology": _terminology(segment)},

@@ -1,11 +1,10 @@
-"""Everything the RenderFM Slicer module does, without Qt: testable on a headless scene.
+"""RenderFM in Slicer's 3D views, without Qt: testable on a headless scene.
 
-RenderFMCore prepares 6D Gaussians from scene nodes through RenderFMLib.api, fine-tuned if asked
-(in a worker thread when asked, jobs.py: torch releases the GIL, so Slicer's GUI keeps running
-while the widget polls the job), shows them in 3D views through an ImageLayer that a
-CameraFollower keeps in step with the view's camera node, and compares them with Slicer's native
-volume rendering. The widget calls tick() from a qt.QTimer; render errors during a drag never
-leave tick(): they land in last_error and the log.
+RenderFMOverlay shows 6D Gaussians in 3D views through an ImageLayer that a CameraFollower keeps
+in step with the view's camera node, hides anatomical groups, and captures a view with or
+without RenderFM for the side-by-side measurement (side_by_side.py). Preparing the Gaussians from
+scene nodes is jobs.py's. The widget calls tick() from a qt.QTimer; render errors during a drag
+never leave tick(): they land in last_error and the log.
 With background=True the renders that follow the camera run in a worker thread and tick() only
 shows finished frames (milliseconds), so a slow CPU render never freezes the GUI while dragging.
 """
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -30,12 +28,8 @@ from ..camera import Camera
 from ..errors import RenderFMError
 from ..gaussians import SixDGaussians
 from .context import SlicerContext
-from .dependencies import resolve_device
 from .follow import CameraFollower
-from .jobs import Cancelled  # noqa: F401 (the module's widget and the tests catch it from here)
-from .jobs import FinetuneSettings, Preparation, PrepareJob
 from .layer import ImageLayer
-from .nodes import labels_from_segmentation_node, volume_from_node
 from .view import read_pixels
 
 logger = logging.getLogger(__name__)
@@ -72,7 +66,7 @@ class _Shown:
     gaussians: SixDGaussians
     layer: ImageLayer
     draft_scale: float
-    follower: CameraFollower | None = field(default=None)
+    follower: CameraFollower = field(init=False)  # show() sets it: its callback renders this
     size: tuple[int, int] = (0, 0)  # the view's (width, height) when last rendered, pixels
     pending: Future | None = None  # a background render not shown yet
 
@@ -85,8 +79,9 @@ def straight_rgba(frame: api.Frame) -> np.ndarray:
     return rgba.to(torch.float32).cpu().numpy()
 
 
-class RenderFMCore:
-    """The module's logic over a SlicerContext (headless or Slicer's own); no GUI calls.
+class RenderFMOverlay:
+    """RenderFM drawn over the 3D views of a SlicerContext (headless or Slicer's own); no GUI
+    calls.
 
     settle_s: seconds a camera must stay still before the full-resolution render (CameraFollower);
     clock: monotonic seconds (injectable for tests); background: render camera changes in a worker
@@ -106,87 +101,17 @@ class RenderFMCore:
         self.last_render_s: float | None = None
         self._shown: dict[str, _Shown] = {}
         self._hidden_groups: tuple[str, ...] = ()
-        # A weak reference: the scene must not keep a forgotten core (and its views) alive.
-        core = weakref.ref(self)
+        # A weak reference: the scene must not keep a forgotten overlay (and its views) alive.
+        overlay = weakref.ref(self)
 
         def scene_closing(*_: object) -> None:
-            if (alive := core()) is not None:
+            if (alive := overlay()) is not None:
                 alive.close()
 
         self._scene_observers = [
             context.scene.AddObserver(event, scene_closing)
             for event in (slicer.vtkMRMLScene.StartCloseEvent, slicer.vtkMRMLScene.EndCloseEvent)
         ]
-
-    # --- preparation -----------------------------------------------------------------------
-
-    def prepare(
-        self,
-        volume_node: Any,
-        segmentation: Any = None,
-        preset: str = api.DEFAULT_PRESET,
-        *,
-        device: str = "auto",
-        progress: api.Progress | None = None,
-        cancel: threading.Event | None = None,
-        finetune: FinetuneSettings | None = None,
-        **options: Any,
-    ) -> SixDGaussians:
-        """6D Gaussians of volume_node's CT (HU, RAS) through api.prepare, then api.finetune when
-        finetune is given (against dvr views of the same CT, jobs.FinetuneSettings).
-
-        segmentation: None, a vtkMRMLSegmentationNode (segments matched to TotalSegmentator
-        classes by name) or "threshold", "auto", "auto-fast"; device: "auto", "cuda" or "cpu"
-        (resolve_device); options: further api.prepare keywords (groups, group_colors,
-        spacing_mm, hu_offset). progress(fraction, message) is called in this thread. Raises
-        Cancelled at the next step once cancel is set.
-        """
-        return self._read(volume_node, segmentation, device)(
-            preset, options, finetune, cancel or threading.Event(), progress).gaussians
-
-    def start_prepare(
-        self,
-        volume_node: Any,
-        segmentation: Any = None,
-        preset: str = api.DEFAULT_PRESET,
-        *,
-        device: str = "auto",
-        progress: api.Progress | None = None,
-        finetune: FinetuneSettings | None = None,
-        **options: Any,
-    ) -> PrepareJob:
-        """prepare(...) in a worker thread, cancelled by job.cancel(); job.finetuned reports the
-        fine-tuning. The nodes are read here, in the calling (GUI) thread, as MRML must be: their
-        errors raise at once. Only RenderFMLib.api runs in the worker; progress, if given, is
-        called there (the widget should rather poll job.progress)."""
-        read = self._read(volume_node, segmentation, device)
-        return PrepareJob(lambda report, cancel: read(preset, options, finetune, cancel, report,
-                                                      progress))
-
-    def _read(self, volume_node: Any, segmentation: Any, device: str) -> Preparation:
-        """What the worker needs, read from the scene nodes now."""
-        torch_device, device_message = resolve_device(device)
-        ct = self._ct(volume_node)
-        return Preparation(ct, self._segmentation(segmentation, ct), torch_device,
-                           device_message, self._clock)
-
-    @staticmethod
-    def _ct(volume_node: Any) -> Any:
-        if volume_node is None or not volume_node.IsA("vtkMRMLScalarVolumeNode"):
-            raise RenderFMError("choose a CT scalar volume as input")
-        return volume_from_node(volume_node)
-
-    def _segmentation(self, segmentation: Any, ct: Any) -> Any:
-        """None, a SEGMENTERS name, or the label map of a segmentation node on the CT's grid."""
-        if segmentation is None or isinstance(segmentation, str):
-            if segmentation is not None and segmentation not in api.SEGMENTERS:
-                raise RenderFMError(f"unknown segmentation '{segmentation}'; use a segmentation "
-                                    f"node or one of {', '.join(api.SEGMENTERS)}")
-            return segmentation
-        if not (hasattr(segmentation, "IsA") and segmentation.IsA("vtkMRMLSegmentationNode")):
-            raise RenderFMError("the segmentation must be a segmentation node or "
-                                f"one of {', '.join(api.SEGMENTERS)}")
-        return labels_from_segmentation_node(self.context, segmentation, ct)
 
     # --- showing ---------------------------------------------------------------------------
 
@@ -321,46 +246,38 @@ class RenderFMCore:
             self.last_error = f"{type(error).__name__}: {error}"
             logger.exception("RenderFM: rendering failed")
 
-    # --- comparison ------------------------------------------------------------------------
+    # --- capturing -----------------------------------------------------------------------
 
-    def native_vs_renderfm(self, target: ViewTarget, method_label: str,
-                           native_target: ViewTarget | None = None) -> dict:
-        """SSIM and PSNR between Slicer's native rendering and RenderFM's, for target's camera.
-
-        The native image is target's view with RenderFM's layer hidden (or native_target's view,
-        e.g. the other side of a comparison layout, same size and camera); the RenderFM image is
-        target's view with its layer at full resolution and its native volume renderings hidden.
-        method_label names the native mapper (CPU and GPU ray cast differ, DESIGN.md section 3).
-        Returns {"native": method_label, "ssim": float, "psnr": float (dB)}.
-        """
-        from .. import metrics
-
-        shown = self._shown.get(_key(target))
-        if shown is None:
-            raise RenderFMError("RenderFM is not shown in this view: render first, then compare")
+    def capture_native(self, target: ViewTarget) -> np.ndarray:
+        """target's view without RenderFM's layer (Slicer's own rendering): [H, W, 3] uint8."""
+        shown = self._shown_in(target)
         shown.layer.visible = False
         try:
-            native = _capture(native_target or target)
+            return _capture(target)
         finally:
             shown.layer.visible = True
-        hidden = [] if native_target is not None else _visible_volume_renderings(self.context,
-                                                                                 target)
+
+    def capture_renderfm(self, target: ViewTarget) -> np.ndarray:
+        """target's view with RenderFM's layer at full resolution and the view's own volume
+        renderings hidden: [H, W, 3] uint8."""
+        shown = self._shown_in(target)
+        hidden = _visible_volume_renderings(self.context, target)
         try:
             for display in hidden:
                 display.SetVisibility(0)
             same_size = shown.size == tuple(target.render_window.GetSize())
             self._render_now(shown, if_needed=same_size and shown.pending is None)
-            renderfm = _capture(target)
+            return _capture(target)
         finally:
             for display in hidden:
                 display.SetVisibility(1)
             target.render()
-        if native.shape != renderfm.shape:
-            raise RenderFMError(f"the native view is {native.shape[1]}x{native.shape[0]} pixels "
-                                f"and RenderFM's {renderfm.shape[1]}x{renderfm.shape[0]}: use "
-                                "views of one size")
-        return {"native": method_label, "ssim": metrics.ssim(native, renderfm),
-                "psnr": metrics.psnr(native, renderfm)}
+
+    def _shown_in(self, target: ViewTarget) -> _Shown:
+        shown = self._shown.get(_key(target))
+        if shown is None:
+            raise RenderFMError("RenderFM is not shown in this view: render first, then compare")
+        return shown
 
 
 def _frame(gaussians: SixDGaussians, camera: Camera, size: tuple[int, int],

@@ -1,6 +1,6 @@
 """Slicer's own volume rendering beside RenderFM, for one prepared CT and preset; no Qt.
 
-A Comparison shows Slicer's native volume rendering of the CT (native.py: the CPU
+A SideBySide shows Slicer's native volume rendering of the CT (native.py: the CPU
 or the GPU ray cast, which treat opacity differently, DESIGN.md section 3) in one 3D view and
 RenderFM in another with their cameras linked, or both in one view, shown in turn. It keeps what
 it changes in the scene (the volume's own volume rendering display nodes, the views' camera
@@ -11,23 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import RenderFMError
 from .camera import camera_from_node, set_camera_node
 from .native import NATIVE_METHODS, show_volume_rendering
+from .view import read_pixels
 
 
-class Comparison:
+class SideBySide:
     """Native volume rendering of volume_node with preset (a bundled preset name) by method
-    ("cpu" or "gpu", native.NATIVE_METHODS) against gaussians, through core
-    (a RenderFMCore)."""
+    ("cpu" or "gpu", native.NATIVE_METHODS) against gaussians, shown through overlay (a
+    RenderFMOverlay)."""
 
-    def __init__(self, core: Any, gaussians: Any, volume_node: Any, preset: str,
+    def __init__(self, overlay: Any, gaussians: Any, volume_node: Any, preset: str,
                  method: str) -> None:
-        self._core, self._gaussians = core, gaussians
+        self._overlay, self._gaussians = overlay, gaussians
         self._volume, self._preset, self._method = volume_node, preset, method
-        self._display = None
-        self._render_target = None
-        self._saved_displays = []  # (display node, view node IDs, visibility)
-        self._saved_links = []  # (view node, LinkedControl)
+        self._display: Any = None  # Slicer's display node while started
+        self._render_target: Any = None
+        self._saved_displays: list[tuple[Any, list[str], int]] = []  # (node, view IDs, visibility)
+        self._saved_links: list[tuple[Any, int]] = []  # (view node, LinkedControl)
 
     @property
     def method_label(self) -> str:
@@ -44,41 +46,41 @@ class Comparison:
                                 for node in self._volume_renderings()]
         for node, _, _ in self._saved_displays:
             node.SetVisibility(False)  # the volume's own renderings would mix into both sides
-        self._display = show_volume_rendering(self._core.context, native_target, self._volume,
+        self._display = show_volume_rendering(self._overlay.context, native_target, self._volume,
                                               self._preset, self._method)
         self._render_target = render_target
         if _same_view(native_target, render_target):
             self._display.SetVisibility(False)
         else:
             self._link(native_target, render_target)
-        self._core.close()
-        self._core.show(render_target, self._gaussians)
+        self._overlay.close()
+        self._overlay.show(render_target, self._gaussians)
 
     def show_native_only(self, native: bool) -> None:
         """Single view: Slicer's rendering alone (True) or RenderFM alone (False)."""
         self._display.SetVisibility(native)
         if native:
-            self._core.hide(self._render_target)
+            self._overlay.hide(self._render_target)
         else:
-            self._core.show(self._render_target, self._gaussians)
+            self._overlay.show(self._render_target, self._gaussians)
 
     def measure(self) -> dict:
         """SSIM and PSNR of RenderFM against the native rendering for RenderFM's view and camera:
         {"native": mapper label, "ssim": float, "psnr": float (dB)}."""
         target, display = self._render_target, self._display
         views, visible = list(display.GetViewNodeIDs()), display.GetVisibility()
-        was_shown = self._core.is_shown(target)
+        was_shown = self._overlay.is_shown(target)
         try:
             display.AddViewNodeID(target.view_node.GetID())  # the native image of the same view
             display.SetVisibility(True)
             if not was_shown:
-                self._core.show(target, self._gaussians)
-            return self._core.native_vs_renderfm(target, self.method_label)
+                self._overlay.show(target, self._gaussians)
+            return native_vs_renderfm(self._overlay, target, self.method_label)
         finally:
             display.SetViewNodeIDs(views)
             display.SetVisibility(visible)
             if not was_shown:
-                self._core.hide(target)
+                self._overlay.hide(target)
             target.render()
 
     def stop(self) -> None:
@@ -97,7 +99,7 @@ class Comparison:
         for view_node, linked in self._saved_links:
             view_node.SetLinkedControl(linked)
         self._saved_displays, self._saved_links = [], []
-        self._core.close()
+        self._overlay.close()
 
     def _volume_renderings(self) -> list:
         """The volume's volume rendering display nodes."""
@@ -112,6 +114,33 @@ class Comparison:
         for target in (native_target, render_target):
             self._saved_links.append((target.view_node, target.view_node.GetLinkedControl()))
             target.view_node.SetLinkedControl(True)
+
+
+def native_vs_renderfm(overlay: Any, target: Any, method_label: str,
+                       native_target: Any = None) -> dict:
+    """SSIM and PSNR between Slicer's native rendering and RenderFM's, for target's camera.
+
+    overlay: the RenderFMOverlay showing RenderFM in target's view (a ViewTarget). The native image
+    is target's view with RenderFM's layer hidden, or native_target's view (e.g. the other side of
+    a comparison layout, same size and camera); the RenderFM image is target's view with its layer
+    at full resolution and its own volume renderings hidden. method_label names the native mapper
+    (CPU and GPU ray cast differ, DESIGN.md section 3).
+    Returns {"native": method_label, "ssim": float, "psnr": float (dB)}.
+    """
+    from ..evaluation import metrics
+
+    if native_target is None:
+        native = overlay.capture_native(target)
+    else:
+        native_target.render()
+        native = read_pixels(native_target.render_window)
+    renderfm = overlay.capture_renderfm(target)
+    if native.shape != renderfm.shape:
+        raise RenderFMError(f"the native view is {native.shape[1]}x{native.shape[0]} pixels "
+                            f"and RenderFM's {renderfm.shape[1]}x{renderfm.shape[0]}: use "
+                            "views of one size")
+    return {"native": method_label, "ssim": metrics.ssim(native, renderfm),
+            "psnr": metrics.psnr(native, renderfm)}
 
 
 def _same_view(first: Any, second: Any) -> bool:

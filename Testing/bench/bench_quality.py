@@ -31,8 +31,8 @@ import torch
 
 from RenderFMLib.api import finetune, prepare, render
 from RenderFMLib.groundtruth.dvr import render_dvr
-from RenderFMLib.groundtruth.references import reference_problem, render_reference
-from RenderFMLib.metrics import MS_SSIM_MIN_SIDE, SSIM_WINDOW, ms_ssim, psnr, ssim
+from RenderFMLib.groundtruth.renderers import groundtruth_problem, render_groundtruth
+from RenderFMLib.evaluation.metrics import MS_SSIM_MIN_SIDE, SSIM_WINDOW, ms_ssim, psnr, ssim
 from RenderFMLib.optimize.evaluate import foreground
 from RenderFMLib.optimize.views import heldout_cameras
 from RenderFMLib.transfer import load_preset
@@ -144,7 +144,7 @@ def evaluate(ct: Volume, preset: str, models: dict, cameras: list, sizes: list[i
                                 foreground(frame.alpha.float().cpu()).numpy()))
         if slicer:
             refs["slicer-cpu"] = [(image.rgb, image.rgb.max(-1) > SLICER_BLACK) for image in
-                                  render_reference("slicer-cpu", ct, look, cameras, size)]
+                                  render_groundtruth("slicer-cpu", ct, look, cameras, size)]
         log(f"{tag}: AGP and fine-tuned at {size} px, scoring")
         per_view = {ref: {model: [] for model in models} for ref in refs}
         for model, gaussians in models.items():
@@ -314,7 +314,7 @@ def main() -> int:
         parser.error("--budget-s and --views-eval must be positive, sizes at least 16")
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     args.out.mkdir(parents=True, exist_ok=True)
-    problem = reference_problem("slicer-cpu")
+    problem = groundtruth_problem("slicer-cpu")
     header = [f"Machine: {machine()}", f"Load average at start: {load()}",
               f"Fine-tune budget {args.budget_s:g} s per scan x preset; held-out views: "
               f"{args.views_eval} orbit + {max(1, args.views_eval // 2)} close-ups; cells: "

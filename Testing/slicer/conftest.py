@@ -39,6 +39,15 @@ def context():
     return SlicerContext.headless()
 
 
+@pytest.fixture(scope="module")
+def nodes(context, sample_ct, sample_labels):
+    """(CT volume node, segmentation node) of the bundled sample in the module's scene."""
+    from RenderFMLib.slicer.nodes import segmentation_node, volume_node
+
+    return (volume_node(context, sample_ct, "sample CT"),
+            segmentation_node(context, sample_labels, "sample segmentation"))
+
+
 class Clock:
     """A clock the test moves by hand (seconds)."""
 

@@ -15,7 +15,7 @@ pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.
 from RenderFMLib.camera import orbit_camera  # noqa: E402
 from RenderFMLib.groundtruth.dvr import render_dvr  # noqa: E402
 from RenderFMLib.groundtruth.slicer_native import render_native  # noqa: E402
-from RenderFMLib.metrics import ssim  # noqa: E402
+from RenderFMLib.evaluation.metrics import ssim  # noqa: E402
 
 SIZE = 160
 VIEWS = [(0.0, 0.0), (120.0, 25.0)]  # anterior, and from the patient's left-posterior, above

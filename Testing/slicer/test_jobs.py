@@ -1,12 +1,17 @@
-"""Fine-tuning after AGP through RenderFMCore's worker, on a real headless MRML scene: the job's
-Gaussians are the fine-tuned ones, its progress maps AGP and fine-tuning onto one bar with the
-time left, its summary names the time and the held-out PSNR, and Cancel shows nothing new.
+"""Preparing Gaussians from scene nodes (RenderFMLib/slicer/jobs.py) on a real headless MRML
+scene: the same Gaussians as the API from the files, Cancel at the next step, the scene touched
+only in the calling thread, one clear error for bad nodes. Fine-tuning after AGP in the worker:
+the job's Gaussians are the fine-tuned ones, its progress maps AGP and fine-tuning onto one bar
+with the time left, its summary names the time and the held-out PSNR, and Cancel shows nothing
+new.
 
-Kept tiny for 2 CPU cores: a 40-voxel cube cut from the middle of the bundled sample (CT-AAA:
-a few hundred Gaussians), targets of 64 px, 5 steps.
+Fine-tuning is kept tiny for 2 CPU cores: a 40-voxel cube cut from the middle of the bundled
+sample (CT-AAA: a few hundred Gaussians), targets of 64 px, 5 steps.
 """
 
 import re
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -15,10 +20,12 @@ import torch
 pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.py
 
 from RenderFMLib import api  # noqa: E402
+from RenderFMLib.errors import RenderFMError  # noqa: E402
 from RenderFMLib.optimize.evaluate import Scores  # noqa: E402
-from RenderFMLib.slicer.jobs import AGP_SHARE, Finetuned, FinetuneSettings  # noqa: E402
-from RenderFMLib.slicer.logic import Cancelled, RenderFMCore, ViewTarget  # noqa: E402
+from RenderFMLib.slicer.jobs import (  # noqa: E402
+    AGP_SHARE, Cancelled, Finetuned, FinetuneSettings, prepare, start_prepare)
 from RenderFMLib.slicer.nodes import volume_node  # noqa: E402
+from RenderFMLib.slicer.overlay import RenderFMOverlay, ViewTarget  # noqa: E402
 from RenderFMLib.slicer.view import OffscreenThreeDView, read_pixels  # noqa: E402
 from RenderFMLib.volume import Volume  # noqa: E402
 
@@ -41,19 +48,15 @@ def small_ct(context, sample_ct):
 @pytest.fixture(scope="module")
 def agp(context, small_ct):
     """The small CT's AGP Gaussians, as a preparation without fine-tuning makes them."""
-    core = RenderFMCore(context)
-    try:
-        return core.prepare(small_ct, None, PRESET, device="cpu")
-    finally:
-        core.dispose()
+    return prepare(context, small_ct, None, PRESET, device="cpu")
 
 
 @pytest.fixture
-def core(context, clock, view):
-    """A core on the test clock; it hides itself from the view before the view closes."""
-    core = RenderFMCore(context, clock=clock)
-    yield core
-    core.dispose()
+def overlay(context, clock, view):
+    """An overlay on the test clock; it hides itself from the view before the view closes."""
+    overlay = RenderFMOverlay(context, clock=clock)
+    yield overlay
+    overlay.dispose()
 
 
 @pytest.fixture
@@ -65,20 +68,21 @@ def view(context, agp):
     view.close()
 
 
-def test_finetuning_gives_the_gaussians_to_show_and_a_summary(small_ct, agp, core, view):
+def test_finetuning_gives_the_gaussians_to_show_and_a_summary(context, small_ct, agp, overlay,
+                                                                  view):
     target = ViewTarget.from_offscreen(view)
-    core.show(target, agp)
+    overlay.show(target, agp)
     agp_picture = read_pixels(view.render_window)
     steps = []
-    job = core.start_prepare(small_ct, None, PRESET, device="cpu",
-                             finetune=FinetuneSettings(None, TINY),
-                             progress=lambda *step: steps.append(step))
+    job = start_prepare(context, small_ct, None, PRESET, device="cpu",
+                        finetune=FinetuneSettings(None, TINY),
+                        progress=lambda *step: steps.append(step))
     tuned = job.result(timeout=300)
     result = job.finetuned.result
     assert tuned is result.gaussians and tuned is not agp
     assert (result.stopped, result.steps, result.kept_start) == ("iterations", 5, False)
     assert len(tuned) == len(agp) and not torch.equal(tuned.means, agp.means)
-    core.show(target, tuned)  # as the module shows a finished preparation
+    overlay.show(target, tuned)  # as the module shows a finished preparation
     assert not np.array_equal(read_pixels(view.render_window), agp_picture)
 
     # AGP fills the first AGP_SHARE of the bar, fine-tuning the rest (no budget: no time left).
@@ -105,10 +109,11 @@ def test_finetuning_gives_the_gaussians_to_show_and_a_summary(small_ct, agp, cor
 
 @pytest.mark.parametrize("cancel_at", ["target view 1/2", "step 1,"],
                          ids=["rendering targets", "optimising"])
-def test_cancel_while_finetuning_keeps_the_picture_and_reports_cancelled(small_ct, agp, core,
-                                                                         view, clock, cancel_at):
+def test_cancel_while_finetuning_keeps_the_picture_and_reports_cancelled(context, small_ct, agp,
+                                                                         overlay, view, clock,
+                                                                         cancel_at):
     target = ViewTarget.from_offscreen(view)
-    core.show(target, agp)
+    overlay.show(target, agp)
     picture = read_pixels(view.render_window)
     tuning = []
 
@@ -119,16 +124,16 @@ def test_cancel_while_finetuning_keeps_the_picture_and_reports_cancelled(small_c
         if cancel_at in message:
             job.cancel()
 
-    job = core.start_prepare(small_ct, None, PRESET, device="cpu",
-                             finetune=FinetuneSettings(600.0, TINY),
-                             progress=one_second_per_step_then_cancel)
+    job = start_prepare(context, small_ct, None, PRESET, device="cpu", clock=clock,
+                        finetune=FinetuneSettings(600.0, TINY),
+                        progress=one_second_per_step_then_cancel)
     with pytest.raises(Cancelled, match="preparation cancelled"):
         job.result(timeout=300)
     assert job.finetuned is None
     assert cancel_at in tuning[-1] and job.progress[1] == tuning[-1]  # nothing after Cancel
     assert [message.rpartition(", about ")[2] for message in tuning] == [
         f"{600 - n} s left" for n in range(len(tuning))]
-    assert core.tick() == 0 and np.array_equal(read_pixels(view.render_window), picture)
+    assert overlay.tick() == 0 and np.array_equal(read_pixels(view.render_window), picture)
 
 
 @pytest.mark.parametrize("kept_start, line", [
@@ -141,3 +146,53 @@ def test_the_summary_names_time_steps_psnr_and_counts(agp, kept_start, line):
     after = Scores(0.3 if kept_start else 0.1, 34.56, 0.95, 0.9, ())
     result = api.FinetuneResult(agp, before, after, 850, 212.4, "budget", kept_start)
     assert Finetuned(result, 46_774).summary() == line.format(n=len(agp))
+
+
+def test_prepare_from_nodes_matches_the_api_on_the_files(context, nodes, sample_ct, sample_labels):
+    from_nodes = prepare(context, *nodes, PRESET, device="cpu")
+    direct = api.prepare(sample_ct, sample_labels, PRESET)
+    assert len(from_nodes) == len(direct) > 1000
+    assert np.array_equal(from_nodes.labels.numpy(), direct.labels.numpy())
+    assert np.allclose(from_nodes.means.numpy(), direct.means.numpy(), atol=1e-4)  # RAS mm
+
+
+def test_cancelling_a_preparation_raises_cancelled_and_the_scene_stays_usable(context, nodes):
+    cancelled_at, started = [], threading.Event()
+
+    def cancel_while_priming(fraction, message):
+        if "priming" in message and not cancelled_at:
+            started.wait(10.0)  # the worker may get here before start_prepare has returned
+            cancelled_at.append(time.perf_counter())
+            job.cancel()
+
+    job = start_prepare(context, *nodes, PRESET, device="cpu", progress=cancel_while_priming)
+    started.set()
+    with pytest.raises(Cancelled):
+        job.result(timeout=60)
+    latency = time.perf_counter() - cancelled_at[0]
+    assert job.done() and latency < 10.0  # the next step boundary; ~0.1-0.5 s on the sample
+    print(f"cancel latency {latency:.3f} s")
+    # The scene stays usable; it is only touched in this (the GUI) thread, as MRML must be.
+    threads = []
+    tag = context.scene.AddObserver(context.scene.NodeAddedEvent,
+                                    lambda *_: threads.append(threading.get_ident()))
+    try:
+        job = start_prepare(context, *nodes, PRESET, device="cpu")
+        assert len(job.result(timeout=60)) > 1000 and job.done()
+    finally:
+        context.scene.RemoveObserver(tag)
+    assert threads and set(threads) == {threading.get_ident()}  # the segmentation's export nodes
+    assert job.progress[0] == 1.0 and "ready" in job.progress[1]
+
+
+def test_bad_inputs_raise_one_clear_error(context, nodes):
+    with pytest.raises(RenderFMError, match="CT scalar volume"):
+        prepare(context, None)
+    with pytest.raises(RenderFMError, match="CT scalar volume"):
+        start_prepare(context, None)  # nodes are read before the worker starts: the error is here
+    with pytest.raises(RenderFMError, match="unknown segmentation"):
+        prepare(context, nodes[0], "bogus", device="cpu")
+    with pytest.raises(RenderFMError, match="segmentation node"):
+        prepare(context, nodes[0], nodes[0], device="cpu")
+    with pytest.raises(RenderFMError, match="unknown device"):
+        prepare(context, nodes[0], device="tpu")

@@ -25,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE_DIR = REPO / "RenderFM"
-HELPERS = MODULE_DIR / "RenderFMModuleLib"
+HELPERS = MODULE_DIR / "RenderFMPanel"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "RenderFM.ui"
 EXTENSION_ICON = REPO / "Resources" / "Icons" / "RenderFM.png"
 MODULE_ICON = MODULE_DIR / "Resources" / "Icons" / "RenderFM.png"
@@ -154,12 +154,48 @@ def test_the_cmake_reader_reads_what_cmake_would(tmp_path: Path) -> None:
                                  "RESOURCES", "a (b).txt"])]
 
 
+def _not_shipped() -> tuple[str, ...]:
+    """The RenderFMLib folders the top-level CMakeLists.txt leaves out of the extension."""
+    (folders,) = [args[1:] for name, args in _commands(REPO / "CMakeLists.txt")
+                  if name == "set" and args[0] == "RENDERFMLIB_NOT_SHIPPED"]
+    assert folders and all(f.startswith("RenderFMLib/") and f.endswith("/") for f in folders)
+    return tuple(folders)
+
+
 def test_library_scripts_list_every_module(library_macro: dict[str, list[str]]) -> None:
     listed = library_macro["SCRIPTS"]
-    expected = {f"RenderFMLib/{p}" for p in _tree(REPO / "RenderFMLib", "*.py")}
+    expected = {f"RenderFMLib/{p}" for p in _tree(REPO / "RenderFMLib", "*.py")
+                if not f"RenderFMLib/{p}".startswith(_not_shipped())}
     assert len(listed) == len(set(listed)), "a file is listed twice"
     assert set(listed) - expected == set(), "listed but not in the tree"
     assert expected - set(listed) == set(), "in the tree but not in CMakeLists.txt"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Absolute names of the RenderFMLib modules a library file imports, anywhere in it."""
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(_parse(path)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+    return {n for n in names if n.split(".")[0] == "RenderFMLib"}
+
+
+def test_shipped_modules_import_nothing_left_out(library_macro: dict[str, list[str]]) -> None:
+    left_out = tuple(f.rstrip("/").replace("/", ".") for f in _not_shipped())
+    for script in library_macro["SCRIPTS"]:
+        imported = _imported_modules(REPO / script)
+        bad = {n for n in imported if any(n == f or n.startswith(f"{f}.") for f in left_out)}
+        assert not bad, f"{script} imports {bad}, which the extension leaves out"
+
+
+def test_the_import_reader_resolves_relative_imports() -> None:
+    modules = _imported_modules(REPO / "RenderFMLib" / "cli" / "commands.py")
+    assert {"RenderFMLib.errors", "RenderFMLib.cli.args", "RenderFMLib.api"} <= modules
 
 
 def test_library_resources_list_every_data_file(library_macro: dict[str, list[str]]) -> None:
@@ -298,19 +334,21 @@ def test_module_sources_compile(tmp_path: Path) -> None:
 
 def test_module_classes_and_bases() -> None:
     """Slicer finds RenderFM, RenderFMWidget, RenderFMLogic and RenderFMTest in RenderFM.py
-    (the last two imported from the helpers), each on its Slicer base class."""
+    (the last three imported from RenderFMPanel), each on its Slicer base class."""
     module = _classes(MODULE_DIR / "RenderFM.py")
+    assert list(module) == ["RenderFM"]  # the module file stays thin
     assert _names(module["RenderFM"].bases) == ["ScriptedLoadableModule"]
-    assert _names(module["RenderFMWidget"].bases) == ["ScriptedLoadableModuleWidget",
-                                                     "VTKObservationMixin"]
+    assert _names(_classes(HELPERS / "widget.py")["RenderFMWidget"].bases) == [
+        "ScriptedLoadableModuleWidget", "VTKObservationMixin"]
     assert _names(_classes(HELPERS / "logic.py")["RenderFMLogic"].bases) == [
         "ScriptedLoadableModuleLogic"]
     assert _names(_classes(HELPERS / "selftest.py")["RenderFMTest"].bases) == [
         "ScriptedLoadableModuleTest"]
     imported = {alias.name: node.module for node in _parse(MODULE_DIR / "RenderFM.py").body
                 if isinstance(node, ast.ImportFrom) for alias in node.names}
-    assert imported["RenderFMLogic"] == "RenderFMModuleLib.logic"
-    assert imported["RenderFMTest"] == "RenderFMModuleLib.selftest"
+    assert imported["RenderFMLogic"] == "RenderFMPanel.logic"
+    assert imported["RenderFMTest"] == "RenderFMPanel.selftest"
+    assert imported["RenderFMWidget"] == "RenderFMPanel.widget"
 
 
 def test_module_metadata() -> None:
@@ -323,11 +361,14 @@ def test_module_metadata() -> None:
 
 
 def _top_level_imports(tree: ast.Module) -> list[str]:
-    """Modules imported when the file is imported (module body, also inside if/try there)."""
+    """Modules imported when the file is imported (module body, also inside if/try there, but
+    not under `if TYPE_CHECKING:`, which never runs)."""
     names, pending = [], list(tree.body)
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            pending += node.orelse
+        elif isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             names.append(node.module or "")
@@ -350,13 +391,14 @@ def test_no_pytorch_or_library_import_when_slicer_loads_the_module(path: Path) -
 
 def test_the_import_check_sees_a_guarded_import() -> None:
     tree = ast.parse("try:\n    import torch\nexcept ImportError:\n"
-                     "    from RenderFMLib import api\n")
-    assert sorted(_top_level_imports(tree)) == ["RenderFMLib", "torch"]
+                     "    from RenderFMLib import api\n"
+                     "if TYPE_CHECKING:\n    import cupy\nelse:\n    import numpy\n")
+    assert sorted(_top_level_imports(tree)) == ["RenderFMLib", "numpy", "torch"]
 
 
 @pytest.mark.parametrize("path", [HELPERS / "logic.py", HELPERS / "packages.py",
                                   HELPERS / "parameters.py",
-                                  REPO / "RenderFMLib" / "slicer" / "comparison.py"],
+                                  REPO / "RenderFMLib" / "slicer" / "side_by_side.py"],
                          ids=lambda p: p.name)
 def test_logic_makes_no_gui_calls(path: Path) -> None:
     tree = _parse(path)
@@ -432,14 +474,14 @@ def test_node_selectors_get_the_scene(ui: ET.Element) -> None:
 
 def test_code_uses_only_widgets_that_exist(ui: ET.Element) -> None:
     names = set(_widgets(ui))
-    used = _ui_attributes(MODULE_DIR / "RenderFM.py", "self")
+    used = _ui_attributes(HELPERS / "widget.py", "self")
     used |= _ui_attributes(HELPERS / "selftest.py", "widget")
     assert used and used - names == set()
 
 
 def test_every_control_is_used(ui: ET.Element) -> None:
     """Each button, box and status label is either bound to a parameter or used by the code."""
-    used = _ui_attributes(MODULE_DIR / "RenderFM.py", "self")
+    used = _ui_attributes(HELPERS / "widget.py", "self")
     used |= {widget.get("name") for widget in _bound(ui).values()}
     controls = {n for n, w in _widgets(ui).items()
                 if w.get("class") in ("QPushButton", "QComboBox", "QCheckBox", "QSpinBox",
@@ -502,10 +544,9 @@ def test_group_checkboxes_are_the_library_groups() -> None:
 
 
 def test_default_preset_is_the_library_default() -> None:
-    from RenderFMLib.api import DEFAULT_PRESET
-
+    """The module takes the default from the library's one definition, not a copy."""
     tree = _parse(HELPERS / "parameters.py")
     (value,) = [n.value for n in tree.body if isinstance(n, ast.Assign)
                 and ast.unparse(n.targets[0]) == "DEFAULT_PRESET"]
-    assert ast.literal_eval(value) == DEFAULT_PRESET
+    assert ast.unparse(value) == "library('RenderFMLib.resources').DEFAULT_PRESET"
     assert ast.unparse(_parameter_fields()["preset"].value) == "DEFAULT_PRESET"

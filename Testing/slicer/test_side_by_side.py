@@ -1,4 +1,4 @@
-"""The module's comparison with Slicer's volume rendering (RenderFMLib/slicer/comparison.py) on a
+"""The module's comparison with Slicer's volume rendering (RenderFMLib/slicer/side_by_side.py) on a
 real headless scene: two offscreen Slicer 3D views stand in for the comparison layout's views.
 
 The bundled sample CT is a vtkMRMLScalarVolumeNode that already has a volume rendering of its own
@@ -11,10 +11,11 @@ import pytest
 pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.py
 
 from RenderFMLib import api  # noqa: E402
-from RenderFMLib.slicer.comparison import Comparison  # noqa: E402
-from RenderFMLib.slicer.logic import RenderFMCore, ViewTarget  # noqa: E402
+from RenderFMLib.slicer.jobs import prepare  # noqa: E402
 from RenderFMLib.slicer.native import NATIVE_METHODS, show_volume_rendering  # noqa: E402
 from RenderFMLib.slicer.nodes import volume_node  # noqa: E402
+from RenderFMLib.slicer.overlay import RenderFMOverlay, ViewTarget  # noqa: E402
+from RenderFMLib.slicer.side_by_side import SideBySide  # noqa: E402
 from RenderFMLib.slicer.view import OffscreenThreeDView, read_pixels  # noqa: E402
 
 PRESET = "CT-Chest-Contrast-Enhanced"  # the module's default: 8711 Gaussians on the sample
@@ -24,16 +25,16 @@ SIZE = 128
 
 @pytest.fixture(scope="module")
 def scene(context, sample_ct):
-    """(core, CT node, its own volume rendering display node, Gaussians, view 1, view 2)."""
-    core = RenderFMCore(context)
+    """(overlay, CT node, its own volume rendering display node, Gaussians, view 1, view 2)."""
+    overlay = RenderFMOverlay(context)
     node = volume_node(context, sample_ct, "sample CT")
     views = [OffscreenThreeDView(context, (SIZE, SIZE)) for _ in range(2)]
     own = show_volume_rendering(context, views[0], node, OTHER_PRESET)  # the user's rendering
     own.SetViewNodeIDs([])  # shown in every view, as Slicer's default
-    gaussians = core.prepare(node, None, PRESET, device="cpu")
+    gaussians = prepare(context, node, None, PRESET, device="cpu")
     views[0].set_camera(api.default_camera(gaussians, azimuth=20.0, elevation=10.0))
-    yield core, node, own, gaussians, *views
-    core.dispose()
+    yield overlay, node, own, gaussians, *views
+    overlay.dispose()
     for view in views:
         view.close()
 
@@ -48,17 +49,17 @@ def _displays(context) -> int:
 
 
 def test_side_by_side(scene, context) -> None:
-    core, node, own, gaussians, first, second = scene
+    overlay, node, own, gaussians, first, second = scene
     native, render = _targets(scene)
     displays, properties = _displays(context), context.scene.GetNumberOfNodesByClass(
         "vtkMRMLVolumePropertyNode")
-    comparison = Comparison(core, gaussians, node, PRESET, "cpu")
+    comparison = SideBySide(overlay, gaussians, node, PRESET, "cpu")
     comparison.start(native, render)
     try:
         # Slicer's rendering in view 1 only, the user's own hidden; RenderFM in view 2 only.
         assert _displays(context) == displays + 1
         assert not own.GetVisibility()
-        assert core.is_shown(render) and not core.is_shown(native)
+        assert overlay.is_shown(render) and not overlay.is_shown(native)
         # View 2 got view 1's camera, and mouse moves in either move both.
         np.testing.assert_allclose(second.camera().view_matrix(), first.camera().view_matrix())
         assert first.view_node.GetLinkedControl() and second.view_node.GetLinkedControl()
@@ -72,7 +73,7 @@ def test_side_by_side(scene, context) -> None:
         # Measured SSIM 0.898, PSNR 27.1 dB here (DESIGN.md section 5: AGP scores 0.92-0.93
         # against the CPU ray cast on 3 mm CTs); another look scores 0.69 / 20.4 dB (below).
         assert scores["ssim"] > 0.8 and scores["psnr"] > 24.0
-        assert core.is_shown(render) and list(comparison._display.GetViewNodeIDs()) == [
+        assert overlay.is_shown(render) and list(comparison._display.GetViewNodeIDs()) == [
             native.view_node.GetID()]  # measuring put the native view list back
     finally:
         comparison.stop()
@@ -80,30 +81,30 @@ def test_side_by_side(scene, context) -> None:
     assert context.scene.GetNumberOfNodesByClass("vtkMRMLVolumePropertyNode") == properties
     assert own.GetVisibility() and list(own.GetViewNodeIDs()) == []
     assert not first.view_node.GetLinkedControl() and not second.view_node.GetLinkedControl()
-    assert not core.is_shown(render)
+    assert not overlay.is_shown(render)
     comparison.stop()  # a second stop changes nothing
     assert _displays(context) == displays
 
 
 def test_single_view_shows_each_in_turn(scene) -> None:
-    core, node, own, gaussians, first, _ = scene
+    overlay, node, own, gaussians, first, _ = scene
     native, _ = _targets(scene)
-    comparison = Comparison(core, gaussians, node, PRESET, "cpu")
+    comparison = SideBySide(overlay, gaussians, node, PRESET, "cpu")
     comparison.start(native, native)
     try:
         renderfm = first.capture()
         comparison.show_native_only(True)
         slicer_only = first.capture()
-        assert not core.is_shown(native)
+        assert not overlay.is_shown(native)
         comparison.show_native_only(False)
         again = first.capture()
-        assert core.is_shown(native)
+        assert overlay.is_shown(native)
         assert (renderfm != slicer_only).any(axis=2).mean() > 0.05
         np.testing.assert_array_equal(again, renderfm)
         # Measuring from the native side shows RenderFM for the measurement only.
         comparison.show_native_only(True)
         assert comparison.measure()["ssim"] > 0.8
-        assert not core.is_shown(native)
+        assert not overlay.is_shown(native)
         np.testing.assert_array_equal(first.capture(), slicer_only)
     finally:
         comparison.stop()
@@ -113,9 +114,9 @@ def test_single_view_shows_each_in_turn(scene) -> None:
 def test_measure_tells_different_looks_apart(scene) -> None:
     """The control: Slicer renders CT-Bone (skin and soft tissue), RenderFM the default preset;
     measured SSIM 0.69, PSNR 20.4 dB, against 0.90 / 27.1 dB with the same preset."""
-    core, node, _, gaussians, *_ = scene
+    overlay, node, _, gaussians, *_ = scene
     native, render = _targets(scene)
-    comparison = Comparison(core, gaussians, node, OTHER_PRESET, "cpu")
+    comparison = SideBySide(overlay, gaussians, node, OTHER_PRESET, "cpu")
     comparison.start(native, render)
     try:
         assert comparison.measure()["ssim"] < 0.75

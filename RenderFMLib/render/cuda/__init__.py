@@ -24,7 +24,7 @@ The Python side, which imports CuPy lazily (importing this package needs neither
                    launches on torch's current stream, DLPack views of torch tensors
     buffers.py     the scratch buffers reused from frame to frame
     stages.py      slice_project, tile_keys, blend: the reference's signatures, autograd
-    rasterize.py   render_cuda: a whole checked frame, the reference path's signature
+    pipeline.py    render_cuda: a whole checked frame, the reference path's signature
 
 `kernel_sources` gives each ``.cu`` file's text ready for NVRTC: its quoted includes inlined,
 with ``#line`` directives so that compiler errors name the real file and line.

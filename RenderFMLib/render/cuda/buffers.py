@@ -9,9 +9,10 @@ the first frame of a size serves them without a cudaMalloc.
 
 A buffer is keyed by (device, stream, thread, name): work queued on one stream runs in order, so
 the next frame's use of a buffer cannot overtake the previous frame's, and two threads rendering
-at once (the Slicer module's background renders and its GUI thread) never share one. It is reused while it is large
-enough and replaced by one 25 % larger than asked when it is not (M changes from view to view),
-so a frame the same size as the one before allocates nothing. `clear()` releases them all.
+at once (the Slicer module's background renders and its GUI thread) never share one. It is
+reused while it is large enough and replaced by one 25 % larger than asked when it is not (M
+changes from view to view), so a frame the same size as the one before allocates nothing.
+`clear()` releases them all.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ a CUB radix sort on CUDA, with indices; the ids follow by a gather. Stable, as t
 sort is, so ties in depth keep the reference's order and gaussian_ids equal its own.
 
 These functions trust their inputs (float32, on one CUDA device, shapes as documented in the
-reference); rasterize.render_cuda checks them. The camera gets no gradient.
+reference); pipeline.render_cuda checks them. The camera gets no gradient.
 """
 
 from __future__ import annotations

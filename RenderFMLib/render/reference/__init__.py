@@ -2,8 +2,8 @@
 and render_torch, one frame through all of them."""
 
 from .blend import blend
+from .pipeline import render_torch
 from .precompute import precompute
-from .rasterize import render_torch
 from .slice_project import slice_gaussians, slice_project
 from .tile_keys import tile_keys
 

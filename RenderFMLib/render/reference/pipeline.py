@@ -1,6 +1,6 @@
 """One frame with the PyTorch reference: slice_project -> tile_keys -> blend, on any device.
 
-The twin of render/cuda/rasterize.py's render_cuda: the same inputs and outputs, so api.render
+The twin of render/cuda/pipeline.py's render_cuda: the same inputs and outputs, so api.render
 can use either.
 """
 

@@ -62,7 +62,8 @@ def slice_project(
     conics [N, 3] (a, b, c of the inverse 2D covariance), depths [N] mm along the optical axis,
     radii [N] int px (0 = culled), opacities [N] alpha_c, colors [N, 3].
     """
-    sliced, alpha = slice_gaussians(means, dir_means, gains, s_dd_inv, opacity_logits, camera_centre)
+    sliced, alpha = slice_gaussians(means, dir_means, gains, s_dd_inv, opacity_logits,
+                                    camera_centre)
     rotation, translation = world_to_camera[:3, :3], world_to_camera[:3, 3]
     cam = sliced @ rotation.T + translation
     depth = cam[:, 2]
@@ -80,7 +81,8 @@ def slice_project(
     colors = rgb * shading.unsqueeze(-1)
 
     radii = _radii(a, c, det, alpha.detach())
-    finite = torch.isfinite(torch.cat([means2d, conics, colors, alpha[:, None], depth[:, None]], -1))
+    finite = torch.isfinite(torch.cat([means2d, conics, colors, alpha[:, None], depth[:, None]],
+                                      -1))
     visible = (
         finite.all(-1)
         & (depth > NEAR_PLANE_MM)
@@ -113,7 +115,8 @@ def _ewa_covariance(cam, depth, s_c, rotation, intrinsics, width, height) -> tor
     return cov + COVARIANCE_BLUR_PX2 * torch.eye(2, dtype=cov.dtype, device=cov.device)
 
 
-def _radii(a: torch.Tensor, c: torch.Tensor, det: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+def _radii(a: torch.Tensor, c: torch.Tensor, det: torch.Tensor,
+           alpha: torch.Tensor) -> torch.Tensor:
     """Opacity-aware radius [N] int px: beyond it alpha_c * exp(-r^2 / 2 lambda_max) < 1/255."""
     with torch.no_grad():
         mid = 0.5 * (a + c)

@@ -1,0 +1,7 @@
+"""`python -m RenderFMLib.cli ARGS`, the same as `renderfm ARGS`."""
+
+import sys
+
+from .commands import main
+
+sys.exit(main())
