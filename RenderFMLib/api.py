@@ -85,6 +85,7 @@ def prepare(
     progress(0.4, "priming Gaussians")
     gaussians = build_gaussians(volume, labels, preset, groups=groups, group_colors=group_colors,
                                 keep_labels=keep_labels)
+    del volume, labels  # a clinical CT and its labels take GBs: free them before the next step
     progress(0.9, "precomputing slicing terms")
     gaussians.derived()
     progress(1.0, f"{len(gaussians)} Gaussians")

@@ -2,23 +2,30 @@
 
 prepare() (api.py) reads files and then calls build_gaussians; fine-tuning and training call it on
 volumes they already hold. A zero (or absent) residual gives exactly AGP.
+
+AGP works on slabs of block rows (about SLAB_VOXELS voxels each, with one slice more on each side
+for the gradient), so its memory follows the slab, not the CT: a 512 x 512 x 600 CT primes in
+the memory of a few dozen slices, and gives the same Gaussians as priming it whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 from .channels import NUM_CHANNELS, combine
 from .errors import RenderFMError
 from .gaussians import SixDGaussians
 from .network.inputs import gradient_ras, input_channels
-from .priming import MIN_OPACITY, block_centres, prime
+from .priming import MIN_OPACITY, Primed, block_centres, prime
 from .segmentation.classes import group_of, labels_in_groups
 from .segmentation.looks import label_colors
 from .transfer import Preset
 from .volume import Volume
+
+SLAB_VOXELS = 4_000_000  # voxels primed at once (a few hundred MB of working memory)
 
 
 def build_gaussians(
@@ -38,11 +45,9 @@ def build_gaussians(
     RenderFMError when nothing is visible.
     """
     groups = checked_groups(labels is not None, groups, keep_labels, group_colors)
-    gradient = gradient_ras(volume)
-    inputs = input_channels(volume, preset, labels, gradient)
     keep = _kept_labels(labels, groups, keep_labels)
     colors = label_colors(int(labels.array.max())) if group_colors and labels is not None else None
-    primed = prime(volume, preset, inputs, gradient, labels, keep, colors)
+    primed = _prime_in_slabs(volume, labels, preset, keep, colors)
     if len(primed.labels) == 0:
         where = (f" within groups {', '.join(groups)}" if groups is not None else
                  " within the chosen labels" if keep is not None else "")
@@ -68,6 +73,44 @@ def checked_groups(segmented: bool, groups: Iterable[str] | str | None,
     return groups
 
 
+def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
+                    keep: set[int] | None, colors: torch.Tensor | None) -> Primed:
+    """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT."""
+    block_rows = volume.shape[0] // 2
+    rows_per_slab = max(1, SLAB_VOXELS // (2 * volume.shape[1] * volume.shape[2]))
+    parts = [_prime_slab(volume, labels, preset, keep, colors, first, first + rows_per_slab)
+             for first in range(0, block_rows, rows_per_slab)]
+    if not parts:  # fewer than two slices: no block
+        device = volume.array.device
+        return Primed(torch.zeros(0, NUM_CHANNELS, device=device),
+                      torch.zeros(0, 3, dtype=torch.int64, device=device),
+                      torch.zeros(0, dtype=torch.int64, device=device))
+    return Primed(torch.cat([part.base for part in parts]),
+                  torch.cat([part.index for part in parts]),
+                  torch.cat([part.labels for part in parts]))
+
+
+def _prime_slab(volume: Volume, labels: Volume | None, preset: Preset, keep: set[int] | None,
+                colors: torch.Tensor | None, first_row: int, end_row: int) -> Primed:
+    """AGP of block rows first_row..end_row - 1 (k), with their indices on the whole grid."""
+    first, end = 2 * first_row, min(2 * end_row, volume.shape[0] // 2 * 2)  # voxel slices
+    low, high = max(first - 1, 0), min(end + 1, volume.shape[0])  # and one more each side
+    gradient = gradient_ras(_slices(volume, low, high))[:, first - low:end - low]
+    slab = _slices(volume, first, end)
+    slab_labels = None if labels is None else _slices(labels, first, end)
+    inputs = input_channels(slab, preset, slab_labels, gradient)
+    primed = prime(slab, preset, inputs, gradient, slab_labels, keep, colors)
+    shift = torch.tensor([first_row, 0, 0], device=primed.index.device)
+    return Primed(primed.base, primed.index + shift, primed.labels)
+
+
+def _slices(volume: Volume, first: int, end: int) -> Volume:
+    """Voxel slices first..end - 1 (k) of volume as a Volume of their own (a view, no copy)."""
+    shift = np.eye(4)
+    shift[2, 3] = first
+    return Volume(volume.array[first:end], volume.ijk_to_ras @ shift)
+
+
 def _kept_labels(labels: Volume | None, groups: list[str] | None,
                  keep_labels: Iterable[int] | None) -> set[int] | None:
     """The labels whose blocks get Gaussians (None: all): keep_labels within the groups."""
@@ -75,8 +118,11 @@ def _kept_labels(labels: Volume | None, groups: list[str] | None,
     if groups is None:
         return keep
     assert labels is not None  # checked_groups: groups need a segmentation
-    in_groups = {label for label in torch.unique(labels.array).tolist()
-                 if label and group_of(label) in groups}
+    present: set[int] = set()
+    rows = max(1, SLAB_VOXELS // (labels.shape[1] * labels.shape[2]))
+    for first in range(0, labels.shape[0], rows):  # slab by slab: unique() sorts a copy
+        present.update(torch.unique(labels.array[first:first + rows]).tolist())
+    in_groups = {label for label in present if label and group_of(label) in groups}
     return in_groups if keep is None else in_groups & keep
 
 

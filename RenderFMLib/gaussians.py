@@ -24,6 +24,7 @@ from .volume import grid_bounding_radius, grid_center_ras
 FORMAT = "renderfm-6dgs"
 VERSION = "1"
 _WIDTHS = {field.name: field.stop - field.start for field in FIELDS}
+DERIVED_CHUNK = 1 << 18  # Gaussians per precompute() call when caching the slicing terms
 
 
 class SixDGaussians:
@@ -92,8 +93,21 @@ class SixDGaussians:
         if self.log_scales.requires_grad or self.corr_logits.requires_grad:
             return precompute(self.log_scales, self.corr_logits)
         if self._derived is None:
-            self._derived = precompute(self.log_scales, self.corr_logits)
+            self._derived = self._precompute_in_chunks()
         return self._derived
+
+    def _precompute_in_chunks(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """precompute() over DERIVED_CHUNK Gaussians at a time, into the outputs: the same
+        values, with temporaries bounded by the chunk rather than by N."""
+        like = self.log_scales
+        out = (like.new_empty(len(self), 3, 3), like.new_empty(len(self), 3, 3),
+               like.new_empty(len(self), 3, 3))
+        for start in range(0, len(self), DERIVED_CHUNK):
+            part = precompute(self.log_scales[start:start + DERIVED_CHUNK],
+                              self.corr_logits[start:start + DERIVED_CHUNK])
+            for whole, values in zip(out, part):
+                whole[start:start + DERIVED_CHUNK] = values
+        return out
 
     def select(self, mask: torch.Tensor) -> SixDGaussians:
         """The Gaussians where mask [N] bool is true (the cached slicing terms follow)."""

@@ -12,3 +12,21 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "totalseg").is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_ct():
+    """The bundled sample CT (Resources/sample/ct.nii.gz): 122 x 101 x 112 voxels of 3 mm, HU."""
+    from RenderFMLib.resources import resource_path
+    from RenderFMLib.volume import read_ct
+
+    return read_ct(resource_path("sample", "ct.nii.gz"))
+
+
+@pytest.fixture(scope="session")
+def sample_labels():
+    """Its TotalSegmentator segmentation (61 `total` classes), int64 on the CT's grid."""
+    from RenderFMLib.resources import resource_path
+    from RenderFMLib.volume import read_label_map
+
+    return read_label_map(resource_path("sample", "segmentation.nii.gz"))

@@ -1,5 +1,5 @@
-"""Fixtures for the headless Slicer tests: EGL offscreen windows, the bundled sample scan, a
-clock the test moves by hand.
+"""Fixtures for the headless Slicer tests: EGL offscreen windows, the bundled sample scan's nodes
+(the scan itself: ../conftest.py), a clock the test moves by hand.
 
 Every test module here builds its own SlicerContext once (module scope) from slicer-core;
 modules skip as a whole where slicer-core is not installed.
@@ -11,24 +11,6 @@ import pytest
 
 # Read by VTK whenever a render window is created; EGL renders offscreen without a display.
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-
-
-@pytest.fixture(scope="session")
-def sample_ct():
-    """The bundled sample CT (Resources/sample/ct.nii.gz): 122 x 101 x 112 voxels of 3 mm, HU."""
-    from RenderFMLib.resources import resource_path
-    from RenderFMLib.volume import read_ct
-
-    return read_ct(resource_path("sample", "ct.nii.gz"))
-
-
-@pytest.fixture(scope="session")
-def sample_labels():
-    """Its TotalSegmentator segmentation (61 `total` classes), int64 on the CT's grid."""
-    from RenderFMLib.resources import resource_path
-    from RenderFMLib.volume import read_label_map
-
-    return read_label_map(resource_path("sample", "segmentation.nii.gz"))
 
 
 @pytest.fixture(scope="module")
