@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
@@ -19,7 +20,7 @@ import torch
 
 from .build import build_gaussians, checked_groups
 from .camera import Camera, camera_tensors, orbit_camera
-from .errors import RenderFMError
+from .errors import RenderFMError, RenderFMWarning
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
 from .optimize.finetune import FinetuneOptions, FinetuneResult
@@ -41,6 +42,7 @@ __all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "FinetuneResult", "Frame", "Progr
            "prepare", "render", "shown"]
 
 BACKENDS = ("auto", "torch", "cuda")
+MAX_ANISOTROPY = 2.0  # longest / shortest voxel edge beyond which a CT is resampled isotropic
 LOG = logging.getLogger(__name__)
 
 
@@ -190,9 +192,30 @@ def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
         volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
     else:
         volume = read_ct(ct, hu_offset=hu_offset)
+    if spacing_mm is None:
+        spacing_mm = _spacing_for_thick_slices(volume)
     if spacing_mm is not None:
         volume = resample_isotropic(volume, spacing_mm)
     return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
+
+
+def _spacing_for_thick_slices(volume: Volume) -> float | None:
+    """An isotropic spacing (mm) for a CT whose voxels are more than MAX_ANISOTROPY times longer
+    on one axis than on another (thick slices), with a warning; None for other CTs.
+
+    AGP's Gaussians are round, as wide as a 2x2x2 block's mean edge: on 0.5 x 0.5 x 5 mm voxels
+    they would stand in thin layers 10 mm apart (stripes). The geometric mean spacing keeps the
+    voxel count (memory, time) of the original grid.
+    """
+    spacing = volume.spacing
+    if spacing.max() <= MAX_ANISOTROPY * spacing.min():
+        return None
+    isotropic = round(float(np.prod(spacing)) ** (1.0 / 3.0), 2)
+    sizes = " x ".join(f"{s:.2f}" for s in spacing)
+    warnings.warn(f"the CT's voxels are {sizes} mm (thick slices): resampled to {isotropic} mm "
+                  "isotropic so the picture has no stripes (choose another with --spacing / "
+                  "spacing_mm)", RenderFMWarning, stacklevel=3)
+    return isotropic
 
 
 def _labels(segmentation: Volume | str | Path, ct: Volume, device: str | torch.device) -> Volume:
