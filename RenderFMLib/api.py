@@ -18,11 +18,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .build import build_gaussians, checked_groups
+from .build import SLAB_VOXELS, build_gaussians, checked_groups
 from .camera import Camera, camera_tensors, orbit_camera
 from .errors import RenderFMError, RenderFMWarning
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
+from .memory import check_preparation, check_resampling, voxels_after_resampling
 from .optimize.finetune import FinetuneOptions, FinetuneResult
 from .optimize.finetune import finetune as _finetune
 from .optimize.views import views_for
@@ -79,6 +80,7 @@ def prepare(
     groups = checked_groups(segmentation is not None, groups, keep_labels, group_colors)
     progress(0.0, "reading the CT")
     volume = load_ct(ct, hu_offset, spacing_mm, device)
+    check_preparation(volume.array.numel(), segmentation, SLAB_VOXELS)
     labels = None
     if segmentation is not None:
         progress(0.2, "segmenting" if segmentation in SEGMENTERS else "reading the segmentation")
@@ -195,6 +197,8 @@ def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
     if spacing_mm is None:
         spacing_mm = _spacing_for_thick_slices(volume)
     if spacing_mm is not None:
+        spacing = tuple(volume.spacing[::-1].tolist())  # (k, j, i), as volume.shape
+        check_resampling(voxels_after_resampling(volume.shape, spacing, spacing_mm))
         volume = resample_isotropic(volume, spacing_mm)
     return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
 

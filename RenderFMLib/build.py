@@ -18,6 +18,7 @@ import torch
 from .channels import NUM_CHANNELS, combine
 from .errors import RenderFMError
 from .gaussians import SixDGaussians
+from .memory import check_headroom
 from .network.inputs import gradient_ras, input_channels
 from .priming import MIN_OPACITY, Primed, block_centres, prime
 from .segmentation.classes import group_of, labels_in_groups
@@ -78,8 +79,12 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
     """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT."""
     block_rows = volume.shape[0] // 2
     rows_per_slab = max(1, SLAB_VOXELS // (2 * volume.shape[1] * volume.shape[2]))
-    parts = [_prime_slab(volume, labels, preset, keep, colors, first, first + rows_per_slab)
-             for first in range(0, block_rows, rows_per_slab)]
+    slab_voxels = min(rows_per_slab * 2, volume.shape[0]) * volume.shape[1] * volume.shape[2]
+    parts: list[Primed] = []
+    for first in range(0, block_rows, rows_per_slab):
+        check_headroom(slab_voxels, first / block_rows, sum(len(part.labels) for part in parts))
+        parts.append(_prime_slab(volume, labels, preset, keep, colors, first,
+                                 first + rows_per_slab))
     if not parts:  # fewer than two slices: no block
         device = volume.array.device
         return Primed(torch.zeros(0, NUM_CHANNELS, device=device),

@@ -1,0 +1,84 @@
+"""Memory a preparation needs, checked before the work and between slabs of priming: one clear
+refusal (MemoryNeedError) instead of an allocator traceback or the system's out-of-memory killer.
+
+Bytes per voxel and per Gaussian, measured on a 512 x 512 x 600 CT (157 M voxels,
+Testing/bench/bench_memory.py): reading peaks at 1.26 GB (two copies of the CT), AGP with no
+segmentation at 2.70 GB with 3.8 M Gaussians, the threshold segmentation at 4.2 GB. Free memory
+is the kernel's MemAvailable (Linux); where it is unknown nothing is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .errors import RenderFMError
+
+CT_BYTES = 8  # per voxel: float32 HU, and a second copy while reading or resampling
+LABEL_BYTES = 8  # per voxel: int64 labels on the CT's grid
+THRESHOLD_BYTES = 14  # per voxel: the threshold segmentation's masks and connected components
+SLAB_BYTES_PER_VOXEL = 150  # priming's working set, per voxel of one slab
+HEADROOM_BYTES = 300_000_000  # kept free for the Gaussians one slab adds and the rest
+WAY_OUT = "resample it coarser (--spacing 1.5; spacing_mm=1.5 in Python) or crop it"
+
+
+class MemoryNeedError(RenderFMError):
+    """A preparation would not fit in the memory this machine has free."""
+
+
+def available_bytes() -> int | None:
+    """Memory the kernel can give without swapping (MemAvailable), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_resampling(voxels: int) -> None:
+    """MemoryNeedError when resampling the CT onto a grid of `voxels` voxels cannot fit."""
+    _check(CT_BYTES * voxels, f"resampling this CT to {voxels / 1e6:,.0f} M voxels")
+
+
+def check_preparation(voxels: int, segmentation: object, slab_voxels: int) -> None:
+    """MemoryNeedError when preparing a CT of `voxels` voxels, already in memory, cannot fit:
+    its labels (segmentation: prepare()'s argument), the threshold segmentation's masks, one
+    slab of priming (slab_voxels voxels at most) and the headroom."""
+    need = SLAB_BYTES_PER_VOXEL * min(voxels, slab_voxels) + HEADROOM_BYTES
+    need += LABEL_BYTES * voxels if segmentation is not None else 0
+    need += THRESHOLD_BYTES * voxels if segmentation == "threshold" else 0
+    _check(need, f"preparing this CT ({voxels / 1e6:,.0f} M voxels)")
+
+
+def check_headroom(slab_voxels: int, done: float, gaussians: int) -> None:
+    """MemoryNeedError when the next slab of priming would leave too little memory free.
+
+    done: fraction of the CT primed so far; gaussians: how many it has made.
+    """
+    free = available_bytes()
+    need = SLAB_BYTES_PER_VOXEL * slab_voxels + HEADROOM_BYTES
+    if free is not None and need > free:
+        raise MemoryNeedError(f"memory ran short after priming {done:.0%} of the CT "
+                              f"({gaussians:,} Gaussians so far, {_gb(free)} free): {WAY_OUT}")
+
+
+def voxels_after_resampling(shape: tuple[int, ...], spacing: tuple[float, ...],
+                            spacing_mm: float | None) -> int:
+    """Voxels of a grid of `shape` and `spacing` (mm, same axis order) once resampled to
+    spacing_mm isotropic (as volume.resample_isotropic rounds), or as it is (None)."""
+    if spacing_mm is None or not spacing_mm > 0:
+        return math.prod(shape)
+    return math.prod(max(1, round(n * s / spacing_mm)) for n, s in zip(shape, spacing))
+
+
+def _check(need: int, what: str) -> None:
+    free = available_bytes()
+    if free is not None and need > free:
+        raise MemoryNeedError(f"{what} needs about {_gb(need)} of memory and {_gb(free)} is "
+                              f"free: {WAY_OUT}")
+
+
+def _gb(count: float) -> str:
+    return f"{count / 1e9:.1f} GB"
