@@ -12,3 +12,19 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "totalseg").is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def without_groups():
+    """without(gaussians, groups): the Gaussians whose labels are in none of these anatomical
+    groups, picked by label (labels_in_groups), not through api.shown: the expected content of
+    a render that hides those groups."""
+    import torch
+
+    from RenderFMLib.segmentation.classes import labels_in_groups
+
+    def without(gaussians, groups):
+        hidden = torch.tensor(sorted(labels_in_groups(groups)), device=gaussians.labels.device)
+        return gaussians.select(~torch.isin(gaussians.labels, hidden))
+
+    return without
