@@ -20,7 +20,7 @@ from RenderFMLib.errors import RenderFMError, SegmentationError  # noqa: E402
 from RenderFMLib.slicer import dependencies  # noqa: E402
 from RenderFMLib.slicer.view import read_pixels  # noqa: E402
 from RenderFMLib.slicer.logic import (  # noqa: E402
-    Cancelled, RenderFMCore, ViewTarget, resolve_device)
+    Cancelled, RenderFMCore, ViewTarget, resolve_device, straight_rgba)
 from RenderFMLib.slicer.native import NATIVE_METHODS, show_volume_rendering  # noqa: E402
 from RenderFMLib.slicer.nodes import segmentation_node, volume_node  # noqa: E402
 from RenderFMLib.slicer.view import OffscreenThreeDView  # noqa: E402
@@ -90,6 +90,21 @@ def test_prepare_from_nodes_matches_the_api_on_the_files(gaussians, sample_ct, s
     assert np.allclose(gaussians.means.numpy(), direct.means.numpy(), atol=1e-4)  # RAS mm
 
 
+def test_straight_rgba_divides_premultiplied_colour_by_alpha():
+    import torch
+
+    rgb = torch.tensor([[[0.25, 0.1, 0.5],  # half covered: colour / 0.5
+                         [1.2, 0.3, 0.0],  # opaque, shading lifted red above 1: clipped
+                         [0.0, 0.0, 0.0],  # nothing drawn
+                         [0.2, 0.2, 0.2]]],  # alpha 0 (a background): transparent black
+                       requires_grad=True)  # frames come from a differentiable render
+    alpha = torch.tensor([[0.5, 1.0, 0.0, 0.0]])
+    rgba = straight_rgba(api.Frame(rgb, alpha, torch.zeros_like(alpha)))
+    assert rgba.dtype == np.float32 and rgba.shape == (1, 4, 4)
+    expected = [[[0.5, 0.2, 1.0, 0.5], [1.0, 0.3, 0.0, 1.0], [0.0] * 4, [0.0] * 4]]
+    np.testing.assert_allclose(rgba, expected, atol=1e-7)  # float32 rounding of 0.1 / 0.5
+
+
 def test_layer_shows_renderfm_over_native_volume_rendering(context, nodes, bone, core, view):
     show_volume_rendering(context, view, nodes[0], PRESET, "cpu")
     native = capture(view)
@@ -98,12 +113,20 @@ def test_layer_shows_renderfm_over_native_volume_rendering(context, nodes, bone,
     assert view.render_window.GetNumberOfLayers() == layers + 1
     shown = read_pixels(view.render_window)
     frame = api.render(bone, view.camera(), SIZE)  # what the layer must hold
-    alpha = frame.alpha.numpy()
-    opaque, empty = alpha > 0.5, alpha == 0.0
-    assert opaque.mean() > 0.1 and empty.mean() > 0.1  # both kinds of pixels are tested
+    alpha = frame.alpha.numpy().astype(np.float64)
+    empty, partial = alpha == 0.0, (alpha > 0.1) & (alpha < 0.9)
+    # Untouched pixels, and enough half-covered ones to tell straight from premultiplied colour.
+    assert empty.mean() > 0.1 and partial.sum() > 100 and (alpha > 0.9).mean() > 0.1
     assert np.array_equal(shown[empty], native[empty])
-    differs = (shown != native).any(axis=-1)
-    assert differs[opaque].mean() > 0.95  # RenderFM and the ray cast agree in colour only rarely
+    # Over the native image: a c + (1 - a) native, c the straight colour (the frame's rgb,
+    # premultiplied on black, divided by a), clipped to what a screen shows. Within 2 grey levels:
+    # the layer stores c and a in 8 bits (each off by at most half a level, moving the blend by
+    # at most 0.5 level each) and the blend itself is stored in 8 bits (at most 1 level).
+    a = alpha[..., None]
+    colour = np.clip(frame.rgb.numpy() / np.maximum(a, 1e-12), 0.0, 1.0)
+    expected = 255.0 * a * colour + (1.0 - a) * native
+    error = np.abs(shown - expected).max()
+    assert error <= 2.0, f"{error:.1f} grey levels off"
     assert core.last_error is None and core.last_render_s > 0
 
 
@@ -260,7 +283,8 @@ def test_render_errors_land_in_last_error_and_ticks_go_on(gaussians, core, view,
     assert core.tick() == 1 and core.last_error is None
 
 
-def test_hidden_groups_redraw_and_unknown_groups_change_nothing(gaussians, core, view):
+def test_hidden_groups_redraw_and_unknown_groups_change_nothing(gaussians, core, view,
+                                                                without_groups):
     target = ViewTarget.from_offscreen(view)
     core.show(target, gaussians)
     everything = read_pixels(view.render_window)
@@ -269,8 +293,12 @@ def test_hidden_groups_redraw_and_unknown_groups_change_nothing(gaussians, core,
     assert not np.array_equal(without_bones, everything)
     with pytest.raises(SegmentationError):
         core.set_hidden_groups(["no such group"])
+    assert np.array_equal(read_pixels(view.render_window), without_bones)  # nothing changed
     core.set_hidden_groups([])
     assert np.array_equal(read_pixels(view.render_window), everything)
+    # What hiding must show: the Gaussians without their skeleton ones, drawn the same way.
+    core.show(target, without_groups(gaussians, ["skeleton"]))
+    assert np.array_equal(read_pixels(view.render_window), without_bones)
 
 
 def test_cancelling_a_preparation_raises_cancelled_and_the_core_stays_usable(context, core, nodes):
