@@ -146,7 +146,15 @@ def test_moving_the_camera_renders_once_per_burst(gaussians, core, view, clock):
     assert np.array_equal(read_pixels(view.render_window), settled)
 
 
-def test_drafts_are_stretched_over_the_view_and_resizing_redraws(gaussians, core, view, clock):
+def test_drafts_are_stretched_over_the_view_and_resizing_redraws(gaussians, core, view, clock,
+                                                                monkeypatch):
+    sizes, render = [], api.render  # (width, height) of every render the core asks for
+
+    def recording(gaussians, camera, size, **options):
+        sizes.append(size)
+        return render(gaussians, camera, size, **options)
+
+    monkeypatch.setattr(api, "render", recording)
     core.show(ViewTarget.from_offscreen(view), gaussians, draft_scale=0.25)
     full = read_pixels(view.render_window)
     move(view, gaussians, 30.0)  # the fixture's camera again, but a change nonetheless
@@ -161,6 +169,8 @@ def test_drafts_are_stretched_over_the_view_and_resizing_redraws(gaussians, core
     clock.now += SETTLE_S
     assert core.tick() == 1
     assert core.last_render_s is not None and read_pixels(view.render_window).shape == (112, 96, 3)
+    # Full size, then drafts at a quarter of the view's size (rounded), then full size again.
+    assert sizes == [(SIZE, SIZE), (SIZE // 4, SIZE // 4), (24, 28), (96, 112)]
 
 
 def test_background_renders_leave_tick_to_show_finished_frames(context, gaussians, view, clock):
@@ -266,6 +276,18 @@ def test_comparison_renders_both_sides_and_names_the_native_mapper(context, node
         print(f"native vs RenderFM at {SIZE} px: {toggled}")
     finally:
         other.close()
+
+
+def test_comparison_after_a_resize_renders_at_the_new_size(gaussians, core, view):
+    target = ViewTarget.from_offscreen(view)
+    core.show(target, gaussians)
+    view.render_window.SetSize(96, 112)  # no tick yet: the layer still holds the 128 px frame
+    scores = core.native_vs_renderfm(target, NATIVE_METHODS["cpu"])
+    compared = read_pixels(view.render_window)
+    core.hide(target)
+    core.show(target, gaussians)  # a fresh full render at 96 x 112
+    assert np.array_equal(compared, read_pixels(view.render_window))
+    assert core.native_vs_renderfm(target, NATIVE_METHODS["cpu"]) == scores
 
 
 def test_render_errors_land_in_last_error_and_ticks_go_on(gaussians, core, view, clock, caplog):
