@@ -255,10 +255,17 @@ def runs(work: Path, far_segmentation: Path):
 
 def test_presets_lists_every_bundled_preset_and_marks_the_default(runs: Runs) -> None:
     from RenderFMLib.api import DEFAULT_PRESET
-    from RenderFMLib.transfer import preset_names
+    from RenderFMLib.transfer import bundled_presets, preset_names
 
     lines = succeeded(runs["presets"]).stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == preset_names()
+    for line, preset in zip(lines, bundled_presets().values()):
+        # "NAME  opacity points N, HU LOW..HIGH": the opacity curve's point count and HU span,
+        # printed to 6 significant digits.
+        count, low, high = re.search(r"opacity points +(\d+), HU (\S+)\.\.([^ ]+)", line).groups()
+        points = preset.scalar_opacity
+        assert int(count) == len(points)
+        assert (float(low), float(high)) == pytest.approx((points[0][0], points[-1][0]), rel=1e-5)
     assert len(lines) == 31  # Slicer's presets.xml ships 31 volume-rendering presets
     marked = [line.split()[0] for line in lines if "(default)" in line]
     assert marked == [DEFAULT_PRESET]
