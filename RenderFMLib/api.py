@@ -43,7 +43,7 @@ __all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "FinetuneResult", "Frame", "Progr
            "prepare", "render", "shown"]
 
 BACKENDS = ("auto", "torch", "cuda")
-MAX_ANISOTROPY = 2.0  # longest / shortest voxel edge beyond which a CT is resampled isotropic
+MAX_ANISOTROPY = 2.5  # longest / shortest voxel edge beyond which a CT is resampled isotropic
 LOG = logging.getLogger(__name__)
 
 
@@ -216,9 +216,10 @@ def _spacing_for_thick_slices(volume: Volume) -> float | None:
         return None
     isotropic = round(float(np.prod(spacing)) ** (1.0 / 3.0), 2)
     sizes = " x ".join(f"{s:.2f}" for s in spacing)
-    warnings.warn(f"the CT's voxels are {sizes} mm (thick slices): resampled to {isotropic} mm "
-                  "isotropic so the picture has no stripes (choose another with --spacing / "
-                  "spacing_mm)", RenderFMWarning, stacklevel=3)
+    warnings.warn(f"the CT's voxels are {sizes} mm ({spacing.max() / spacing.min():.1f} times "
+                  f"longer on one axis): resampled to {isotropic} mm isotropic so the picture has "
+                  "no stripes (choose another with --spacing / spacing_mm)", RenderFMWarning,
+                  stacklevel=3)
     return isotropic
 
 

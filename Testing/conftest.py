@@ -30,3 +30,19 @@ def sample_labels():
     from RenderFMLib.volume import read_label_map
 
     return read_label_map(resource_path("sample", "segmentation.nii.gz"))
+
+
+@pytest.fixture(scope="session")
+def without_groups():
+    """without(gaussians, groups): the Gaussians whose labels are in none of these anatomical
+    groups, picked by label (labels_in_groups), not through api.shown: the expected content of
+    a render that hides those groups."""
+    import torch
+
+    from RenderFMLib.segmentation.classes import labels_in_groups
+
+    def without(gaussians, groups):
+        hidden = torch.tensor(sorted(labels_in_groups(groups)), device=gaussians.labels.device)
+        return gaussians.select(~torch.isin(gaussians.labels, hidden))
+
+    return without

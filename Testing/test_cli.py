@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 from PIL import Image
 
-from data_paths import SHARED_DATA as DATA  # noqa: E402
 CT = DATA / "totalseg" / "example_ct_sm.nii.gz"
 SEG = DATA / "totalseg" / "example_seg.nii.gz"
 DICOM = DATA / "slicer_cthead_dicom"
@@ -155,12 +155,17 @@ def far_segmentation(work: Path) -> Path:
     return path
 
 
-def _write_default_camera(model: Path, path: Path) -> None:
-    """CAMERA.json holding api.default_camera of the prepared model."""
+# A view other than the default one, so that a CLI that ignores --camera (or reads the wrong
+# angle) renders another picture; azimuth and elevation differ so that swapping them shows.
+ORBIT = (60.0, 20.0)
+
+
+def _write_orbit_camera(model: Path, path: Path) -> None:
+    """CAMERA.json holding api.default_camera(model, *ORBIT) of the prepared model."""
     from RenderFMLib.api import default_camera
     from RenderFMLib.gaussians import SixDGaussians
 
-    path.write_text(json.dumps(default_camera(SixDGaussians.load(model)).to_dict()))
+    path.write_text(json.dumps(default_camera(SixDGaussians.load(model), *ORBIT).to_dict()))
 
 
 def _damage(model: Path, path: Path, how: str) -> None:
@@ -189,8 +194,11 @@ def runs(work: Path, far_segmentation: Path):
 
     # Runs on the prepared model, each started once `prepare` has written it.
     model = w / "model.safetensors"
-    runs.then("camera", "prepare", lambda: _write_default_camera(model, w / "camera.json"),
-              "render", CT, *BONE, "--camera", w / "camera.json", "-o", w / "from_camera.png")
+    runs.then("camera", "prepare", lambda: _write_orbit_camera(model, w / "camera.json"),
+              "render", model, "--size", SIZE, "--camera", w / "camera.json",
+              "-o", w / "from_camera.png")
+    runs.then("orbit", "prepare", lambda: None, "render", model, "--size", SIZE,
+              "--azimuth", ORBIT[0], "--elevation", ORBIT[1], "-o", w / "orbit.png")
     runs.then("from-model", "prepare", lambda: None,
               "render", model, "--size", SIZE, "-o", w / "from_model.png")
     runs.then("ply", "prepare", lambda: None,
@@ -247,10 +255,17 @@ def runs(work: Path, far_segmentation: Path):
 
 def test_presets_lists_every_bundled_preset_and_marks_the_default(runs: Runs) -> None:
     from RenderFMLib.api import DEFAULT_PRESET
-    from RenderFMLib.transfer import preset_names
+    from RenderFMLib.transfer import bundled_presets, preset_names
 
     lines = succeeded(runs["presets"]).stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == preset_names()
+    for line, preset in zip(lines, bundled_presets().values()):
+        # "NAME  opacity points N, HU LOW..HIGH": the opacity curve's point count and HU span,
+        # printed to 6 significant digits.
+        count, low, high = re.search(r"opacity points +(\d+), HU (\S+)\.\.([^ ]+)", line).groups()
+        points = preset.scalar_opacity
+        assert int(count) == len(points)
+        assert (float(low), float(high)) == pytest.approx((points[0][0], points[-1][0]), rel=1e-5)
     assert len(lines) == 31  # Slicer's presets.xml ships 31 volume-rendering presets
     marked = [line.split()[0] for line in lines if "(default)" in line]
     assert marked == [DEFAULT_PRESET]
@@ -297,11 +312,15 @@ def test_azimuth_changes_the_view(runs: Runs, work: Path) -> None:
     assert ((front.max(axis=2) > 0) != (side.max(axis=2) > 0)).mean() > 0.01
 
 
-def test_camera_file_with_the_default_camera_reproduces_the_default_view(
+def test_camera_file_renders_the_view_of_the_matching_azimuth_and_elevation(
         runs: Runs, work: Path) -> None:
-    succeeded(runs["bone"]), succeeded(runs["camera"])
+    succeeded(runs["camera"]), succeeded(runs["orbit"]), succeeded(runs["from-model"])
+    orbit = read_png(work / "orbit.png")
+    # The orbit view is not the default one (else an ignored --camera would go unnoticed).
+    assert ((orbit.max(axis=2) > 0) != (read_png(work / "from_model.png").max(axis=2) > 0)
+            ).mean() > 0.01
     # JSON round-trips the float64 terms exactly and rendering is deterministic: same pixels.
-    np.testing.assert_array_equal(read_png(work / "from_camera.png"), read_png(work / "bone.png"))
+    np.testing.assert_array_equal(read_png(work / "from_camera.png"), orbit)
 
 
 def test_background_colours_the_corners(runs: Runs, work: Path) -> None:
@@ -394,10 +413,22 @@ def test_segmentation_with_a_model(runs: Runs) -> None:
     assert "--seg" in assert_user_error(runs["seg-with-model"])
 
 
-def test_hiding_the_skeleton_changes_the_image(runs: Runs, work: Path) -> None:
-    succeeded(runs["bone"])
-    succeeded(runs["no-skeleton"])
-    assert not np.array_equal(read_png(work / "bone.png"), read_png(work / "no_bone.png"))
+def test_hiding_the_skeleton_renders_the_gaussians_without_it(runs: Runs, work: Path,
+                                                              without_groups) -> None:
+    from RenderFMLib.api import default_camera, render
+    from RenderFMLib.gaussians import SixDGaussians
+
+    succeeded(runs["prepare"]), succeeded(runs["bone"]), succeeded(runs["no-skeleton"])
+    # The model renders as the CT does (test_prepared_model_renders_like_the_ct).
+    model = SixDGaussians.load(work / "model.safetensors")
+    rest = without_groups(model, ["skeleton"])
+    assert 0 < len(rest) < len(model)
+    expected = render(rest, default_camera(model), SIZE).to_uint8()
+    shown = read_png(work / "no_bone.png")
+    assert not np.array_equal(shown, read_png(work / "bone.png"))
+    # The same Gaussians and camera in this process: float sums may round differently with
+    # another torch thread count, which moves a pixel by at most one 8-bit level.
+    assert np.abs(shown.astype(int) - expected).max() <= 1
 
 
 def test_threshold_segmentation_with_group_colours(runs: Runs, work: Path) -> None:

@@ -1,5 +1,6 @@
-"""The 'dvr' ground-truth renderer: closed forms, step independence, grid geometry, camera convention,
-orientation on the bundled CT, headlight shading, and agreement with the Gaussian renderer."""
+"""The 'dvr' ground-truth renderer: closed forms, step independence, grid geometry, camera
+convention, orientation on the bundled CT, headlight shading, and agreement with the Gaussian
+renderer."""
 
 import math
 
@@ -10,8 +11,9 @@ import torch
 from RenderFMLib.api import default_camera, prepare, render
 from RenderFMLib.camera import Camera, orbit_camera
 from RenderFMLib.errors import PresetError, RenderFMError
-from RenderFMLib.groundtruth.dvr import render_dvr
 from RenderFMLib.evaluation.metrics import ssim
+from RenderFMLib.groundtruth import dvr
+from RenderFMLib.groundtruth.dvr import render_dvr
 from RenderFMLib.resources import resource_path
 from RenderFMLib.transfer import Preset
 from RenderFMLib.volume import Volume, read_ct, read_segmentation
@@ -137,13 +139,42 @@ def test_result_does_not_depend_on_the_step(sample_ct):
         assert ssim(frame.rgb.numpy(), reference.rgb.numpy()) > ssim_min
 
 
-def test_early_stop_only_drops_what_is_left_behind_opaque_pixels(sample_ct):
+@pytest.fixture
+def sample_by_sample(monkeypatch) -> None:
+    """Rays march in passes of about SAMPLES_PER_PASS samples shared by a chunk's rays and leave
+    only between passes: at the small sizes of these tests one pass holds whole rays, so the
+    stop would never act. One sample per pass: a ray stops right after the sample that reaches
+    early_stop."""
+    monkeypatch.setattr(dvr, "SAMPLES_PER_PASS", 1)
+
+
+def test_early_stop_only_drops_what_is_left_behind_opaque_pixels(sample_ct, sample_by_sample):
     camera = orbit_camera(sample_ct.center_ras(), sample_ct.bounding_radius(), 0, 0)
     stopped = render_dvr(sample_ct, "CT-Bone", camera, 48)
     full = render_dvr(sample_ct, "CT-Bone", camera, 48, early_stop=1.0)
     # A ray stops once its transmittance is below 0.001: at most that much light is left out.
     assert (stopped.rgb - full.rgb).abs().max().item() <= 1e-3 + 1e-5
     assert (stopped.alpha - full.alpha).abs().max().item() <= 1e-3 + 1e-5
+    # ... and it does stop: behind almost every opaque pixel some coverage is left out.
+    opaque = full.alpha > 0.9995
+    assert opaque.float().mean() > 0.1
+    assert (stopped.alpha[opaque] < full.alpha[opaque]).float().mean() > 0.9
+    assert stopped.alpha[opaque].min().item() >= 0.999 - 1e-6  # not before reaching 0.999
+
+
+def test_early_stop_ends_the_ray_at_the_first_sample_past_it(sample_by_sample):
+    """The homogeneous box above, seen along R (58.5 mm between voxel centres), opacity 0.02 per
+    mm: each of the N = ceil(58.5 / 0.7) samples lets 0.98^ds through (ds = 58.5 / N). With
+    early_stop 0.5 the central ray ends after the first k samples with 0.98^(k ds) <= 0.5."""
+    shape, spacing = (20, 30, 40), (2.5, 2.0, 1.5)
+    ct = Volume(torch.full(shape, 100.0), _grid(shape, spacing))
+    frame = render_dvr(ct, _preset(((-3000.0, 0.02), (3000.0, 0.02))), _axis_camera(0), 33,
+                       step_mm=0.7, early_stop=0.5)
+    ds = 58.5 / math.ceil(58.5 / 0.7)
+    k = math.ceil(math.log(0.5) / (ds * math.log(0.98)))
+    expected = 1 - 0.98 ** (k * ds)  # 0.505; 0.69 through the whole box
+    assert 0.98 ** ((k - 1) * ds) > 0.5 + 1e-3  # sample k - 1 is clearly short of the stop
+    assert frame.alpha[16, 16].item() == pytest.approx(expected, abs=1e-5)  # float32: ~1e-6
 
 
 # ---------------------------------------------------------------- geometry --------------------

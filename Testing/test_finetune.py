@@ -10,6 +10,8 @@ for the module.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
 from collections import Counter
@@ -197,6 +199,37 @@ def test_ctrl_c_outside_the_loop_writes_nothing(scan: Scan, tmp_path: Path, caps
     assert (status, stdout) == (130, "")
     assert stderr.rstrip().endswith("renderfm: interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_option_reaches_api_finetune_and_its_defaults_are_the_apis(
+        scan: Scan, tmp_path: Path, capsys, monkeypatch) -> None:
+    api_defaults = {name: parameter.default
+                    for name, parameter in inspect.signature(api.finetune).parameters.items()}
+    calls = []
+
+    @functools.wraps(api.finetune)  # its signature: the command takes its defaults from it
+    def finetune(gaussians, ct, **options):
+        calls.append((ct, options))
+        scores = Scores(0.0, 30.0, 0.9, 0.8, ())
+        return api.FinetuneResult(gaussians, scores, scores, 0, 0.0, "iterations")
+
+    monkeypatch.setattr(api, "finetune", finetune)
+    status, _, err = run(capsys, scan.model, "--ct", scan.ct, "--hu-offset", "5", "--spacing", "3",
+                         "--target", "dvr", "--iterations", "7", "--budget-s", "9.5", "--size",
+                         "20", "--heldout-size", "24", "--views", "3", "--close-ups", "1",
+                         "--crop", "18", "--seed", "5", "--densify",
+                         "-o", tmp_path / "a.safetensors")
+    assert status == 0, err
+    status, _, err = run(capsys, scan.model, "--ct", scan.ct, "-o", tmp_path / "b.safetensors")
+    assert status == 0, err
+    assert run(capsys, scan.model, "--ct", scan.ct)[0] == 2  # argparse: -o is required
+    (ct, given), (_, defaults) = calls
+    assert ct == str(scan.ct)
+    assert callable(given.pop("progress")) and callable(defaults.pop("progress"))
+    assert given == {"target": "dvr", "size": 20, "views": 3, "close_ups": 1, "heldout_size": 24,
+                     "iterations": 7, "budget_s": 9.5, "crop": 18, "densify": True, "seed": 5,
+                     "hu_offset": 5.0, "spacing_mm": 3.0}
+    assert defaults == {name: api_defaults[name] for name in defaults}
 
 
 # --- mistakes: one line, status 2, nothing written --------------------------------------------

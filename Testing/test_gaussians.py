@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -20,7 +21,6 @@ from RenderFMLib.gaussians import SixDGaussians
 from RenderFMLib.render.reference.precompute import precompute, precompute_direct
 from RenderFMLib.volume import read_ct
 
-from data_paths import SHARED_DATA as DATA  # noqa: E402
 CT = DATA / "totalseg" / "example_ct_sm.nii.gz"
 SEG = DATA / "totalseg" / "example_seg.nii.gz"
 PARAM_NAMES = ("means", "dir_means", "rgb", "sh", "opacity_logits", "log_scales", "corr_logits")

@@ -1,5 +1,6 @@
 """`renderfm make-gt`: layout, resuming, bad scans skipped, nothing mixed or overwritten."""
 
+import inspect
 import json
 import shutil
 
@@ -142,6 +143,39 @@ def test_cli_make_gt(tmp_path, bad_scan, capsys):
     assert "at least one scan" in capsys.readouterr().err
     assert main(["make-gt", str(SAMPLE), "--presets", "Nope", "-o", str(tmp_path / "new")]) == 2
     assert not (tmp_path / "new").exists()  # nothing made for a refused command
+
+
+def test_cli_make_gt_passes_every_option_and_defaults_to_the_api(tmp_path, monkeypatch, capsys):
+    from RenderFMLib.api import DEFAULT_PRESET
+    from RenderFMLib.groundtruth import cache
+
+    api_defaults = {name: parameter.default for name, parameter
+                    in inspect.signature(cache.make_ground_truth).parameters.items()}
+    calls = []
+
+    def make_ground_truth(scans, presets, out, **options):
+        calls.append((scans, presets, out, options))
+        return cache.GroundTruthSummary(rendered=3)
+
+    monkeypatch.setattr(cache, "make_ground_truth", make_ground_truth)
+    out = tmp_path / "gt"
+    assert main(["make-gt", str(SAMPLE), "--renderer", "pathtraced", "--presets", "CT-Bone,CT-AAA",
+                 "--views", "5", "--elevations=-10,20", "--size", "32", "--spp", "3",
+                 "--threads", "4", "--variant", "scalar_rgb", "-o", str(out)]) == 0
+    assert "3 views rendered, 0 already there, 0 of 1 scans failed" in capsys.readouterr().out
+    assert main(["make-gt", str(SAMPLE), "-o", str(out)]) == 0
+    with pytest.raises(SystemExit) as refused:  # argparse: -o is required
+        main(["make-gt", str(SAMPLE)])
+    assert refused.value.code == 2 and "-o/--output" in capsys.readouterr().err
+    (scans, presets, folder, given), (_, default_presets, _, defaults) = calls
+    assert scans == [SAMPLE] and presets == ["CT-Bone", "CT-AAA"] and folder == out
+    assert callable(given.pop("progress")) and callable(defaults.pop("progress"))
+    assert given == {"renderer": "pathtraced", "size": 32, "views": 5, "elevations": [-10.0, 20.0],
+                     "spp": 3, "threads": 4, "variant": "scalar_rgb"}
+    # Without options: the API's own defaults (elevations as a list), Slicer's default preset.
+    assert {**defaults, "elevations": tuple(defaults["elevations"])} == {
+        name: api_defaults[name] for name in defaults}
+    assert default_presets == [DEFAULT_PRESET]
 
 
 def test_path_traced_ground_truth_records_its_settings(tmp_path):

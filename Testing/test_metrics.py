@@ -9,8 +9,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from RenderFMLib.evaluation import lpips, metrics
 from RenderFMLib.errors import ModelFileError
+from RenderFMLib.evaluation import lpips, metrics
 
 # The SSIM map is computed in float32 about 0.5; against scikit-image's float64 the mean SSIM
 # agreed within 2e-7 on noisy, flat-bright (the worst case for float32 variances) and rendered
@@ -164,7 +164,8 @@ def test_lpips_is_none_without_weights(monkeypatch):
 
 def _lpips_weights(path):
     """A weights file of the documented layout with random (not trained) values: a stand-in for
-    the real LPIPS weights, which RenderFM cannot ship; it checks the computation, not the scores."""
+    the real LPIPS weights, which RenderFM cannot ship; it checks the computation, not the
+    scores."""
     from safetensors.torch import save_file
 
     generator = torch.Generator().manual_seed(3)
@@ -172,7 +173,8 @@ def _lpips_weights(path):
               "conv4": (256, 384, 3), "conv5": (256, 256, 3)}
     tensors = {}
     for number, (name, (out, cin, k)) in enumerate(shapes.items(), start=1):
-        tensors[f"{name}.weight"] = torch.randn(out, cin, k, k, generator=generator) / (cin * k * k) ** 0.5
+        weight = torch.randn(out, cin, k, k, generator=generator)
+        tensors[f"{name}.weight"] = weight / (cin * k * k) ** 0.5
         tensors[f"{name}.bias"] = 0.1 * torch.randn(out, generator=generator)
         tensors[f"lin{number}.weight"] = torch.rand(1, out, 1, 1, generator=generator)
     save_file(tensors, str(path))
@@ -188,7 +190,8 @@ def _alexnet_lpips(a, b, tensors):
         torch.nn.Conv2d(384, 256, 3, padding=1), torch.nn.ReLU(),
         torch.nn.Conv2d(256, 256, 3, padding=1), torch.nn.ReLU())
     for index, name in zip((0, 3, 6, 8, 10), ("conv1", "conv2", "conv3", "conv4", "conv5")):
-        net[index].weight.data, net[index].bias.data = tensors[f"{name}.weight"], tensors[f"{name}.bias"]
+        net[index].weight.data = tensors[f"{name}.weight"]
+        net[index].bias.data = tensors[f"{name}.bias"]
     taps = (1, 4, 7, 9, 11)
     shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
     scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 
 from RenderFMLib import api
 from RenderFMLib.camera import camera_tensors
@@ -15,7 +16,6 @@ from RenderFMLib.ply import _quaternions, export_ply
 from RenderFMLib.render.reference import slice_gaussians, slice_project
 from RenderFMLib.sh import sh_basis
 
-from data_paths import SHARED_DATA as DATA  # noqa: E402
 CT = DATA / "totalseg" / "example_ct_sm.nii.gz"
 SEG = DATA / "totalseg" / "example_seg.nii.gz"
 

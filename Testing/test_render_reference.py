@@ -80,7 +80,8 @@ def test_slicing_matches_monte_carlo_conditional():
     mu_d = torch.nn.functional.normalize(p["dir_means"][0], dim=0)
     d = torch.nn.functional.normalize(p["means"][0] - centre, dim=0)
     gen = torch.Generator().manual_seed(0)
-    samples = torch.randn(4_000_000, 6, generator=gen, dtype=DOUBLE) @ torch.linalg.cholesky(sigma).T
+    normal = torch.randn(4_000_000, 6, generator=gen, dtype=DOUBLE)
+    samples = normal @ torch.linalg.cholesky(sigma).T
     near = (samples[:, 3:] - (d - mu_d)).norm(dim=1) < 0.08
     kept = samples[near, :3] + p["means"][0]
     assert near.sum() > 2000
@@ -144,12 +145,14 @@ def rasterize(projected: dict, width: int, height: int, tile_size: int = 16,
                  tile_size)
 
 
-def brute_force(projected: dict, width: int, height: int):
-    """Per pixel, every visible Gaussian sorted by depth, blended one at a time (DESIGN.md 6)."""
+def brute_force(projected: dict, width: int, height: int, early_stop: bool = True):
+    """Per pixel, every visible Gaussian sorted by depth, blended one at a time (DESIGN.md 6);
+    early_stop=False blends on past the transmittance stop (to show that a scene reaches it)."""
     pr = {k: v.detach().double().numpy() for k, v in projected.items()}
     visible = np.nonzero(pr["radii"] > 0)[0]
     order = visible[np.argsort(pr["depths"][visible], kind="stable")]
-    rgb, alpha, depth = np.zeros((height, width, 3)), np.zeros((height, width)), np.zeros((height, width))
+    rgb = np.zeros((height, width, 3))
+    alpha, depth = np.zeros((height, width)), np.zeros((height, width))
     for v in range(height):
         for u in range(width):
             t = 1.0
@@ -162,7 +165,7 @@ def brute_force(projected: dict, width: int, height: int):
                 al = min(0.99, pr["opacities"][g] * math.exp(power))
                 if al < 1 / 255:
                     continue
-                if t * (1 - al) < 1e-4:
+                if early_stop and t * (1 - al) < 1e-4:
                     break
                 rgb[v, u] += al * t * pr["colors"][g]
                 depth[v, u] += al * t * pr["depths"][g]
@@ -183,6 +186,33 @@ def test_rasterizer_matches_brute_force(tile_size):
     np.testing.assert_allclose(rgb.numpy(), ref_rgb, atol=1e-5)
     np.testing.assert_allclose(alpha.numpy(), ref_alpha, atol=1e-5)
     np.testing.assert_allclose(depth.numpy(), ref_depth, atol=1e-3)  # mm at depths 150..250
+
+
+def test_opaque_stack_stops_where_brute_force_stops():
+    """Four Gaussians on the optical axis, one behind the other, of opacity 0.99, 0.5, 0.99 and
+    0.99 at their centres: near the axis the third would take T from 0.005 to 5e-5, below 1e-4,
+    so the pixel stops before it (and the fourth) and keeps T = 0.005."""
+    width, height = 41, 29  # odd: the optical axis passes through the centre of pixel (20, 14)
+    s = scene(4, seed=0, dtype=DOUBLE)
+    s["means"] = torch.tensor([[0.0, -depth, 0.0] for depth in (100.0, 110.0, 120.0, 130.0)],
+                              dtype=DOUBLE)
+    s["dir_means"] = torch.tensor([[0.0, -1.0, 0.0]] * 4, dtype=DOUBLE)  # opacity factor 1
+    s["log_scales"] = torch.tensor([[2.5] * 3 + [0.0] * 3] * 4, dtype=DOUBLE)  # 12 mm: ~5 px
+    s["corr_logits"] = torch.zeros(4, 15, dtype=DOUBLE)
+    s["opacity_logits"] = torch.tensor([8.0, 0.0, 8.0, 8.0], dtype=DOUBLE)  # 0.99 once clamped
+    s["rgb"] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]],
+                            dtype=DOUBLE)
+    s["sh"] = torch.zeros(4, 9, dtype=DOUBLE)
+    s["sh"][:, 0] = 1.0 / 0.28209479177387814  # shading 1
+    projected = project(s, width, height)
+    rgb, alpha, depth = rasterize(projected, width, height)
+    ref_rgb, ref_alpha, ref_depth = brute_force(projected, width, height)
+    # The scene reaches the stop: blending on would add up to 0.99 x 0.005 of coverage.
+    assert (brute_force(projected, width, height, early_stop=False)[1] - ref_alpha).max() > 4e-3
+    # float64 throughout; the renderer's T = exp(sum log(1 - alpha)) against the product: ~1e-15.
+    np.testing.assert_allclose(rgb.numpy(), ref_rgb, atol=1e-10)
+    np.testing.assert_allclose(alpha.numpy(), ref_alpha, atol=1e-10)
+    np.testing.assert_allclose(depth.numpy(), ref_depth, atol=1e-8)  # mm
 
 
 def test_image_does_not_depend_on_tile_size():
@@ -211,6 +241,48 @@ def test_single_gaussian_footprint_matches_the_pinhole_projection():
     expected = np.where(expected >= 1 / 255, expected, 0.0)
     np.testing.assert_allclose(alpha.numpy(), expected, atol=1e-5)
     assert depth[height // 2, width // 2].item() == pytest.approx(distance, rel=1e-5)
+
+
+def pinhole(camera: Camera, width: int, height: int):
+    """uv(point [3] RAS mm) -> [2] px, differentiable: the pinhole built from the camera's terms
+    (not from camera_tensors): x right = forward x view up, y down = forward x right, the focal
+    length from the vertical view angle, the principal point at the image centre."""
+    position = torch.tensor(camera.position, dtype=DOUBLE)
+    forward = torch.nn.functional.normalize(torch.tensor(camera.focal_point, dtype=DOUBLE)
+                                            - position, dim=0)
+    right = torch.nn.functional.normalize(
+        torch.linalg.cross(forward, torch.tensor(camera.view_up, dtype=DOUBLE)), dim=0)
+    down = torch.linalg.cross(forward, right)
+    focal = (height / 2) / math.tan(math.radians(camera.view_angle) / 2)
+
+    def uv(point: torch.Tensor) -> torch.Tensor:
+        offset = point - position
+        depth = offset @ forward
+        return torch.stack([width / 2 + focal * (offset @ right) / depth,
+                            height / 2 + focal * (offset @ down) / depth])
+
+    return uv
+
+
+def test_off_axis_footprint_is_the_pinhole_jacobian_of_the_covariance():
+    """EWA: a Gaussian's 2D covariance is J S J^T + 0.3 px^2, J the Jacobian of the pinhole at its
+    mean. Here J comes from autograd through `pinhole`, for a Gaussian well off the optical axis
+    (x/z 0.22, y/z 0.16: inside the image, where the renderer does not clamp) with a strongly
+    correlated covariance, so the off-axis terms of J (-f x / z^2, -f y / z^2) matter."""
+    width, height = 64, 48
+    s = scene(1, seed=11, dtype=DOUBLE)  # random log_scales and correlations
+    s["means"] = torch.tensor([[-35.0, -160.0, 25.0]], dtype=DOUBLE)
+    s["dir_means"] = s["means"] - torch.tensor(CAMERA.position, dtype=DOUBLE)  # mu_c = mu_p
+    projected = project(s, width, height)
+    uv = pinhole(CAMERA, width, height)
+    jacobian = torch.autograd.functional.jacobian(uv, s["means"][0])
+    s_c = precompute(s["log_scales"], s["corr_logits"])[0][0]  # the sliced 3D covariance
+    covariance = jacobian @ s_c @ jacobian.T + 0.3 * torch.eye(2, dtype=DOUBLE)
+    inverse = torch.linalg.inv(covariance)
+    expected = torch.stack([inverse[0, 0], inverse[0, 1], inverse[1, 1]])
+    # The same linearisation in float64, in another order of operations: ~1e-15 relative.
+    torch.testing.assert_close(projected["conics"][0], expected, rtol=1e-9, atol=0.0)
+    torch.testing.assert_close(projected["means2d"][0], uv(s["means"][0]), rtol=1e-12, atol=0.0)
 
 
 def test_front_gaussian_is_blended_first():

@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 
 from RenderFMLib.errors import RenderFMError, SegmentationError
 from RenderFMLib.resources import resource_path
@@ -23,8 +24,6 @@ from RenderFMLib.segmentation import (
     labels_in_groups,
     look_colors,
 )
-
-from data_paths import SHARED_DATA as DATA  # noqa: E402
 
 TOTALSEG = DATA / "totalseg"
 needs_data = pytest.mark.skipif(not TOTALSEG.is_dir(), reason=f"shared data not at {DATA}")

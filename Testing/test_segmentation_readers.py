@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 
 from RenderFMLib.errors import RenderFMWarning, SegmentationError, VolumeError
 from RenderFMLib.segmentation import read_labels
 from RenderFMLib.volume import LPS_TO_RAS, read_ct
-
-from data_paths import SHARED_DATA as DATA  # noqa: E402
 
 TOTALSEG = DATA / "totalseg"
 if not TOTALSEG.is_dir():

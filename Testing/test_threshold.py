@@ -14,7 +14,8 @@ from RenderFMLib.segmentation.classes import labels_in_groups
 from RenderFMLib.segmentation.threshold import THRESHOLD_LABELS, threshold_segmentation
 from RenderFMLib.volume import Volume, read_ct, read_segmentation
 
-BONE, VESSELS, LUNG, SOFT = (THRESHOLD_LABELS[k] for k in ("bone", "vessels", "lung", "soft_tissue"))
+BONE, VESSELS, LUNG, SOFT = (THRESHOLD_LABELS[k]
+                             for k in ("bone", "vessels", "lung", "soft_tissue"))
 SOLID_ORGANS = (1, 2, 3, 5)  # spleen, kidneys, liver: no air inside
 AORTA = 52
 

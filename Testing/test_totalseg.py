@@ -189,8 +189,9 @@ def test_stand_in_called_once_and_result_equals_reference(monkeypatch, tmp_path,
     assert len(torch.unique(labels.array)) == (41 if fast else 42)  # 40 / 41 classes + background
 
 
-@pytest.mark.parametrize("failure", [RuntimeError("CUDA out of memory"),
-                                     SystemExit("ERROR: The input file or directory does not exist.")])
+@pytest.mark.parametrize("failure", [
+    RuntimeError("CUDA out of memory"),
+    SystemExit("ERROR: The input file or directory does not exist.")])
 def test_stand_in_failure_becomes_segmentation_error_with_fallback(monkeypatch, tmp_path,
                                                                    isolated_home, ct, failure):
     weights = tmp_path / "weights"

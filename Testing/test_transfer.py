@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from data_paths import SHARED_DATA  # noqa: E402
 
 from RenderFMLib.errors import PresetError
 from RenderFMLib.resources import resource_path
@@ -19,8 +20,6 @@ from RenderFMLib.transfer import (
     preset_names,
     write_presets_json,
 )
-
-from data_paths import SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from data_paths import SHARED_DATA as DATA  # noqa: E402
 
 from RenderFMLib.errors import RenderFMWarning, VolumeError
 from RenderFMLib.volume import (
@@ -20,7 +21,6 @@ from RenderFMLib.volume import (
     to_sitk,
 )
 
-from data_paths import SHARED_DATA as DATA  # noqa: E402
 if not (DATA / "totalseg").is_dir() or not (DATA / "slicer_cthead_dicom").is_dir():
     pytest.skip(f"shared test data not found at {DATA}", allow_module_level=True)
 

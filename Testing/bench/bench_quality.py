@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from RenderFMLib.api import finetune, prepare, render
+from RenderFMLib.evaluation.metrics import MS_SSIM_MIN_SIDE, SSIM_WINDOW, ms_ssim, psnr, ssim
 from RenderFMLib.groundtruth.dvr import render_dvr
 from RenderFMLib.groundtruth.renderers import groundtruth_problem, render_groundtruth
-from RenderFMLib.evaluation.metrics import MS_SSIM_MIN_SIDE, SSIM_WINDOW, ms_ssim, psnr, ssim
 from RenderFMLib.optimize.evaluate import foreground
 from RenderFMLib.optimize.views import heldout_cameras
 from RenderFMLib.transfer import load_preset

@@ -42,8 +42,8 @@ def striping(gaussians, framing) -> float:
 
 @pytest.mark.parametrize("preset", ["CT-Bone", "CT-Muscle"])
 def test_thick_slices_are_resampled_and_render_without_stripes(sample_ct, thick, preset):
-    with pytest.warns(RenderFMWarning, match=r"3\.00 x 3\.00 x 12\.00 mm \(thick slices\): "
-                                             r"resampled to 4\.76 mm isotropic"):
+    with pytest.warns(RenderFMWarning, match=r"3\.00 x 3\.00 x 12\.00 mm \(4\.0 times longer "
+                                             r"on one axis\): resampled to 4\.76 mm isotropic"):
         resampled = prepare(thick, preset=preset)
     original = prepare(sample_ct, preset=preset)
     as_is = build_gaussians(thick, None, load_preset(preset))
@@ -52,11 +52,11 @@ def test_thick_slices_are_resampled_and_render_without_stripes(sample_ct, thick,
 
 
 def test_the_grid_keeps_the_voxel_count_and_a_chosen_spacing_wins(thick):
-    with pytest.warns(RenderFMWarning, match="thick slices"):
+    with pytest.warns(RenderFMWarning, match="times longer on one axis"):
         resampled = prepare(thick, preset="CT-AAA")
     shape = resampled.volume_shape
     assert abs(np.prod(shape) / np.prod(thick.shape) - 1.0) < 0.05  # rounding of 3 extents
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no thick-slice warning when the user chose the spacing
+        warnings.simplefilter("error")  # no resampling warning when the user chose the spacing
         chosen = prepare(thick, preset="CT-AAA", spacing_mm=6.0)
     assert np.allclose(np.linalg.norm(chosen.ijk_to_ras[:3, :3], axis=0), 6.0)

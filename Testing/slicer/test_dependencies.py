@@ -53,6 +53,7 @@ def test_dependencies_decide_without_installing():
 def test_slicer_installs_every_core_dependency():
     """The module installs what pyproject.toml's [project] dependencies name, nothing less."""
     import re
+
     import tomllib
 
     from RenderFMLib.resources import resource_path

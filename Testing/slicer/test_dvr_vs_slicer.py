@@ -1,5 +1,6 @@
-"""The dvr reference against Slicer's own CPU ray cast, headless (issue: camera and transfer-function
-conventions): same CT, preset and camera -> SSIM >= 0.92 and silhouettes within 1 px.
+"""The dvr ground-truth renderer against Slicer's own CPU ray cast, headless (issue: camera and
+transfer-function conventions): same CT, preset and camera -> SSIM >= 0.92 and silhouettes
+within 1 px.
 
 Slicer renders through slicer-core's volume rendering logic in an offscreen 3D view
 (groundtruth.slicer_native); dvr is RenderFM's own ray marcher. SSIM 0.92 is the issue's bar (an
@@ -13,9 +14,9 @@ import pytest
 pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.py
 
 from RenderFMLib.camera import orbit_camera  # noqa: E402
+from RenderFMLib.evaluation.metrics import ssim  # noqa: E402
 from RenderFMLib.groundtruth.dvr import render_dvr  # noqa: E402
 from RenderFMLib.groundtruth.slicer_native import render_native  # noqa: E402
-from RenderFMLib.evaluation.metrics import ssim  # noqa: E402
 
 SIZE = 160
 VIEWS = [(0.0, 0.0), (120.0, 25.0)]  # anterior, and from the patient's left-posterior, above
@@ -37,7 +38,8 @@ def _cameras(ct):
 def _row_extents(covered: np.ndarray) -> dict[int, tuple[int, int]]:
     """Leftmost and rightmost covered column of every row that has one."""
     rows = np.flatnonzero(covered.any(axis=1))
-    return {int(r): (int(np.argmax(covered[r])), int(len(covered[r]) - 1 - np.argmax(covered[r, ::-1])))
+    return {int(r): (int(np.argmax(covered[r])),
+                     int(len(covered[r]) - 1 - np.argmax(covered[r, ::-1])))
             for r in rows}
 
 
@@ -72,7 +74,8 @@ def test_silhouettes_line_up(pair):
         extents_a, extents_b = _row_extents(mask_a), _row_extents(mask_b)
         common = sorted(set(extents_a) & set(extents_b))
         offsets = np.array([np.subtract(extents_a[r], extents_b[r]) for r in common])
-        assert np.all(np.abs(np.median(offsets, axis=0)) <= EDGE_PX), f"{preset}: {offsets.tolist()}"
+        median = np.median(offsets, axis=0)
+        assert np.all(np.abs(median) <= EDGE_PX), f"{preset}: {offsets.tolist()}"
 
 
 def test_the_comparison_is_sensitive(pair, sample_ct):

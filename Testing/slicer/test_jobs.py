@@ -23,7 +23,13 @@ from RenderFMLib import api  # noqa: E402
 from RenderFMLib.errors import RenderFMError  # noqa: E402
 from RenderFMLib.optimize.evaluate import Scores  # noqa: E402
 from RenderFMLib.slicer.jobs import (  # noqa: E402
-    AGP_SHARE, Cancelled, Finetuned, FinetuneSettings, prepare, start_prepare)
+    AGP_SHARE,
+    Cancelled,
+    Finetuned,
+    FinetuneSettings,
+    prepare,
+    start_prepare,
+)
 from RenderFMLib.slicer.nodes import volume_node  # noqa: E402
 from RenderFMLib.slicer.overlay import RenderFMOverlay, ViewTarget  # noqa: E402
 from RenderFMLib.slicer.view import OffscreenThreeDView, read_pixels  # noqa: E402

@@ -68,6 +68,13 @@ def test_layer_is_a_new_non_interactive_top_layer_and_never_lowers_the_count(win
     assert np.array_equal(capture(window), native)
 
 
+def test_the_first_layer_above_slicers_is_reused_once_free(window):
+    for _ in range(3):  # show, hide, show again...: layer 3, just above Slicer's 0, 1 and 2
+        layer = ImageLayer(window)
+        assert layer.renderer.GetLayer() == 3 and window.GetNumberOfLayers() == 4
+        layer.remove()
+
+
 def test_compositing_is_exact_and_transparent_pixels_are_untouched(window):
     native = capture(window).astype(np.float64)
     image = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
@@ -109,6 +116,13 @@ def test_smaller_draft_image_is_stretched_over_the_whole_viewport(window):
     assert np.array_equal(out[:, WIDTH // 2 + 2:], np.broadcast_to([0, 0, 255], (HEIGHT, 78, 3)))
 
 
+def test_one_pixel_image_covers_the_whole_viewport(window):
+    layer = ImageLayer(window)
+    layer.set_image(np.array([[[0, 255, 0, 255]]], np.uint8))
+    out = capture(window)
+    assert np.array_equal(out, np.broadcast_to([0, 255, 0], out.shape))
+
+
 def test_layer_refits_when_the_window_is_resized(window):
     layer = ImageLayer(window)
     opaque = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
@@ -140,7 +154,8 @@ def test_layer_without_an_image_draws_nothing(window):
 
 
 @pytest.mark.parametrize("bad", [np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float32),
-                                 np.zeros((0, 4, 4), np.uint8), np.zeros((4, 4, 4), np.int32)])
+                                 np.zeros((0, 4, 4), np.uint8), np.zeros((4, 0, 4), np.uint8),
+                                 np.zeros((4, 4, 4), np.int32)])
 def test_wrong_image_shapes_or_types_are_refused(window, bad):
     with pytest.raises(ValueError, match="RGBA|uint8"):
         ImageLayer(window).set_image(bad)

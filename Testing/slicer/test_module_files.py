@@ -179,7 +179,8 @@ def _imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            parts = package.split(".")
+            base = parts[:len(parts) - node.level + 1] if node.level else []
             module = ".".join(base + ([node.module] if node.module else []))
             names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
     return {n for n in names if n.split(".")[0] == "RenderFMLib"}

@@ -9,8 +9,7 @@ slicer = pytest.importorskip("slicer")
 
 from RenderFMLib.camera import Camera, orbit_camera  # noqa: E402
 from RenderFMLib.errors import PresetError, RenderFMError  # noqa: E402
-from RenderFMLib.slicer.native import (  # noqa: E402
-    NATIVE_METHODS, show_volume_rendering, volume_property_node)
+from RenderFMLib.slicer.native import NATIVE_METHODS, show_volume_rendering, volume_property_node  # noqa: E402
 from RenderFMLib.slicer.nodes import volume_node  # noqa: E402
 from RenderFMLib.slicer.view import OffscreenThreeDView  # noqa: E402
 from RenderFMLib.transfer import Preset, bundled_presets, load_preset  # noqa: E402

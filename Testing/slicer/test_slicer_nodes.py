@@ -12,7 +12,12 @@ vtk = pytest.importorskip("vtk")
 from RenderFMLib.errors import RenderFMWarning, SegmentationError, VolumeError  # noqa: E402
 from RenderFMLib.segmentation.classes import class_names  # noqa: E402
 from RenderFMLib.slicer.nodes import (  # noqa: E402
-    LABEL_TAG, labels_from_segmentation_node, segmentation_node, volume_from_node, volume_node)
+    LABEL_TAG,
+    labels_from_segmentation_node,
+    segmentation_node,
+    volume_from_node,
+    volume_node,
+)
 from RenderFMLib.volume import Volume  # noqa: E402
 
 # Slicer stores a volume's geometry as origin, spacing and unit directions and multiplies them
