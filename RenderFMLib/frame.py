@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import RenderFMError
+from .files import write_atomic
 
 MAX_IMAGE_SIDE = 8192
 
@@ -37,10 +38,11 @@ class Frame:
         return (self.rgb.detach().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
     def save_png(self, path: str | Path) -> None:
-        """Write the RGB image as PNG."""
+        """Write the RGB image as PNG, whole or not at all (files.write_atomic)."""
         from PIL import Image
 
-        Image.fromarray(self.to_uint8()).save(path)
+        image = Image.fromarray(self.to_uint8())
+        write_atomic(path, lambda partial: image.save(partial, "PNG"))
 
 
 def check_device(device: str | torch.device) -> torch.device:

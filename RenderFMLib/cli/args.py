@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RenderFMError
 
 MODEL_SUFFIX = ".safetensors"
+INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "scans_file",
+                 "target")
+"""The arguments (argparse dests) that may name input files or folders, in any command."""
 
 
 class UsageError(RenderFMError):
@@ -36,16 +40,48 @@ def progress_bar(description: str) -> Iterator[Callable[[float, str], None]]:
         bar.close()
 
 
-def output_file(path: str, suffix: str) -> Path:
-    """Checked output path: the right suffix, an existing folder."""
+def output_file(path: str, suffix: str, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Checked output path, before any work: the right suffix, a writable folder, not a folder,
+    not a symlink (it could point at anything) and not one of the command's input files."""
     out = Path(path)
     if out.suffix.lower() != suffix:
         raise UsageError(f"output {out} must end in {suffix}")
     if not out.parent.is_dir():
         raise UsageError(f"output folder {out.parent} does not exist")
+    if out.is_symlink():
+        raise UsageError(f"output {out} is a symbolic link; give the path of a plain file")
     if out.is_dir():
         raise UsageError(f"output {out} is a folder")
+    for source in inputs:
+        if source is not None and out.exists() and _same_file(out, Path(source)):
+            raise UsageError(f"output {out} is the input {source}; give another output name")
+    _check_writable(out.parent)
     return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b is not a file (a preset name, "threshold"...)
+        return False
+
+
+def _check_writable(folder: Path) -> None:
+    """UsageError unless files can be made in folder (or, if it is missing, in the nearest
+    folder above it that exists)."""
+    existing = next(parent for parent in (folder, *folder.absolute().parents) if parent.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {existing} is not writable")
+
+
+def input_paths(args: argparse.Namespace) -> list[str]:
+    """The values of the command's INPUT_OPTIONS that were given (some are not paths: a preset
+    name, "threshold", "dvr")."""
+    values: list[str] = []
+    for name in INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        values += value if isinstance(value, list) else [] if value is None else [value]
+    return [str(value) for value in values]
 
 
 def is_model(path: str | Path) -> bool:
@@ -66,6 +102,7 @@ def output_folder(path: str, create: bool = True) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"output {folder} is a file; give a folder")
+    _check_writable(folder)
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder

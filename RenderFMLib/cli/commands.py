@@ -16,6 +16,7 @@ from .args import (
     UsageError,
     background_rgb,
     image_side,
+    input_paths,
     is_model,
     names,
     output_file,
@@ -76,7 +77,7 @@ def _camera(args: argparse.Namespace, camera, gaussians):
 def _cmd_render(args: argparse.Namespace) -> None:
     from ..api import render
 
-    out = output_file(args.output, ".png")
+    out = output_file(args.output, ".png", input_paths(args))
     camera = _camera_file(args)
     _check_backend(args)
     gaussians = _load_or_prepare(args)
@@ -98,7 +99,7 @@ def _check_backend(args: argparse.Namespace) -> None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
-    out = output_file(args.output, MODEL_SUFFIX)
+    out = output_file(args.output, MODEL_SUFFIX, input_paths(args))
     gaussians = _load_or_prepare(args)
     gaussians.save(out)
     print(f"wrote {out} ({len(gaussians)} Gaussians)")
@@ -108,7 +109,7 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
     from ..api import shown
     from ..ply import export_ply
 
-    out = output_file(args.output, ".ply")
+    out = output_file(args.output, ".ply", input_paths(args))
     camera = _camera_file(args)
     gaussians = _load_or_prepare(args)
     count = export_ply(shown(gaussians, args.hide), _camera(args, camera, gaussians), out)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .args import (
     MODEL_SUFFIX,
     UsageError,
     image_side,
+    input_paths,
     is_model,
     non_negative,
     output_file,
@@ -34,7 +33,7 @@ STOPPED = {"iterations": "all iterations done", "budget": "time budget spent",
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from ..api import finetune
 
-    out = output_file(args.output, MODEL_SUFFIX)
+    out = output_file(args.output, MODEL_SUFFIX, input_paths(args))
     gaussians, ct, reading = _start(args)
     with progress_bar("fine-tuning") as progress:
         result = finetune(gaussians, ct, target=args.target, size=args.size, views=args.views,
@@ -43,7 +42,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                           densify=args.densify, seed=args.seed, progress=progress,
                           hu_offset=reading.get("hu_offset"), spacing_mm=reading.get("spacing_mm"))
     tuned = result.gaussians
-    _save_atomic(tuned, out)
+    tuned.save(out)  # whole or not at all: an older out stays until the new one is complete
     print(f"held-out before: {result.before.line()}")
     print(f"held-out after:  {result.after.line()}")
     print(f"Gaussians: {len(gaussians)} -> {len(tuned)}")
@@ -78,17 +77,6 @@ def _start(args: argparse.Namespace
         gaussians = prepare(ct, args.seg, args.preset or DEFAULT_PRESET, device=device,
                             progress=progress)
     return gaussians, ct, {}
-
-
-def _save_atomic(gaussians: SixDGaussians, out: Path) -> None:
-    """Save to a hidden .NAME.partial beside out, then rename it to out: out is never half
-    written, and a file already there stays as it was until the new one is complete."""
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        gaussians.save(partial)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def add_finetune(commands: argparse._SubParsersAction) -> None:
