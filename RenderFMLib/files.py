@@ -1,8 +1,9 @@
-"""Output files written whole or not at all.
+"""Output files written whole or not at all, and input paths that can be read without hanging.
 
 write_atomic fills a hidden temporary file in the output's folder and renames it into place
 (os.replace, atomic on one file system): a failed write (disk full, quota, Ctrl-C, an exception)
-leaves a file already there byte-identical and no partial file behind. No torch here.
+leaves a file already there byte-identical and no partial file behind. No torch here: the CLI
+checks paths with it before importing the heavy modules.
 """
 
 from __future__ import annotations
@@ -79,3 +80,13 @@ def _naming(path: Path, partial: Path) -> Iterator[None]:
             raise OSError(f"{path}: {error}") from error
         raise OSError(error.errno, error.strerror, str(path)) from error
 
+
+def is_special(path: str | Path) -> bool:
+    """True for what exists but is neither a regular file nor a folder (a FIFO, a socket, a
+    device such as /dev/stdin), where reading could block for ever; False for regular files,
+    folders and missing paths (their readers say they do not exist). Symlinks are followed."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -10,8 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RenderFMError
+from ..files import is_special
 
 MODEL_SUFFIX = ".safetensors"
+INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "scans_file",
                  "target")
 """The arguments (argparse dests) that may name input files or folders, in any command."""
@@ -19,6 +22,12 @@ INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "
 
 class UsageError(RenderFMError):
     """A bad command line argument (wrong output type, missing folder...)."""
+
+
+def interrupted() -> int:
+    """Say on stderr that Ctrl-C stopped the command; returns the exit status for it."""
+    print("renderfm: interrupted", file=sys.stderr)
+    return INTERRUPTED
 
 
 @contextmanager
@@ -82,6 +91,15 @@ def input_paths(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name, None)
         values += value if isinstance(value, list) else [] if value is None else [value]
     return [str(value) for value in values]
+
+
+def check_inputs(paths: Iterable[str | Path | None]) -> None:
+    """UsageError for an input that exists but is neither a regular file nor a folder (a FIFO,
+    a device): reading it could wait for ever."""
+    for path in paths:
+        if path is not None and is_special(path):
+            raise UsageError(f"input {path} is not a regular file or a folder (a pipe or a "
+                             "device?); give a file or a DICOM folder")
 
 
 def is_model(path: str | Path) -> bool:
@@ -158,6 +176,34 @@ def _at_least(text: str, least: int) -> int:
     return value
 
 
+def degrees(text: str) -> float:
+    """An angle in degrees: a finite number."""
+    return _finite(text, "degrees")
+
+
+def hounsfield(text: str) -> float:
+    """An offset in HU: a finite number."""
+    return _finite(text, "HU")
+
+
+def millimetres(text: str) -> float:
+    """A length in mm, above 0."""
+    value = _finite(text, "mm")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a length in mm above 0, not {text!r}")
+    return value
+
+
+def _finite(text: str, unit: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number of {unit}, not {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     """A duration in seconds, more than 0."""
     try:
@@ -175,6 +221,6 @@ def angles(text: str) -> list[float]:
         found = [float(value) for value in text.split(",") if value.strip()]
     except ValueError:
         found = []
-    if not found:
+    if not found or not all(math.isfinite(value) for value in found):
         raise argparse.ArgumentTypeError(f"expected degrees like 0,30,-30, not {text!r}")
     return found

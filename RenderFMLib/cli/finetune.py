@@ -8,11 +8,14 @@ import inspect
 from typing import TYPE_CHECKING
 
 from .args import (
+    INTERRUPTED,
     MODEL_SUFFIX,
     UsageError,
+    hounsfield,
     image_side,
     input_paths,
     is_model,
+    millimetres,
     non_negative,
     output_file,
     positive,
@@ -25,7 +28,6 @@ if TYPE_CHECKING:
     from ..gaussians import SixDGaussians
     from ..volume import Volume
 
-INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 STOPPED = {"iterations": "all iterations done", "budget": "time budget spent",
            "cancelled": "cancelled", "interrupted": "interrupted (Ctrl-C)"}
 
@@ -96,10 +98,10 @@ def add_finetune(commands: argparse._SubParsersAction) -> None:
                       help="with a CT: segmentation, as for prepare, or 'threshold'")
     tune.add_argument("--preset", metavar="NAME",
                       help="with a CT: preset name or file (default: Slicer's CT default)")
-    tune.add_argument("--spacing", type=float, metavar="MM",
+    tune.add_argument("--spacing", type=millimetres, metavar="MM",
                       help="resample the CT to this isotropic spacing in mm first, as when "
                            "preparing")
-    tune.add_argument("--hu-offset", type=float, metavar="HU",
+    tune.add_argument("--hu-offset", type=hounsfield, metavar="HU",
                       help="add this to the CT's stored values, as when preparing")
     tuning = [("--target", str, "dvr|FOLDER", "what to match: dvr (rendered from the CT, "
                "Slicer's look) or a make-gt folder OUT/<scan>/<preset>/<renderer>-<size>px"),
