@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .channels import NUM_CHANNELS, combine
-from .errors import RenderFMError
+from .errors import RenderFMError, SegmentationError
 from .gaussians import SixDGaussians
 from .memory import check_headroom
 from .network.inputs import gradient_ras, input_channels
@@ -128,6 +128,11 @@ def _kept_labels(labels: Volume | None, groups: list[str] | None,
     for first in range(0, labels.shape[0], rows):  # slab by slab: unique() sorts a copy
         present.update(torch.unique(labels.array[first:first + rows]).tolist())
     in_groups = {label for label in present if label and group_of(label) in groups}
+    if not in_groups:
+        found = sorted({group_of(label) for label in present if label})
+        raise SegmentationError(
+            f"the segmentation labels nothing in groups {', '.join(groups)}: "
+            + (f"it labels only {', '.join(found)}" if found else "every voxel is 0 (empty)"))
     return in_groups if keep is None else in_groups & keep
 
 

@@ -23,6 +23,7 @@ from .api import DEFAULT_PRESET, Progress, prepare, render
 from .camera import Camera, orbit
 from .errors import RenderFMError
 from .evaluation.metrics import image_metrics
+from .files import write_atomic
 from .groundtruth.renderers import (
     GROUNDTRUTH_RENDERERS,
     GroundTruthImage,
@@ -181,17 +182,20 @@ def metrics_markdown(comparison: CompareResult) -> str:
 
 
 def write_comparison(comparison: CompareResult, folder: Path) -> list[Path]:
-    """montage.png, metrics.md and metrics.json (per-view scores and cameras) in `folder`."""
+    """montage.png, metrics.md and metrics.json (per-view scores and cameras) in `folder`, each
+    whole or not at all (files.write_atomic)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "montage.png", folder / "metrics.md", folder / "metrics.json"]
-    montage(comparison).save(paths[0])
-    paths[1].write_text(metrics_markdown(comparison))
+    picture = montage(comparison)
+    write_atomic(paths[0], lambda partial: picture.save(partial, "PNG"))
+    write_atomic(paths[1], lambda partial: partial.write_text(metrics_markdown(comparison)))
     record = {"preset": comparison.preset, "target": comparison.target,
               "cameras": [camera.to_dict() for camera in comparison.cameras],
               "scores": comparison.scores, "skipped": comparison.skipped,
               "renderers": {name: RENDERFM_MODES.get(name) or GROUNDTRUTH_RENDERERS[name]
                             for name in comparison.images}}
-    paths[2].write_text(json.dumps(record, indent=2, default=_json_number))
+    text = json.dumps(record, indent=2, default=_json_number)
+    write_atomic(paths[2], lambda partial: partial.write_text(text))
     return paths
 
 

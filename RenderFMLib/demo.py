@@ -5,6 +5,7 @@ from pathlib import Path
 from PIL import Image
 
 from .api import DEFAULT_PRESET, Progress, default_camera, prepare, render
+from .files import write_atomic
 from .resources import resource_path
 from .segmentation.readers import read_labels
 from .volume import read_ct
@@ -25,7 +26,7 @@ def sample_paths() -> tuple[Path, Path]:
 def run_demo(folder: Path, size: int, progress: Progress) -> list[Path]:
     """Render the sample into `folder`: front.png (the default preset, size px), organs.png
     (the segmented organs, vessels and bones, CT-Muscle's opacity with group colours),
-    orbit_strip.png and orbit.gif."""
+    orbit_strip.png and orbit.gif; each written whole or not at all (files.write_atomic)."""
     ct_path, seg_path = sample_paths()
     ct = read_ct(ct_path)
     seg = read_labels(seg_path, ct)
@@ -47,6 +48,7 @@ def run_demo(folder: Path, size: int, progress: Progress) -> list[Path]:
     for index, frame in enumerate(strip_frames):
         strip.paste(frame, (index * ORBIT_SIZE, 0))
     strip_path, gif_path = folder / "orbit_strip.png", folder / "orbit.gif"
-    strip.save(strip_path)
-    frames[0].save(gif_path, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    write_atomic(strip_path, lambda partial: strip.save(partial, "PNG"))
+    write_atomic(gif_path, lambda partial: frames[0].save(
+        partial, "GIF", save_all=True, append_images=frames[1:], duration=120, loop=0))
     return [front, organs_path, strip_path, gif_path]

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import RenderFMError
+from .files import write_atomic
 
 MAX_IMAGE_SIDE = 8192
 
@@ -37,19 +38,39 @@ class Frame:
         return (self.rgb.detach().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
     def save_png(self, path: str | Path) -> None:
-        """Write the RGB image as PNG."""
+        """Write the RGB image as PNG, whole or not at all (files.write_atomic)."""
         from PIL import Image
 
-        Image.fromarray(self.to_uint8()).save(path)
+        image = Image.fromarray(self.to_uint8())
+        write_atomic(path, lambda partial: image.save(partial, "PNG"))
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""The torch device types RenderFM computes on (mps: Apple GPUs), where this torch has them."""
 
 
 def check_device(device: str | torch.device) -> torch.device:
-    """The torch device, checked: RenderFMError if unknown or absent (CUDA on a CPU machine)."""
+    """The torch device, checked: RenderFMError if unknown, of a type RenderFM does not compute
+    on (meta, xpu...) or absent here (CUDA on a CPU machine, a GPU index past the last)."""
     try:
         checked = torch.device(device)
     except (RuntimeError, TypeError):
         raise RenderFMError(f"unknown device '{device}'; use cpu or cuda") from None
-    if checked.type == "cuda" and not torch.cuda.is_available():
-        raise RenderFMError(f"device '{device}' is not available here (no CUDA GPU, or a CPU-only "
-                            "torch); use cpu")
+    if checked.type not in DEVICE_TYPES:
+        raise RenderFMError(f"device '{device}' is not supported; use cpu, cuda or mps")
+    if (problem := _absent(checked)) is not None:
+        raise RenderFMError(f"device '{device}' is not available here ({problem}); use cpu")
     return checked
+
+
+def _absent(device: torch.device) -> str | None:
+    """Why this machine and torch cannot compute on device (None: they can)."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "no CUDA GPU, or a CPU-only torch"
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        return f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return "no Apple GPU, or a torch built without MPS"
+    if device.type == "mps" and (device.index or 0) > 0:
+        return "one Apple GPU, mps:0"
+    return None

@@ -9,6 +9,8 @@ volume's geometry and the preset as JSON: no pickle anywhere.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from safetensors.torch import save_file
 
 from .channels import FIELDS
 from .errors import ModelFileError
+from .files import write_atomic
 from .render.reference.precompute import precompute
 from .volume import grid_bounding_radius, grid_center_ras
 
@@ -136,7 +139,8 @@ class SixDGaussians:
         return grid_bounding_radius(self.ijk_to_ras, self.volume_shape)
 
     def save(self, path: str | Path) -> None:
-        """Write a .safetensors file: the tensors, plus geometry and preset as JSON metadata."""
+        """Write a .safetensors file: the tensors, plus geometry and preset as JSON metadata;
+        whole or not at all (files.write_atomic: OSError naming path if it cannot be written)."""
         tensors = {name: value.detach().cpu().contiguous() for name, value in self.params().items()}
         tensors["labels"] = self.labels.detach().cpu().contiguous()
         metadata = {
@@ -146,7 +150,7 @@ class SixDGaussians:
             "volume_shape": json.dumps(list(self.volume_shape)),
             "preset": json.dumps(self.preset),
         }
-        save_file(tensors, str(path), metadata=metadata)
+        write_atomic(path, lambda partial: _save_file(tensors, partial, metadata))
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SixDGaussians:
@@ -168,3 +172,14 @@ class SixDGaussians:
         except (SafetensorError, OSError, KeyError, ValueError) as error:
             raise ModelFileError(f"{path} is not a RenderFM Gaussians file ({error})") from None
 
+
+def _save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """safetensors' save_file, with its I/O failures (SafetensorError "... (os error 28)") as
+    the OSError of that errno."""
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as error:
+        code = re.search(r"os error (\d+)", str(error))
+        if code is None:
+            raise OSError(str(error)) from None
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None

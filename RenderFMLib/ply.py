@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .camera import Camera
+from .files import write_atomic
 from .gaussians import SixDGaussians
 from .render.reference import slice_gaussians
 from .sh import SH_C0
@@ -85,7 +86,13 @@ def export_ply(gaussians: SixDGaussians, camera: Camera, path: str | Path) -> in
         **{f"scale_{i}": 0.5 * np.log(np.clip(eigenvalues[:, i], 1e-12, None)) for i in range(3)},
         **{f"rot_{i}": q for i, q in enumerate(_quaternions(eigenvectors).T)},
     }
-    table = np.empty(len(opacity), dtype=[(name, "<f4") for name in columns])
+    return _write_ply(path, columns)
+
+
+def _write_ply(path: str | Path, columns: dict[str, np.ndarray]) -> int:
+    """Write the columns (name: [N] values) as a binary little-endian float32 .ply, whole or not
+    at all (files.write_atomic); returns N."""
+    table = np.empty(len(next(iter(columns.values()))), dtype=[(name, "<f4") for name in columns])
     for name, values in columns.items():
         table[name] = values
     header = "\n".join(
@@ -93,7 +100,11 @@ def export_ply(gaussians: SixDGaussians, camera: Camera, path: str | Path) -> in
         + [f"property float {name}" for name in columns]
         + ["end_header"]
     ) + "\n"
-    with open(path, "wb") as handle:
-        handle.write(header.encode("ascii"))
-        handle.write(table.tobytes())
+
+    def write(partial: Path) -> None:
+        with open(partial, "wb") as handle:
+            handle.write(header.encode("ascii"))
+            handle.write(table.tobytes())
+
+    write_atomic(path, write)
     return len(table)

@@ -278,6 +278,9 @@ def _read_presets_json(path: Path) -> dict[str, Preset]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PresetError(f"cannot read the preset file {path} ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"the preset file {path} is not JSON text (byte {exc.start} is not "
+                          "UTF-8; a binary file?)") from None
     except json.JSONDecodeError as exc:
         raise PresetError(f"the preset file {path} is not valid JSON ({exc})") from None
     items = data.get("presets", [data]) if isinstance(data, dict) else None

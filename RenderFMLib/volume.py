@@ -331,12 +331,18 @@ def align_labels(labels: Volume, reference: Volume, name: str = "segmentation") 
 def resample_isotropic(volume: Volume, spacing_mm: float, labels: bool = False) -> Volume:
     """volume on an isotropic grid of spacing_mm (mm) with the same directions and outer corner.
 
-    The new grid covers the same extent (rounded to whole voxels); values are interpolated
-    linearly, or by nearest neighbour when labels is True.
+    The new grid covers the same extent (rounded to whole voxels), at least 2 voxels along each
+    axis (VolumeError for a coarser spacing); values are interpolated linearly, or by nearest
+    neighbour when labels is True.
     """
     if not np.isfinite(spacing_mm) or spacing_mm <= 0:
         raise VolumeError(f"the resampling spacing must be a positive number of mm: {spacing_mm}")
     extent = np.array(volume.shape[::-1]) * volume.spacing
+    if spacing_mm > extent.min() / 2:
+        raise VolumeError(
+            f"a spacing of {spacing_mm:g} mm is too coarse for this CT, which spans "
+            f"{' x '.join(f'{side:.0f}' for side in extent)} mm: it needs at least 2 voxels "
+            f"along each axis, so at most {extent.min() / 2:.3g} mm")
     sizes = np.maximum(1, np.round(extent / spacing_mm)).astype(int)
     directions = volume.ijk_to_ras[:3, :3] / volume.spacing
     corner = volume.voxel_to_ras(np.full(3, -0.5))

@@ -122,7 +122,9 @@ def test_an_interrupted_write_leaves_no_image_to_skip(tmp_path, monkeypatch):
         _dvr(out, views=1)
     monkeypatch.undo()
     folder = _views(out)
-    assert not (folder / "view_000.png").exists() and list(folder.glob(".*.partial"))
+    assert not (folder / "view_000.png").exists()
+    assert not list(folder.glob(".*.partial"))  # write_atomic removed its temporary file
+    (folder / ".view_000.png.0badf00d.partial").write_bytes(b"left by a killed run")
     assert _dvr(out, views=1).rendered == 1
     assert not list(folder.glob(".*.partial"))  # the stale temporary file is gone
 

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RenderFMError
+from ..files import is_special
 
 MODEL_SUFFIX = ".safetensors"
+INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
+INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "scans_file",
+                 "target")
+"""The arguments (argparse dests) that may name input files or folders, in any command."""
 
 
 class UsageError(RenderFMError):
     """A bad command line argument (wrong output type, missing folder...)."""
+
+
+def interrupted() -> int:
+    """Say on stderr that Ctrl-C stopped the command; returns the exit status for it."""
+    print("renderfm: interrupted", file=sys.stderr)
+    return INTERRUPTED
 
 
 @contextmanager
@@ -36,16 +49,57 @@ def progress_bar(description: str) -> Iterator[Callable[[float, str], None]]:
         bar.close()
 
 
-def output_file(path: str, suffix: str) -> Path:
-    """Checked output path: the right suffix, an existing folder."""
+def output_file(path: str, suffix: str, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Checked output path, before any work: the right suffix, a writable folder, not a folder,
+    not a symlink (it could point at anything) and not one of the command's input files."""
     out = Path(path)
     if out.suffix.lower() != suffix:
         raise UsageError(f"output {out} must end in {suffix}")
     if not out.parent.is_dir():
         raise UsageError(f"output folder {out.parent} does not exist")
+    if out.is_symlink():
+        raise UsageError(f"output {out} is a symbolic link; give the path of a plain file")
     if out.is_dir():
         raise UsageError(f"output {out} is a folder")
+    for source in inputs:
+        if source is not None and out.exists() and _same_file(out, Path(source)):
+            raise UsageError(f"output {out} is the input {source}; give another output name")
+    _check_writable(out.parent)
     return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b is not a file (a preset name, "threshold"...)
+        return False
+
+
+def _check_writable(folder: Path) -> None:
+    """UsageError unless files can be made in folder (or, if it is missing, in the nearest
+    folder above it that exists)."""
+    existing = next(parent for parent in (folder, *folder.absolute().parents) if parent.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {existing} is not writable")
+
+
+def input_paths(args: argparse.Namespace) -> list[str]:
+    """The values of the command's INPUT_OPTIONS that were given (some are not paths: a preset
+    name, "threshold", "dvr")."""
+    values: list[str] = []
+    for name in INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        values += value if isinstance(value, list) else [] if value is None else [value]
+    return [str(value) for value in values]
+
+
+def check_inputs(paths: Iterable[str | Path | None]) -> None:
+    """UsageError for an input that exists but is neither a regular file nor a folder (a FIFO,
+    a device): reading it could wait for ever."""
+    for path in paths:
+        if path is not None and is_special(path):
+            raise UsageError(f"input {path} is not a regular file or a folder (a pipe or a "
+                             "device?); give a file or a DICOM folder")
 
 
 def is_model(path: str | Path) -> bool:
@@ -66,6 +120,7 @@ def output_folder(path: str, create: bool = True) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"output {folder} is a file; give a folder")
+    _check_writable(folder)
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -121,6 +176,34 @@ def _at_least(text: str, least: int) -> int:
     return value
 
 
+def degrees(text: str) -> float:
+    """An angle in degrees: a finite number."""
+    return _finite(text, "degrees")
+
+
+def hounsfield(text: str) -> float:
+    """An offset in HU: a finite number."""
+    return _finite(text, "HU")
+
+
+def millimetres(text: str) -> float:
+    """A length in mm, above 0."""
+    value = _finite(text, "mm")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a length in mm above 0, not {text!r}")
+    return value
+
+
+def _finite(text: str, unit: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number of {unit}, not {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     """A duration in seconds, more than 0."""
     try:
@@ -138,6 +221,6 @@ def angles(text: str) -> list[float]:
         found = [float(value) for value in text.split(",") if value.strip()]
     except ValueError:
         found = []
-    if not found:
+    if not found or not all(math.isfinite(value) for value in found):
         raise argparse.ArgumentTypeError(f"expected degrees like 0,30,-30, not {text!r}")
     return found

@@ -15,8 +15,14 @@ from .args import (
     MODEL_SUFFIX,
     UsageError,
     background_rgb,
+    check_inputs,
+    degrees,
+    hounsfield,
     image_side,
+    input_paths,
+    interrupted,
     is_model,
+    millimetres,
     names,
     output_file,
     output_folder,
@@ -73,15 +79,36 @@ def _camera(args: argparse.Namespace, camera, gaussians):
     return camera or default_camera(gaussians, args.azimuth or 0.0, args.elevation or 0.0)
 
 
+def _check_hide(args: argparse.Namespace) -> None:
+    """--hide, before any work: known groups, and a segmentation that could hold them."""
+    from ..segmentation.classes import labels_in_groups
+
+    if not args.hide:
+        return
+    labels_in_groups(args.hide)  # SegmentationError naming an unknown group
+    if not is_model(args.input) and args.seg is None and not args.auto_seg:
+        raise UsageError("--hide needs a segmentation to find the groups in: add --seg "
+                         "(a label map, or 'threshold') or --auto-seg")
+
+
+def _hidable(args: argparse.Namespace, gaussians) -> list[str]:
+    """args.hide, once the Gaussians are there: a model without labels has nothing to hide."""
+    if args.hide and not bool((gaussians.labels > 0).any()):
+        raise UsageError(f"--hide: {args.input} holds no segmentation labels (prepared without "
+                         "--seg), so it has no groups to hide")
+    return args.hide
+
+
 def _cmd_render(args: argparse.Namespace) -> None:
     from ..api import render
 
-    out = output_file(args.output, ".png")
+    out = output_file(args.output, ".png", input_paths(args))
     camera = _camera_file(args)
     _check_backend(args)
+    _check_hide(args)
     gaussians = _load_or_prepare(args)
     render(gaussians, _camera(args, camera, gaussians), args.size, background=args.background,
-           hidden_groups=args.hide, backend=args.backend).save_png(out)
+           hidden_groups=_hidable(args, gaussians), backend=args.backend).save_png(out)
     print(f"wrote {out} ({args.size}x{args.size}, {len(gaussians)} Gaussians)")
 
 
@@ -98,7 +125,7 @@ def _check_backend(args: argparse.Namespace) -> None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
-    out = output_file(args.output, MODEL_SUFFIX)
+    out = output_file(args.output, MODEL_SUFFIX, input_paths(args))
     gaussians = _load_or_prepare(args)
     gaussians.save(out)
     print(f"wrote {out} ({len(gaussians)} Gaussians)")
@@ -108,10 +135,12 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
     from ..api import shown
     from ..ply import export_ply
 
-    out = output_file(args.output, ".ply")
+    out = output_file(args.output, ".ply", input_paths(args))
     camera = _camera_file(args)
+    _check_hide(args)
     gaussians = _load_or_prepare(args)
-    count = export_ply(shown(gaussians, args.hide), _camera(args, camera, gaussians), out)
+    count = export_ply(shown(gaussians, _hidable(args, gaussians)),
+                       _camera(args, camera, gaussians), out)
     print(f"wrote {out} ({count} Gaussians sliced at the camera position)")
 
 
@@ -156,16 +185,17 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu",
                         help="torch device for preparation and TotalSegmentator (default cpu)")
     parser.add_argument("--preset", help="preset name (see `renderfm presets`) or preset file")
-    parser.add_argument("--spacing", type=float, help="resample the CT to this isotropic "
-                                                      "spacing in mm first (the paper uses 1.5)")
-    parser.add_argument("--hu-offset", type=float,
+    parser.add_argument("--spacing", type=millimetres,
+                        help="resample the CT to this isotropic spacing in mm first (the paper "
+                             "uses 1.5)")
+    parser.add_argument("--hu-offset", type=hounsfield,
                         help="add this to stored values, e.g. -1024 for CT stored without rescale")
 
 
 def _add_view(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--azimuth", type=float, help="degrees around the patient: 0 anterior, "
-                                                      "90 left, 180 posterior, 270 right")
-    parser.add_argument("--elevation", type=float, help="degrees above the axial plane")
+    parser.add_argument("--azimuth", type=degrees, help="degrees around the patient: 0 anterior, "
+                                                        "90 left, 180 posterior, 270 right")
+    parser.add_argument("--elevation", type=degrees, help="degrees above the axial plane")
     parser.add_argument("--camera", help="CAMERA.json with position, focal_point, view_up (RAS mm) "
                                          "and view_angle (degrees), as Slicer's camera gives them")
     parser.add_argument("--hide", type=names, default=[],
@@ -222,11 +252,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `renderfm`; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning
+    """Run `renderfm ARGS`; returns the exit status: 2 after a user mistake (one line), 130
+    after Ctrl-C, even during start-up (the parser imports torch for finetune's defaults)."""
     try:
-        status = args.run(args)
+        args = build_parser().parse_args(argv)
+        warnings.showwarning = _show_warning
+        check_inputs(input_paths(args))  # no command reads a FIFO and waits for ever
+        return args.run(args) or 0
     except RenderFMError as error:
         print(f"renderfm: error: {error}", file=sys.stderr)
         return 2
@@ -235,7 +267,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"renderfm: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("renderfm: interrupted", file=sys.stderr)
-        return 130
-    return status or 0
+        return interrupted()
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .args import (
+    INTERRUPTED,
     MODEL_SUFFIX,
     UsageError,
+    hounsfield,
     image_side,
+    input_paths,
     is_model,
+    millimetres,
     non_negative,
     output_file,
     positive,
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from ..gaussians import SixDGaussians
     from ..volume import Volume
 
-INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 STOPPED = {"iterations": "all iterations done", "budget": "time budget spent",
            "cancelled": "cancelled", "interrupted": "interrupted (Ctrl-C)"}
 
@@ -34,7 +35,7 @@ STOPPED = {"iterations": "all iterations done", "budget": "time budget spent",
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from ..api import finetune
 
-    out = output_file(args.output, MODEL_SUFFIX)
+    out = output_file(args.output, MODEL_SUFFIX, input_paths(args))
     gaussians, ct, reading = _start(args)
     with progress_bar("fine-tuning") as progress:
         result = finetune(gaussians, ct, target=args.target, size=args.size, views=args.views,
@@ -43,7 +44,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                           densify=args.densify, seed=args.seed, progress=progress,
                           hu_offset=reading.get("hu_offset"), spacing_mm=reading.get("spacing_mm"))
     tuned = result.gaussians
-    _save_atomic(tuned, out)
+    tuned.save(out)  # whole or not at all: an older out stays until the new one is complete
     print(f"held-out before: {result.before.line()}")
     print(f"held-out after:  {result.after.line()}")
     print(f"Gaussians: {len(gaussians)} -> {len(tuned)}")
@@ -80,17 +81,6 @@ def _start(args: argparse.Namespace
     return gaussians, ct, {}
 
 
-def _save_atomic(gaussians: SixDGaussians, out: Path) -> None:
-    """Save to a hidden .NAME.partial beside out, then rename it to out: out is never half
-    written, and a file already there stays as it was until the new one is complete."""
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        gaussians.save(partial)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def add_finetune(commands: argparse._SubParsersAction) -> None:
     """The `finetune` command's arguments; the fine-tuning ones default to api.finetune's."""
     from ..api import finetune
@@ -108,10 +98,10 @@ def add_finetune(commands: argparse._SubParsersAction) -> None:
                       help="with a CT: segmentation, as for prepare, or 'threshold'")
     tune.add_argument("--preset", metavar="NAME",
                       help="with a CT: preset name or file (default: Slicer's CT default)")
-    tune.add_argument("--spacing", type=float, metavar="MM",
+    tune.add_argument("--spacing", type=millimetres, metavar="MM",
                       help="resample the CT to this isotropic spacing in mm first, as when "
                            "preparing")
-    tune.add_argument("--hu-offset", type=float, metavar="HU",
+    tune.add_argument("--hu-offset", type=hounsfield, metavar="HU",
                       help="add this to the CT's stored values, as when preparing")
     tuning = [("--target", str, "dvr|FOLDER", "what to match: dvr (rendered from the CT, "
                "Slicer's look) or a make-gt folder OUT/<scan>/<preset>/<renderer>-<size>px"),

@@ -20,7 +20,6 @@ rendered is reported and skipped; the batch goes on.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from PIL import Image
 
 from ..camera import Camera, orbit
 from ..errors import RenderFMError
+from ..files import PARTIAL_SUFFIX, write_atomic
 from ..frame import Progress
 from ..transfer import load_preset
 from ..volume import Volume, read_ct
@@ -83,23 +83,17 @@ def setting_name(renderer: str, size: int, spp: int) -> str:
     return f"{renderer}-{size}px" + (f"-{spp}spp" if renderer == "pathtraced" else "")
 
 
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    write(partial)
-    os.replace(partial, path)
-
-
 def _save_view(folder: Path, index: int, image: GroundTruthImage, camera: Camera) -> None:
     def png(pixels: np.ndarray) -> Callable[[Path], None]:
         return lambda path: Image.fromarray(pixels).save(path, "PNG")
 
     rgb = (np.clip(image.rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     alpha = np.ones(rgb.shape[:2]) if image.alpha is None else np.clip(image.alpha, 0.0, 1.0)
-    _write_atomic(folder / f"view_{index:03d}.png", png(rgb))
-    _write_atomic(folder / f"view_{index:03d}_alpha.png",
-                  png((alpha * 255.0 + 0.5).astype(np.uint8)))
-    _write_atomic(folder / f"view_{index:03d}.json",
-                  lambda path: path.write_text(json.dumps({"camera": camera.to_dict()}, indent=2)))
+    write_atomic(folder / f"view_{index:03d}.png", png(rgb))
+    write_atomic(folder / f"view_{index:03d}_alpha.png",
+                 png((alpha * 255.0 + 0.5).astype(np.uint8)))
+    write_atomic(folder / f"view_{index:03d}.json",
+                 lambda path: path.write_text(json.dumps({"camera": camera.to_dict()}, indent=2)))
 
 
 def _missing(folder: Path, count: int) -> list[int]:
@@ -124,9 +118,9 @@ def _check_settings(folder: Path, settings: dict) -> None:
 def _start(folder: Path, settings: dict) -> None:
     """Make folder with its settings.json, and remove temporary files an earlier run left."""
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(".*.partial"):
+    for stale in folder.glob(f".*{PARTIAL_SUFFIX}"):  # left by a killed run
         stale.unlink()
-    _write_atomic(folder / "settings.json", lambda p: p.write_text(json.dumps(settings, indent=2)))
+    write_atomic(folder / "settings.json", lambda p: p.write_text(json.dumps(settings, indent=2)))
 
 
 @dataclass(frozen=True)
