@@ -1,0 +1,180 @@
+"""Inputs that are damaged but look fine (issue 13, section 3), made on the fly in tmp_path.
+
+Each case asserts the exact outcome: the exception type and a message naming the file (API),
+or exit status 2 and one "renderfm: error:" line (CLI). The CT cases start from the bundled
+sample (Resources/sample/ct.nii.gz, 122 x 101 x 112 voxels of 3 mm, int32 HU) or tiny synthetic
+volumes; the model cases from Gaussians built on a 16^3 synthetic CT.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from RenderFMLib.errors import RenderFMWarning, VolumeError
+from RenderFMLib.nifti_check import check_nifti
+from RenderFMLib.resources import resource_path
+from RenderFMLib.volume import read_ct, read_label_map
+
+SAMPLE = resource_path("sample", "ct.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def cli():
+    """test_cli's helpers: renderfm(*args, cwd) runs the CLI, assert_user_error checks its one
+    error line (the module skips where test_cli's shared data is missing)."""
+    import test_cli
+
+    return test_cli
+
+
+def _renderfm_warnings(call, *args, **kwargs) -> list[str]:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        call(*args, **kwargs)
+    return [str(w.message) for w in record if issubclass(w.category, RenderFMWarning)]
+
+
+def _truncated_gz(tmp_path: Path, fraction: float = 0.5) -> Path:
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "truncated.nii.gz"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def _truncated_nii(tmp_path: Path) -> Path:
+    data = gzip.decompress(SAMPLE.read_bytes())
+    path = tmp_path / "truncated.nii"
+    path.write_bytes(data[: len(data) - 101 * 122 * 4])  # one slice short
+    return path
+
+
+def _with_non_finite(tmp_path: Path, name: str) -> Path:
+    """A float32 CT-like volume (-1000..1000 HU) with 3 NaN and 2 infinite voxels."""
+    array = np.linspace(-1000, 1000, 8 * 9 * 10, dtype=np.float32).reshape(8, 9, 10)
+    array[0, 0, :3] = np.nan
+    array[4, 4, :2] = [np.inf, -np.inf]
+    path = tmp_path / name
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+    return path
+
+
+# --- truncated and damaged NIfTI -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [_truncated_gz, _truncated_nii], ids=["nii.gz", "nii"])
+def test_truncated_nifti_is_refused(make, tmp_path: Path) -> None:
+    path = make(tmp_path)
+    with pytest.raises(VolumeError, match="is truncated") as caught:
+        read_ct(path)
+    assert str(path) in str(caught.value) and "122x101x112" in str(caught.value)
+
+
+def test_gzip_cut_in_its_trailer_is_refused(tmp_path: Path) -> None:
+    """Every voxel is there, but the gzip stream ends before its length and CRC."""
+    path = tmp_path / "no_trailer.nii.gz"
+    path.write_bytes(SAMPLE.read_bytes()[:-4])
+    with pytest.raises(VolumeError, match=f"{path} is truncated"):
+        read_ct(path)
+
+
+def test_corrupted_gzip_is_refused(tmp_path: Path) -> None:
+    data = bytearray(SAMPLE.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path = tmp_path / "flipped.nii.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(VolumeError, match=f"{path} is damaged"):
+        read_ct(path)
+
+
+def test_truncated_segmentation_is_refused(tmp_path: Path) -> None:
+    data = resource_path("sample", "segmentation.nii.gz").read_bytes()
+    path = tmp_path / "seg.nii.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VolumeError, match=f"{path} is truncated"):
+        read_label_map(path)
+
+
+def test_whole_nifti_files_still_read(tmp_path: Path) -> None:
+    """The check passes whole files: gzip, plain, big-endian NIfTI-1, NIfTI-2 (nibabel; SimpleITK
+    does not read NIfTI-2, the check alone passes it)."""
+    nibabel = pytest.importorskip("nibabel")
+    plain = tmp_path / "plain.nii"
+    plain.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
+    array = np.linspace(-1000, 1000, 8 * 9 * 10).reshape(10, 9, 8)
+    big_endian = tmp_path / "big_endian.nii"
+    nibabel.save(nibabel.Nifti1Image(array.astype(">f4"), np.eye(4)), big_endian)
+    two = tmp_path / "two.nii.gz"
+    nibabel.save(nibabel.Nifti2Image(array.astype("<i2"), np.eye(4)), two)
+    for path in (SAMPLE, plain, big_endian):
+        assert read_ct(path).shape[0] > 1
+    check_nifti(two)
+
+
+# --- NaN and infinity in NIfTI (SimpleITK reads them as 0) ------------------------------------
+
+
+@pytest.mark.parametrize("name", ["nan.nii", "nan.nii.gz"])
+def test_non_finite_nifti_is_refused(name: str, tmp_path: Path) -> None:
+    path = _with_non_finite(tmp_path, name)
+    with pytest.raises(VolumeError, match=f"{path} contains 5 non-finite"):
+        read_ct(path)
+
+
+def test_non_finite_big_endian_nifti2_is_refused(tmp_path: Path) -> None:
+    nibabel = pytest.importorskip("nibabel")
+    array = np.linspace(-1000, 1000, 8 * 9 * 10).reshape(10, 9, 8)
+    array[1, 1, 1] = np.nan
+    path = tmp_path / "nan2.nii"
+    nibabel.save(nibabel.Nifti2Image(array.astype(">f8"), np.eye(4)), path)
+    with pytest.raises(VolumeError, match=f"{path} contains 1 non-finite"):
+        read_ct(path)
+
+
+def test_non_finite_label_map_is_refused(tmp_path: Path) -> None:
+    path = _with_non_finite(tmp_path, "labels.nii.gz")
+    with pytest.raises(VolumeError, match=f"{path} contains 5 non-finite"):
+        read_label_map(path)
+
+
+# --- --hu-offset no longer turns the HU plausibility check off --------------------------------
+
+
+def test_hu_offset_on_a_ct_already_in_hu_warns() -> None:
+    messages = _renderfm_warnings(read_ct, SAMPLE, hu_offset=-1024)
+    assert len(messages) == 1, messages
+    assert str(SAMPLE) in messages[0] and "HU offset -1024" in messages[0]
+
+
+def test_right_hu_offset_does_not_warn(tmp_path: Path) -> None:
+    """The sample stored without rescale (HU + 1024), read back with -1024: no warning."""
+    image = sitk.ReadImage(str(SAMPLE)) + 1024
+    path = tmp_path / "raw.nii.gz"
+    sitk.WriteImage(image, str(path))
+    assert len(_renderfm_warnings(read_ct, path)) == 1  # without the offset: "without rescale"
+    assert _renderfm_warnings(read_ct, path, hu_offset=-1024) == []
+    assert _renderfm_warnings(read_ct, SAMPLE, hu_offset=0) == []
+
+
+def test_hu_offset_that_leaves_no_air_warns() -> None:
+    messages = _renderfm_warnings(read_ct, SAMPLE, hu_offset=2000)
+    assert len(messages) == 1 and "no air" in messages[0] and "+2000" in messages[0]
+
+
+# --- the CLI: one error line, exit 2 -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [_truncated_gz, lambda d: _with_non_finite(d, "nan.nii.gz")],
+                         ids=["truncated", "non-finite"])
+def test_cli_refuses_damaged_ct(make, cli, tmp_path: Path) -> None:
+    path = make(tmp_path)
+    result = cli.renderfm("render", path, "--size", 32, "-o", tmp_path / "x.png", cwd=tmp_path)
+    assert result.returncode == 2
+    message = cli.assert_user_error(result)
+    assert message.startswith(f"renderfm: error: {path} ")
+    assert not (tmp_path / "x.png").exists()
