@@ -29,7 +29,7 @@ from .render.cuda.loader import available as cuda_unavailable_reason
 from .render.cuda.pipeline import render_cuda
 from .render.reference import render_torch
 from .resources import DEFAULT_PRESET
-from .segmentation.classes import GROUPS, group_lookup, labels_in_groups
+from .segmentation.classes import GROUPS, group_indices, labels_in_groups
 from .segmentation.readers import read_labels
 from .segmentation.threshold import threshold_segmentation
 from .segmentation.totalseg import run_totalsegmentator
@@ -224,9 +224,9 @@ def shown(
     hidden_groups = set(hidden_groups)
     if hidden_groups and len(gaussians):
         labels_in_groups(hidden_groups)  # SegmentationError for an unknown group name
-        hidden = torch.tensor([GROUPS.index(group) for group in hidden_groups])
-        group = group_lookup(int(gaussians.labels.max()))[gaussians.labels.cpu()]
-        gaussians = gaussians.select(~torch.isin(group, hidden).to(gaussians.device))
+        hidden = torch.tensor([GROUPS.index(group) for group in hidden_groups],
+                              device=gaussians.device)
+        gaussians = gaussians.select(~torch.isin(group_indices(gaussians.labels), hidden))
     if visible_labels is not None:
         allowed = torch.tensor(sorted(set(visible_labels)), dtype=torch.int64,
                                device=gaussians.device)

@@ -8,18 +8,22 @@ volumes; the model cases from Gaussians built on a 16^3 synthetic CT.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import resource
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 
 from RenderFMLib.errors import RenderFMWarning, VolumeError
 from RenderFMLib.nifti_check import check_nifti
 from RenderFMLib.resources import resource_path
-from RenderFMLib.volume import read_ct, read_label_map
+from RenderFMLib.volume import Volume, read_ct, read_label_map
 
 SAMPLE = resource_path("sample", "ct.nii.gz")
 
@@ -178,3 +182,64 @@ def test_cli_refuses_damaged_ct(make, cli, tmp_path: Path) -> None:
     message = cli.assert_user_error(result)
     assert message.startswith(f"renderfm: error: {path} ")
     assert not (tmp_path / "x.png").exists()
+
+
+# --- one huge label (4e8) costs no table of that size -----------------------------------------
+
+HUGE_LABEL = 400_000_000
+VERTEBRA = 31  # skeleton
+
+
+@contextlib.contextmanager
+def _address_space_limit(extra_bytes: int):
+    """At most extra_bytes more address space for this process while inside (Linux): a 4e8-entry
+    table (3.2 GB or more) fails to allocate instead of filling the machine."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the address space limit needs /proc (Linux)")
+    status = Path("/proc/self/status").read_text()
+    in_use = int(next(line for line in status.splitlines() if line.startswith("VmSize:"))
+                 .split()[1]) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (in_use + extra_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@pytest.fixture(scope="module")
+def huge_labels() -> tuple[Volume, Volume]:
+    """A 24^3 CT (1 mm) of two bone blocks (1000 HU) in air, labelled VERTEBRA and HUGE_LABEL."""
+    ct = torch.full((24, 24, 24), -1000.0)
+    labels = torch.zeros((24, 24, 24), dtype=torch.int64)
+    ct[4:10, 4:20, 4:20] = ct[14:20, 4:20, 4:20] = 1000.0
+    labels[4:10, 4:20, 4:20] = VERTEBRA
+    labels[14:20, 4:20, 4:20] = HUGE_LABEL
+    return Volume(ct, np.eye(4)), Volume(labels, np.eye(4))
+
+
+def test_huge_label_with_group_colors_and_hide(huge_labels) -> None:
+    from RenderFMLib.api import default_camera, prepare, render
+    from RenderFMLib.segmentation.classes import look_colors
+
+    ct, labels = huge_labels
+    with _address_space_limit(1 << 30):
+        gaussians = prepare(ct, labels, "CT-Bone", group_colors=True)
+        shown = render(gaussians, default_camera(gaussians), 16, hidden_groups=["skeleton"])
+        everything = render(gaussians, default_camera(gaussians), 16)
+    assert set(gaussians.labels.tolist()) == {VERTEBRA, HUGE_LABEL}
+    ivory = torch.tensor(look_colors()["skeleton"])
+    assert torch.allclose(gaussians.rgb[gaussians.labels == VERTEBRA], ivory)
+    assert not torch.allclose(gaussians.rgb[gaussians.labels == HUGE_LABEL], ivory)
+    assert 0 < float(shown.alpha.sum()) < float(everything.alpha.sum())
+
+
+def test_huge_label_group_masks(huge_labels) -> None:
+    from RenderFMLib.segmentation.classes import GROUPS, group_masks
+
+    _, labels = huge_labels
+    with _address_space_limit(1 << 30):
+        masks = group_masks(labels.array)
+    assert list(masks) == list(GROUPS)
+    assert torch.equal(masks["other"], labels.array == HUGE_LABEL)
+    assert torch.equal(masks["skeleton"], labels.array == VERTEBRA)
