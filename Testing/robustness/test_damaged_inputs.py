@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import resource
+import struct
 import sys
 import warnings
 from pathlib import Path
@@ -19,8 +21,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from RenderFMLib.errors import RenderFMWarning, VolumeError
+from RenderFMLib.errors import ModelFileError, RenderFMWarning, VolumeError
+from RenderFMLib.gaussians import SixDGaussians
 from RenderFMLib.nifti_check import check_nifti
 from RenderFMLib.resources import resource_path
 from RenderFMLib.volume import Volume, read_ct, read_label_map
@@ -243,3 +248,126 @@ def test_huge_label_group_masks(huge_labels) -> None:
     assert list(masks) == list(GROUPS)
     assert torch.equal(masks["other"], labels.array == HUGE_LABEL)
     assert torch.equal(masks["skeleton"], labels.array == VERTEBRA)
+
+
+# --- model files: checksums and contents checked on load ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model(huge_labels, tmp_path_factory) -> Path:
+    """Gaussians of the 24^3 CT, saved."""
+    from RenderFMLib.api import prepare
+
+    path = tmp_path_factory.mktemp("model") / "model.safetensors"
+    prepare(*huge_labels, "CT-Bone").save(path)
+    return path
+
+
+def _contents(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with safe_open(str(path), framework="pt") as handle:
+        return {name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata()
+
+
+def _resaved(model: Path, path: Path, checksum: bool = False, **changes) -> Path:
+    """model's tensors and metadata with `changes` (name -> function of the old value), saved
+    as path, without the checksums (a file from before them) unless checksum."""
+    tensors, metadata = _contents(model)
+    if not checksum:
+        metadata.pop("sha256", None)
+    for name, change in changes.items():
+        if name in tensors:
+            tensors[name] = change(tensors[name].clone())
+        else:
+            metadata[name] = json.dumps(change(json.loads(metadata[name])))
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def _set_first(value):
+    def change(tensor: torch.Tensor) -> torch.Tensor:
+        tensor.view(-1)[0] = value
+        return tensor
+    return change
+
+
+def _tensor_bytes(path: Path, name: str) -> tuple[int, int]:
+    """(start, end) byte offsets of a tensor's data in a safetensors file."""
+    (header_length,) = struct.unpack("<Q", path.read_bytes()[:8])
+    header = json.loads(path.read_bytes()[8:8 + header_length])
+    start, end = header[name]["data_offsets"]
+    return 8 + header_length + start, 8 + header_length + end
+
+
+def test_model_with_a_flipped_byte_is_refused(model: Path, tmp_path: Path) -> None:
+    """A bit flip in the stored opacities (+Inf where a logit was) fails the checksum."""
+    data = bytearray(model.read_bytes())
+    start, _ = _tensor_bytes(model, "opacity_logits")
+    data[start:start + 4] = struct.pack("<f", float("inf"))
+    path = tmp_path / "flipped.safetensors"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksums saved with it do not match its "
+                                             "opacity_logits;") as caught:
+        SixDGaussians.load(path)
+    assert str(path) in str(caught.value)
+
+
+def test_model_with_changed_geometry_is_refused(model: Path, tmp_path: Path) -> None:
+    """The checksums cover the metadata: a CT moved by 1 mm, or a damaged checksum entry."""
+    path = _resaved(model, tmp_path / "moved.safetensors", checksum=True,
+                    ijk_to_ras=lambda m: [[v + 1.0 if j == 3 else v for j, v in enumerate(row)]
+                                          for row in m[:3]] + m[3:])
+    with pytest.raises(ModelFileError, match=f"{path} is damaged: .* match its metadata;"):
+        SixDGaussians.load(path)
+    path = _resaved(model, tmp_path / "damaged_sum.safetensors", checksum=True)
+    tensors, metadata = _contents(path)
+    save_file(tensors, str(path), metadata={**metadata, "sha256": "{not json"})
+    with pytest.raises(ModelFileError, match="checksum entry"):
+        SixDGaussians.load(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "phrase"),
+    [({"means": _set_first(float("nan"))}, "means holds 1 non-finite"),
+     ({"opacity_logits": _set_first(float("inf"))}, "opacity_logits holds 1 non-finite"),
+     ({"sh": _set_first(float("-inf"))}, "sh holds 1 non-finite"),
+     ({"means": _set_first(1e6)}, "1 means lie far outside the CT's box"),
+     ({"log_scales": _set_first(1e4)}, "log_scales reach 10000"),
+     ({"labels": _set_first(-1)}, "labels must be >= 0"),
+     ({"labels": lambda t: t.to(torch.float32)}, "labels must be integers"),
+     ({"rgb": lambda t: t.to(torch.int32)}, "rgb must hold floating-point numbers"),
+     ({"ijk_to_ras": lambda m: [[0.0] * 4] * 3 + [[0, 0, 0, 1]]}, "ijk_to_ras must be an "
+                                                                   "invertible"),
+     ({"ijk_to_ras": lambda m: m[:3] + [[0, 0, 1, 1]]}, "last row 0 0 0 1"),
+     ({"ijk_to_ras": lambda m: m[:3]}, "ijk_to_ras must be"),
+     ({"volume_shape": lambda s: [0, s[1], s[2]]}, "volume_shape must be 3 positive"),
+     ({"volume_shape": lambda s: [s[0] + 0.5, s[1], s[2]]}, "volume_shape must be"),
+     ({"volume_shape": lambda s: s[:2]}, "volume_shape must be")],
+    ids=["nan-mean", "inf-opacity", "inf-sh", "far-mean", "huge-scale", "negative-label",
+         "float-labels", "int-rgb", "singular-matrix", "last-row", "3x4-matrix", "zero-shape",
+         "fractional-shape", "2d-shape"])
+def test_damaged_model_without_checksums_is_refused(model: Path, tmp_path: Path, changes,
+                                                    phrase: str) -> None:
+    path = _resaved(model, tmp_path / "damaged.safetensors", **changes)
+    with pytest.raises(ModelFileError, match=phrase) as caught:
+        SixDGaussians.load(path)
+    assert str(caught.value).startswith(f"{path} is damaged: ")
+
+
+def test_models_without_checksums_still_load(model: Path, tmp_path: Path) -> None:
+    """Files saved before checksums were stored load; so do huge (but valid) labels."""
+    path = _resaved(model, tmp_path / "old.safetensors", labels=_set_first(3_000_000_000))
+    loaded = SixDGaussians.load(path)
+    assert int(loaded.labels.max()) == 3_000_000_000
+    again = SixDGaussians.load(model)
+    _, metadata = _contents(model)
+    assert set(json.loads(metadata["sha256"])) == set(_contents(model)[0]) | {"metadata"}
+    assert len(again) == len(loaded)
+
+
+def test_cli_refuses_damaged_model(model: Path, cli, tmp_path: Path) -> None:
+    path = _resaved(model, tmp_path / "nan.safetensors", means=_set_first(float("nan")))
+    result = cli.renderfm("render", path, "--size", 16, "-o", tmp_path / "x.png", cwd=tmp_path)
+    assert result.returncode == 2
+    assert cli.assert_user_error(result) == (f"renderfm: error: {path} is damaged: means holds 1 "
+                                             "non-finite (NaN or infinite) values")
+    assert not (tmp_path / "x.png").exists()
