@@ -10,7 +10,6 @@ pickle anywhere.
 from __future__ import annotations
 
 import json
-from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from . import arguments as check
 from .channels import FIELDS
-from .errors import ArgumentTypeError, ModelFileError
+from .errors import ModelFileError
 from .frame import check_device
 from .model_file import CHECKSUM_KEY, check_geometry, check_values, checksums, verify_checksums
 from .render.reference.precompute import precompute
@@ -159,9 +159,8 @@ class SixDGaussians:
         """Read a file written by save() onto `device`; ModelFileError naming the file if it is
         not one, or if its contents are damaged (model_file.py: checksums, finite values, means
         inside the CT's box, labels, geometry)."""
-        if not isinstance(path, (str, PathLike)) or str(path) == "":
-            raise ArgumentTypeError("SixDGaussians.load: path must be a file path (str or "
-                                    f"os.PathLike), not {path!r}")
+        check.path("SixDGaussians.load", "path", path,
+                   "a path (str or os.PathLike) to a .safetensors file")
         path, device = Path(path), check_device(device)
         if not path.is_file():
             raise ModelFileError(f"Gaussians file {path} does not exist")
