@@ -11,16 +11,17 @@ import functools
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
+from . import arguments as check
 from .build import SLAB_VOXELS, build_gaussians, checked_groups
 from .camera import Camera, camera_tensors, orbit_camera
-from .errors import RenderFMError, RenderFMWarning
+from .errors import ArgumentTypeError, RenderFMError, RenderFMWarning
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
 from .memory import check_preparation, check_resampling, voxels_after_resampling
@@ -31,7 +32,7 @@ from .render.cuda.loader import available as cuda_unavailable_reason
 from .render.cuda.pipeline import render_cuda
 from .render.reference import render_torch
 from .resources import DEFAULT_PRESET
-from .segmentation.classes import GROUPS, group_lookup, labels_in_groups
+from .segmentation.classes import GROUPS, group_indices, labels_in_groups
 from .segmentation.readers import read_labels
 from .segmentation.threshold import threshold_segmentation
 from .segmentation.totalseg import run_totalsegmentator
@@ -73,8 +74,15 @@ def prepare(
     preset's colour; keep_labels: keep only Gaussians with these labels.
     spacing_mm: resample the CT to this isotropic spacing first (the paper uses 1.5);
     hu_offset: added to stored values (e.g. -1024 for CT stored without rescale);
-    progress(fraction, message).
+    progress(fraction, message). Arguments of the wrong type or out of range raise
+    ArgumentTypeError / ArgumentError (TypeError / ValueError) naming them.
     """
+    _check_sources(ct, segmentation, preset, progress)
+    group_colors = check.flag("prepare", "group_colors", group_colors)
+    groups = None if groups is None else check.group_names("prepare", "groups", groups)
+    if keep_labels is not None:
+        keep_labels = check.labels("prepare", "keep_labels", keep_labels)
+    spacing_mm, hu_offset = _checked_numbers(spacing_mm, hu_offset)
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     device = check_device(device)
     groups = checked_groups(segmentation is not None, groups, keep_labels, group_colors)
@@ -97,6 +105,32 @@ def prepare(
 
 
 SEGMENTERS = ("threshold", "auto", "auto-fast")
+_CT = "a Volume (HU, RAS mm) or a path (str or os.PathLike) to a CT file or DICOM folder"
+_SEGMENTATION = ("None, a Volume of labels, a path (str or os.PathLike) to a segmentation, or "
+                 "one of " + ", ".join(SEGMENTERS))
+_PRESET = "a Preset, a bundled preset's name or a preset file's path"
+
+
+def _check_sources(ct: object, segmentation: object, preset: object, progress: object) -> None:
+    """prepare's ct, segmentation, preset and progress: of a kind it takes (the paths non-empty:
+    "" would be the working folder)."""
+    if not isinstance(ct, Volume):
+        check.path("prepare", "ct", ct, _CT)
+    if segmentation is not None and not isinstance(segmentation, Volume):
+        check.path("prepare", "segmentation", segmentation, _SEGMENTATION)
+    if not isinstance(preset, Preset):
+        check.path("prepare", "preset", preset, _PRESET)
+    if not callable(progress):
+        raise ArgumentTypeError("prepare: progress must be a function progress(fraction, message)")
+
+
+def _checked_numbers(spacing_mm: object, hu_offset: object) -> tuple[float | None, float | None]:
+    """prepare's spacing_mm (None or > 0 mm) and hu_offset (None or finite HU) as floats."""
+    spacing = None if spacing_mm is None else \
+        check.number("prepare", "spacing_mm", spacing_mm, "None or a positive number of mm", True)
+    offset = None if hu_offset is None else \
+        check.number("prepare", "hu_offset", hu_offset, "None or a finite number of HU")
+    return spacing, offset
 
 
 def finetune(
@@ -239,53 +273,69 @@ def default_camera(
 ) -> Camera:
     """An orbit camera around the source CT that frames its bounding sphere
     (camera.orbit_camera)."""
+    check.instance("default_camera", "gaussians", gaussians, SixDGaussians, _GAUSSIANS)
     return orbit_camera(gaussians.center_ras(), gaussians.bounding_radius(), azimuth, elevation,
                         view_angle)
 
 
 def shown(
     gaussians: SixDGaussians,
-    hidden_groups: Iterable[str] = (),
-    visible_labels: Iterable[int] | None = None,
+    hidden_groups: Iterable[str] | str = (),
+    visible_labels: Iterable[int] | int | None = None,
 ) -> SixDGaussians:
-    """The Gaussians left after hiding anatomical groups and keeping only visible_labels."""
-    hidden_groups = set(hidden_groups)
-    if hidden_groups and len(gaussians):
-        labels_in_groups(hidden_groups)  # SegmentationError for an unknown group name
-        hidden = torch.tensor([GROUPS.index(group) for group in hidden_groups])
-        group = group_lookup(int(gaussians.labels.max()))[gaussians.labels.cpu()]
-        gaussians = gaussians.select(~torch.isin(group, hidden).to(gaussians.device))
+    """The Gaussians left after hiding anatomical groups (one name, or several) and keeping only
+    visible_labels (one label, or several)."""
+    return _shown("shown", gaussians, hidden_groups, visible_labels)
+
+
+_GAUSSIANS = "SixDGaussians (from prepare or SixDGaussians.load)"
+
+
+def _shown(function: str, gaussians: SixDGaussians, hidden_groups: object,
+           visible_labels: object) -> SixDGaussians:
+    """shown(), its arguments checked in the name of `function`."""
+    check.instance(function, "gaussians", gaussians, SixDGaussians, _GAUSSIANS)
+    hidden = set() if hidden_groups is None else \
+        set(check.group_names(function, "hidden_groups", hidden_groups))
+    if hidden and len(gaussians):
+        labels_in_groups(hidden)  # SegmentationError for an unknown group name
+        indices = torch.tensor([GROUPS.index(group) for group in hidden], device=gaussians.device)
+        gaussians = gaussians.select(~torch.isin(group_indices(gaussians.labels), indices))
     if visible_labels is not None:
-        allowed = torch.tensor(sorted(set(visible_labels)), dtype=torch.int64,
-                               device=gaussians.device)
+        visible = set(check.labels(function, "visible_labels", visible_labels))
+        allowed = torch.tensor(sorted(visible), dtype=torch.int64, device=gaussians.device)
         gaussians = gaussians.select(torch.isin(gaussians.labels, allowed))
     return gaussians
 
 
 def render(
     gaussians: SixDGaussians,
-    camera: Camera,
+    camera: Camera | Mapping,
     size: int | tuple[int, int],
     *,
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
-    hidden_groups: Iterable[str] = (),
-    visible_labels: Iterable[int] | None = None,
+    hidden_groups: Iterable[str] | str = (),
+    visible_labels: Iterable[int] | int | None = None,
     backend: Literal["auto", "torch", "cuda"] = "auto",
 ) -> Frame:
     """Render the Gaussians seen from `camera` at `size` (side, or (width, height)) pixels.
 
-    Differentiable with respect to the Gaussians' parameters. hidden_groups: leave out the
-    Gaussians of these anatomical groups; visible_labels: draw only Gaussians whose segmentation
-    label is in this set. Neither needs a new preparation. backend: "cuda" the CUDA kernels
+    camera: a Camera or a dict of its terms (Camera.from_dict); size: integers (NumPy's too);
+    background: RGB, 3 numbers in 0..1. Differentiable with respect to the Gaussians' parameters.
+    hidden_groups: leave out the Gaussians of these anatomical groups (a single name is one
+    group, not letters); visible_labels: draw only Gaussians whose segmentation label is in this
+    set (or is this label). Neither needs a new preparation. backend: "cuda" the CUDA kernels
     (render/cuda; needs CuPy and the Gaussians as float32 on a CUDA device), "torch" the PyTorch
     reference (any device), "auto" the CUDA kernels where they can run, else torch (saying why
-    once, through logging).
+    once, through logging). Arguments of the wrong type or out of range raise ArgumentTypeError /
+    ArgumentError (TypeError / ValueError) naming them.
     """
-    width, height = (size, size) if isinstance(size, int) else size
-    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
-        raise ValueError(f"image size must be 1..{MAX_IMAGE_SIDE} pixels, not {width}x{height}")
+    check.instance("render", "gaussians", gaussians, SixDGaussians, _GAUSSIANS)
+    camera = _camera("render", camera)
+    width, height = check.image_size("render", size)
+    background = check.rgb("render", "background", background)
     renderer = _renderer(backend, gaussians)
-    gaussians = shown(gaussians, hidden_groups, visible_labels)
+    gaussians = _shown("render", gaussians, hidden_groups, visible_labels)
     dtype = gaussians.means.dtype
     world_to_camera, intrinsics, centre = camera_tensors(camera, width, height, gaussians.device,
                                                          dtype)
@@ -296,6 +346,18 @@ def render(
         torch.tensor(background, dtype=dtype, device=gaussians.device),
     )
     return Frame(rgb, alpha, depth)
+
+
+def _camera(function: str, camera: object) -> Camera:
+    """camera as a Camera: one, or a dict of its terms."""
+    if isinstance(camera, Mapping):
+        return Camera.from_dict(camera)
+    if not isinstance(camera, Camera):
+        raise ArgumentTypeError(f"{function}: camera must be a Camera or a dict of its terms "
+                                "(position, focal_point, view_up, view_angle), not "
+                                f"{check.describe(camera)}; api.default_camera(gaussians) gives "
+                                "the orbit view")
+    return camera
 
 
 @functools.lru_cache(maxsize=1)

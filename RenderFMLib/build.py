@@ -22,7 +22,6 @@ from .memory import check_headroom
 from .network.inputs import gradient_ras, input_channels
 from .priming import MIN_OPACITY, Primed, block_centres, prime
 from .segmentation.classes import group_of, labels_in_groups
-from .segmentation.looks import label_colors
 from .transfer import Preset
 from .volume import Volume
 
@@ -47,8 +46,7 @@ def build_gaussians(
     """
     groups = checked_groups(labels is not None, groups, keep_labels, group_colors)
     keep = _kept_labels(labels, groups, keep_labels)
-    colors = label_colors(int(labels.array.max())) if group_colors and labels is not None else None
-    primed = _prime_in_slabs(volume, labels, preset, keep, colors)
+    primed = _prime_in_slabs(volume, labels, preset, keep, group_colors and labels is not None)
     if len(primed.labels) == 0:
         where = (f" within groups {', '.join(groups)}" if groups is not None else
                  " within the chosen labels" if keep is not None else "")
@@ -75,7 +73,7 @@ def checked_groups(segmented: bool, groups: Iterable[str] | str | None,
 
 
 def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
-                    keep: set[int] | None, colors: torch.Tensor | None) -> Primed:
+                    keep: set[int] | None, group_colors: bool) -> Primed:
     """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT."""
     block_rows = volume.shape[0] // 2
     rows_per_slab = max(1, SLAB_VOXELS // (2 * volume.shape[1] * volume.shape[2]))
@@ -83,7 +81,7 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
     parts: list[Primed] = []
     for first in range(0, block_rows, rows_per_slab):
         check_headroom(slab_voxels, first / block_rows, sum(len(part.labels) for part in parts))
-        parts.append(_prime_slab(volume, labels, preset, keep, colors, first,
+        parts.append(_prime_slab(volume, labels, preset, keep, group_colors, first,
                                  first + rows_per_slab))
     if not parts:  # fewer than two slices: no block
         device = volume.array.device
@@ -96,7 +94,7 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
 
 
 def _prime_slab(volume: Volume, labels: Volume | None, preset: Preset, keep: set[int] | None,
-                colors: torch.Tensor | None, first_row: int, end_row: int) -> Primed:
+                group_colors: bool, first_row: int, end_row: int) -> Primed:
     """AGP of block rows first_row..end_row - 1 (k), with their indices on the whole grid."""
     first, end = 2 * first_row, min(2 * end_row, volume.shape[0] // 2 * 2)  # voxel slices
     low, high = max(first - 1, 0), min(end + 1, volume.shape[0])  # and one more each side
@@ -104,7 +102,7 @@ def _prime_slab(volume: Volume, labels: Volume | None, preset: Preset, keep: set
     slab = _slices(volume, first, end)
     slab_labels = None if labels is None else _slices(labels, first, end)
     inputs = input_channels(slab, preset, slab_labels, gradient)
-    primed = prime(slab, preset, inputs, gradient, slab_labels, keep, colors)
+    primed = prime(slab, preset, inputs, gradient, slab_labels, keep, group_colors)
     shift = torch.tensor([first_row, 0, 0], device=primed.index.device)
     return Primed(primed.base, primed.index + shift, primed.labels)
 

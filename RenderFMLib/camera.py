@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +25,22 @@ from .errors import CameraError
 _VTK_EYE_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
+MIN_VIEW_ANGLE, MAX_VIEW_ANGLE = 0.1, 179.0  # degrees, both excluded: beyond is no usable view
+MAX_COORDINATE_MM = 1e6  # a camera (and what it looks at) within 1 km of the RAS origin
+_MIN_SINE = 1e-6  # view up closer than this (sine of the angle) to the view direction: parallel
+_ACCEPTED = "position, focal_point and view_up take 3 numbers each, RAS mm; view_angle one, degrees"
+
+
 @dataclass(frozen=True)
 class Camera:
-    """A perspective camera in VTK terms, RAS millimetres and degrees."""
+    """A perspective camera in VTK terms, RAS millimetres and degrees.
+
+    position, focal_point: 3 finite numbers each (RAS mm) within MAX_COORDINATE_MM of the origin,
+    apart; view_up: 3 numbers (a direction, any length) not parallel to the view direction;
+    view_angle: the vertical view angle, degrees, strictly between MIN_VIEW_ANGLE and
+    MAX_VIEW_ANGLE. Numbers are int or float (NumPy's too), never bool or str; they are stored as
+    tuples of float. CameraError names the term that is wrong.
+    """
 
     position: tuple[float, float, float]
     focal_point: tuple[float, float, float]
@@ -33,17 +48,14 @@ class Camera:
     view_angle: float = 30.0
 
     def __post_init__(self) -> None:
-        values = [*self.position, *self.focal_point, *self.view_up, self.view_angle]
-        if len(values) != 10 or not all(math.isfinite(float(v)) for v in values):
-            raise CameraError("camera position, focal point and view up need 3 finite numbers each")
-        if not 0.0 < self.view_angle < 180.0:
-            raise CameraError("view angle must be between 0 and 180 degrees, "
-                              f"not {self.view_angle}")
-        forward = np.subtract(self.focal_point, self.position)
-        if np.linalg.norm(forward) < 1e-9:
-            raise CameraError("camera position and focal point coincide")
-        if np.linalg.norm(np.cross(forward, self.view_up)) < 1e-9 * np.linalg.norm(forward):
-            raise CameraError("camera view up is zero or parallel to the viewing direction")
+        position, focal_point = _point("position", self.position), \
+            _point("focal_point", self.focal_point)
+        view_up, view_angle = _point("view_up", self.view_up), \
+            _number("view_angle", self.view_angle)
+        _check_geometry(position, focal_point, view_up, view_angle)
+        for name, value in (("position", position), ("focal_point", focal_point),
+                            ("view_up", view_up), ("view_angle", view_angle)):
+            object.__setattr__(self, name, value)  # as floats
 
     def view_matrix(self) -> np.ndarray:
         """VTK's view transform [4, 4]: RAS mm -> eye (x right, y up, looking down -z)."""
@@ -77,29 +89,60 @@ class Camera:
         }
 
     @classmethod
-    def from_dict(cls, terms: dict) -> Camera:
-        """Inverse of to_dict; view_angle defaults to VTK's 30 degrees."""
+    def from_dict(cls, terms: Mapping) -> Camera:
+        """Inverse of to_dict; view_angle defaults to VTK's 30 degrees. CameraError naming the
+        term that is missing or wrong (JSON true is not a number, nor is "30")."""
+        if not isinstance(terms, Mapping):
+            raise CameraError("camera terms must be a dict of position, focal_point, view_up "
+                              f"and view_angle, not {type(terms).__name__}")
         try:
-            return cls(
-                position=_triple(terms["position"]),
-                focal_point=_triple(terms["focal_point"]),
-                view_up=_triple(terms["view_up"]),
-                view_angle=float(terms.get("view_angle", 30.0)),
-            )
+            return cls(terms["position"], terms["focal_point"], terms["view_up"],
+                       terms.get("view_angle", 30.0))
         except KeyError as missing:
             raise CameraError(f"camera is missing {missing}") from None
-        except (TypeError, ValueError):
-            raise CameraError(
-                "camera terms must be numbers: position, focal_point, view_up as 3 numbers each "
-                "(RAS mm) and view_angle in degrees"
-            ) from None
 
 
-def _triple(values) -> tuple[float, float, float]:
-    if isinstance(values, (str, bytes)) or len(values) != 3:
-        raise ValueError("not three numbers")
-    x, y, z = values
-    return float(x), float(y), float(z)
+def _number(name: str, value: object) -> float:
+    """value as a finite float; CameraError naming the term unless an int or float (not bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise CameraError(f"camera terms must be numbers: {name} is {value!r} ({_ACCEPTED})")
+    if not math.isfinite(value):
+        raise CameraError(f"camera {name} must be finite, not {value!r}")
+    return float(value)
+
+
+def _check_geometry(position: tuple, focal_point: tuple, view_up: tuple,
+                    view_angle: float) -> None:
+    """CameraError unless the camera is near the scan, sees a view and knows where up is."""
+    for name, point in (("position", position), ("focal_point", focal_point)):
+        if max(map(abs, point)) > MAX_COORDINATE_MM:
+            raise CameraError(f"camera {name} {list(point)} lies more than "
+                              f"{MAX_COORDINATE_MM:g} mm (1 km) from the RAS origin; "
+                              "put the camera near the scan")
+    _check_view_angle(view_angle)
+    forward = np.subtract(focal_point, position)
+    if np.linalg.norm(forward) < 1e-9:
+        raise CameraError("camera position and focal point coincide")
+    lengths = np.linalg.norm(forward) * np.linalg.norm(view_up)
+    if lengths == 0 or np.linalg.norm(np.cross(forward, view_up)) < _MIN_SINE * lengths:
+        raise CameraError("camera view up is zero or parallel to the viewing direction")
+
+
+def _check_view_angle(view_angle: float) -> None:
+    if not MIN_VIEW_ANGLE < view_angle < MAX_VIEW_ANGLE:
+        raise CameraError(f"camera view angle must be between {MIN_VIEW_ANGLE:g} and "
+                          f"{MAX_VIEW_ANGLE:g} degrees, not {view_angle:g}")
+
+
+def _point(name: str, values: object) -> tuple[float, float, float]:
+    """values as 3 finite floats; CameraError naming the term otherwise."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise CameraError(f"camera terms must be numbers: {name} is {values!r} ({_ACCEPTED})")
+    items = list(values)
+    if len(items) != 3:
+        raise CameraError(f"camera {name} must be 3 numbers (RAS mm), not {len(items)}: {items}")
+    x, y, z = (_number(name, item) for item in items)
+    return x, y, z
 
 
 def read_camera_json(path: str | Path) -> Camera:
@@ -126,10 +169,16 @@ def orbit_camera(
 
     azimuth 0, elevation 0 is the anterior view (patient's right on screen left, superior up);
     azimuth 90 looks from the patient's left, 180 from posterior, 270 from the right; positive
-    elevation looks down from superior. Angles in degrees.
+    elevation looks down from superior. Angles in degrees; CameraError naming a term that is not a
+    finite number (or a view angle out of range) before any arithmetic.
     """
     if not (radius > 0 and math.isfinite(radius)):
         raise CameraError(f"orbit radius must be positive, not {radius}")
+    for name, value in (("azimuth", azimuth), ("elevation", elevation)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value):
+            raise CameraError(f"orbit {name} must be a finite number of degrees, not {value!r}")
+    _check_view_angle(_number("view_angle", view_angle))  # before dividing by its sine
     az, el = math.radians(azimuth), math.radians(elevation)
     direction = np.array([-math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
     # d(direction)/d(elevation): perpendicular to the view at every elevation, superior-ish.

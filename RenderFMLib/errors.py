@@ -30,5 +30,15 @@ class SegmentationError(RenderFMError):
     """A segmentation that cannot be read or run (unknown class, missing TotalSegmentator...)."""
 
 
+class ArgumentError(RenderFMError, ValueError):
+    """An argument of a public function (prepare, render, Camera...) out of its range; the message
+    names the argument and what it accepts."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of a public function of the wrong type (a NumPy array for a path, None for a
+    camera...); the message names the argument and what it accepts."""
+
+
 class RenderFMWarning(UserWarning):
     """Something suspicious but usable, e.g. CT values that do not look like HU."""

@@ -3,7 +3,8 @@
 Parameters are stored as channels.py defines them (raw values an optimizer updates); the
 view-independent slicing terms (S_c, K, S_dd^-1) are computed once and cached unless the
 parameters require gradients. Files are .safetensors (tensors) whose metadata holds the source
-volume's geometry and the preset as JSON: no pickle anywhere.
+volume's geometry and the preset as JSON, and SHA-256 checksums of both (model_file.py): no
+pickle anywhere.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from . import arguments as check
 from .channels import FIELDS
 from .errors import ModelFileError
 from .files import write_atomic
+from .frame import check_device
+from .model_file import CHECKSUM_KEY, check_geometry, check_values, checksums, verify_checksums
 from .render.reference.precompute import precompute
 from .volume import grid_bounding_radius, grid_center_ras
 
@@ -139,8 +143,9 @@ class SixDGaussians:
         return grid_bounding_radius(self.ijk_to_ras, self.volume_shape)
 
     def save(self, path: str | Path) -> None:
-        """Write a .safetensors file: the tensors, plus geometry and preset as JSON metadata;
-        whole or not at all (files.write_atomic: OSError naming path if it cannot be written)."""
+        """Write a .safetensors file: the tensors, plus geometry, preset and checksums as JSON
+        metadata; whole or not at all (files.write_atomic: OSError naming path if it cannot be
+        written)."""
         tensors = {name: value.detach().cpu().contiguous() for name, value in self.params().items()}
         tensors["labels"] = self.labels.detach().cpu().contiguous()
         metadata = {
@@ -150,27 +155,30 @@ class SixDGaussians:
             "volume_shape": json.dumps(list(self.volume_shape)),
             "preset": json.dumps(self.preset),
         }
+        metadata[CHECKSUM_KEY] = checksums(tensors, metadata)
         write_atomic(path, lambda partial: _save_file(tensors, partial, metadata))
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SixDGaussians:
-        """Read a file written by save(); ModelFileError if it is not one."""
-        path = Path(path)
+        """Read a file written by save() onto `device`; ModelFileError naming the file if it is
+        not one, or if its contents are damaged (model_file.py: checksums, finite values, means
+        inside the CT's box, labels, geometry)."""
+        check.path("SixDGaussians.load", "path", path,
+                   "a path (str or os.PathLike) to a .safetensors file")
+        path, device = Path(path), check_device(device)
         if not path.is_file():
             raise ModelFileError(f"Gaussians file {path} does not exist")
+        metadata, tensors = _read(path)
+        ijk_to_ras, volume_shape = check_geometry(path, metadata)
+        params = {name: value for name, value in tensors.items() if name != "labels"}
         try:
-            with safe_open(str(path), framework="pt", device=str(device)) as handle:
-                metadata = handle.metadata() or {}
-                tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-            if metadata.get("format") != FORMAT:
-                raise ValueError("it has no RenderFM metadata")
-            if metadata.get("version") != VERSION:
-                raise ValueError(f"its format version {metadata.get('version')} is not {VERSION}")
-            labels = tensors.pop("labels")
-            return cls(tensors, labels, np.array(json.loads(metadata["ijk_to_ras"])),
-                       tuple(json.loads(metadata["volume_shape"])), json.loads(metadata["preset"]))
-        except (SafetensorError, OSError, KeyError, ValueError) as error:
+            gaussians = cls(params, tensors["labels"], ijk_to_ras, volume_shape,
+                            json.loads(metadata["preset"]))
+        except (KeyError, ValueError) as error:
             raise ModelFileError(f"{path} is not a RenderFM Gaussians file ({error})") from None
+        verify_checksums(path, tensors, metadata)
+        check_values(path, gaussians.params(), gaussians.labels, ijk_to_ras, volume_shape)
+        return gaussians if device.type == "cpu" else gaussians.to(device)
 
 
 def _save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
@@ -183,3 +191,20 @@ def _save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str,
         if code is None:
             raise OSError(str(error)) from None
         raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
+
+
+def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """(metadata, tensors on the CPU) of a RenderFM safetensors file of this format version."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFileError(f"{path} is not a RenderFM Gaussians file ({error})") from None
+    if metadata.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a RenderFM Gaussians file (it has no RenderFM "
+                             "metadata)")
+    if metadata.get("version") != VERSION:
+        raise ModelFileError(f"{path} is not a RenderFM Gaussians file (its format version "
+                             f"{metadata.get('version')} is not {VERSION})")
+    return metadata, tensors

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from .channels import FIELDS, NUM_CHANNELS
+from .segmentation.looks import label_colors
 from .sh import fibonacci_sphere, sh_basis
 from .transfer import Preset
 from .volume import Volume
@@ -66,13 +67,14 @@ def prime(
     gradient: torch.Tensor,
     labels: Volume | None = None,
     keep_labels: set[int] | None = None,
-    label_colors: torch.Tensor | None = None,
+    group_colors: bool = False,
 ) -> Primed:
     """AGP base channels of the visible blocks, with their block indices and labels.
 
     inputs [6, K, J, I] from inputs.input_channels; gradient [3, K, J, I] HU/mm (RAS);
     keep_labels: when given, only blocks whose label is in the set get a Gaussian;
-    label_colors: [L + 1, 3] RGB per label replacing the preset's colour (NaN rows keep it).
+    group_colors: colour each block with its label's group look (segmentation.looks) where its
+    group has one, instead of the preset's colour.
     """
     h = block_edge_mm(ct)
     hu = blocks(ct.array).mean(-1)
@@ -91,7 +93,7 @@ def prime(
     strong = torch.linalg.vector_norm(mean_grad, dim=-1, keepdim=True) >= STRONG_GRADIENT_HU_PER_MM
     up = torch.tensor([0.0, 0.0, 1.0], device=hu.device).expand_as(mean_grad)
     base[:, _SLICES["dir_means"]] = torch.where(strong, mean_grad, up)
-    base[:, _SLICES["rgb"]] = _colors(preset, hu[keep], block_labels[keep], label_colors)
+    base[:, _SLICES["rgb"]] = _colors(preset, hu[keep], block_labels[keep], group_colors)
     base[:, _SLICES["sh"]] = _shading_sh(preset, grad_blocks[keep], blocks(inputs[5])[keep])
     alpha = 1.0 - (1.0 - opacity[keep].clamp(0.0, 0.999)) ** h
     base[:, _SLICES["opacity_logits"]] = torch.logit(alpha.clamp(1e-6, 1 - 1e-6))[:, None]
@@ -102,14 +104,13 @@ def prime(
 
 
 def _colors(preset: Preset, hu: torch.Tensor, labels: torch.Tensor,
-            label_colors: torch.Tensor | None) -> torch.Tensor:
-    """[N, 3] the preset's colour of each block's mean HU, or its label's look colour."""
+            group_colors: bool) -> torch.Tensor:
+    """[N, 3] the preset's colour of each block's mean HU, or its label's group look."""
     rgb = preset.rgb(hu)
-    if label_colors is None:
+    if not group_colors:
         return rgb
-    looks = label_colors.to(rgb)[labels.clamp(max=len(label_colors) - 1)]
-    known = (labels < len(label_colors))[:, None] & ~looks.isnan()
-    return torch.where(known, looks, rgb)
+    looks = label_colors(labels).to(rgb)
+    return torch.where(looks.isnan(), rgb, looks)
 
 
 def block_centres(ct: Volume, index: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 import torch
 
 from .errors import RenderFMWarning, VolumeError
+from .nifti_check import check_nifti
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 LPS_TO_RAS.flags.writeable = False
@@ -25,6 +26,8 @@ LPS_TO_RAS.flags.writeable = False
 _ORIGIN_TOL_MM = 1e-3
 _DIRECTION_TOL = 1e-4
 _HU_SAMPLE = 2_000_000  # voxels looked at when judging whether values are HU
+_LOWEST_AIR_HU = -1500.0  # air is about -1000 HU; its darkest percent is never below this
+_CHECK_VOXELS = 4_000_000  # voxels looked at at once when counting non-finite values
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +158,7 @@ def _read_image(path: Path) -> sitk.Image:
     """A 3D scalar SimpleITK image from a file or DICOM folder; VolumeError naming path if not."""
     if not path.exists():
         raise VolumeError(f"{path} does not exist")
+    check_nifti(path)  # truncated or non-finite NIfTI data, which SimpleITK would read as 0
     try:
         image = _read_dicom_folder(path) if path.is_dir() else sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -187,16 +191,21 @@ def _check_layout(image: sitk.Image, path: Path) -> None:
 
 
 def _check_finite(values: np.ndarray, path: Path) -> None:
-    """Raise VolumeError if values hold NaN or infinity."""
-    bad = int(np.count_nonzero(~np.isfinite(values)))
+    """Raise VolumeError if values hold NaN or infinity (looked at a few slices at a time: no
+    copy of the volume)."""
+    rows = max(1, _CHECK_VOXELS // max(1, values[:1].size))
+    bad = sum(part.size - int(np.count_nonzero(np.isfinite(part)))
+              for part in (values[first:first + rows] for first in range(0, len(values), rows)))
     if bad:
         raise VolumeError(f"{path} contains {bad} non-finite (NaN or infinite) values")
 
 
-def _hu_problem(values: np.ndarray, path: Path) -> str | None:
-    """Why values (a CT's voxels) do not look like HU, or None when they do."""
+def _hu_problem(values: np.ndarray, path: Path, hu_offset: float | None = None) -> str | None:
+    """Why values (a CT's voxels, hu_offset already added) do not look like HU, or None when
+    they do."""
     low, high = float(values.min()), float(values.max())
-    span = f"{path}: values run {low:g}..{high:g}"
+    after = "" if hu_offset is None else f" (after the HU offset {hu_offset:+g})"
+    span = f"{path}: values{after} run {low:g}..{high:g}"
     sample = values.ravel()[:: max(1, values.size // _HU_SAMPLE)]
     tissue = sample[sample > 500]
     if low >= 0 and np.percentile(sample, 1) < 200 and tissue.size:
@@ -211,14 +220,27 @@ def _hu_problem(values: np.ndarray, path: Path) -> str | None:
         return f"{span}, with no air (about -1000 HU) below -500; these may not be HU"
     if low < -3100 or high > 40000:
         return f"{span}, outside any plausible HU range (-3100..40000); these may not be HU"
+    air = _darkest_percent(sample)
+    if air < _LOWEST_AIR_HU:
+        why = "these may not be HU" if hu_offset is None else \
+            "is the HU offset right? (values already in HU need none)"
+        return (f"{span}, and the darkest 1% of them (air, about -1000 HU, besides padding) "
+                f"sits at {air:g}; {why}")
     return None
+
+
+def _darkest_percent(sample: np.ndarray) -> float:
+    """The 1st percentile of sample's values above its minimum (a CT's padding outside the
+    field of view is one constant, its minimum): where the air is."""
+    rest = sample[sample > sample.min()]
+    return float(np.percentile(rest, 1)) if rest.size else float(sample.min())
 
 
 def read_ct(path: str | Path, hu_offset: float | None = None) -> Volume:
     """A CT in float32 HU from NIfTI, NRRD, MHA/MHD, a DICOM folder or any SimpleITK format.
 
-    hu_offset (HU) is added to the stored values when given; otherwise values that do not look
-    like HU raise a RenderFMWarning that says why.
+    hu_offset (HU) is added to the stored values when given. Values (after the offset) that do
+    not look like HU raise a RenderFMWarning that says why.
     """
     path = Path(path)
     if hu_offset is not None and not np.isfinite(hu_offset):
@@ -229,8 +251,8 @@ def read_ct(path: str | Path, hu_offset: float | None = None) -> Volume:
     if values.min() == values.max():
         raise VolumeError(f"{path} is constant (every voxel is {values.min():g}), not an image")
     if hu_offset is not None:
-        return Volume(volume.array + float(hu_offset), volume.ijk_to_ras)
-    problem = _hu_problem(values, path)
+        volume.array.add_(float(hu_offset))  # in place: the CT is not copied again
+    problem = _hu_problem(values, path, hu_offset)
     if problem:
         warnings.warn(problem, RenderFMWarning, stacklevel=2)
     return volume

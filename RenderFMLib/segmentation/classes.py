@@ -112,10 +112,30 @@ def group_lookup(max_label: int) -> torch.Tensor:
     """[max_label + 1] int64: the index into GROUPS of each label 0..max_label.
 
     Label 0 (background) maps to -1; labels not in the table map to the index of 'other'.
+    The table grows with max_label: for labels of unknown range, use group_indices.
     """
     if int(max_label) < 0:
         raise SegmentationError(f"the largest label must be >= 0, got {max_label}")
     return torch.from_numpy(_lookup(int(max_label)).copy())
+
+
+@functools.cache
+def _known_labels() -> tuple[torch.Tensor, torch.Tensor]:
+    """(the table's labels, ascending; the index into GROUPS of each), int64."""
+    labels = sorted(_groups())
+    return (torch.tensor(labels, dtype=torch.int64),
+            torch.tensor([GROUPS.index(_groups()[label]) for label in labels]))
+
+
+def group_indices(labels: torch.Tensor) -> torch.Tensor:
+    """The index into GROUPS of each label in an integer tensor (labels' shape and device, int64):
+    -1 for 0 (background), 'other' for labels not in the table. Looked up in the table's own
+    labels, so a huge label (4e8) costs no table of that size."""
+    known, groups = (part.to(labels.device) for part in _known_labels())
+    labels = labels.long().contiguous()  # searchsorted would copy a non-contiguous one anyway
+    where = torch.searchsorted(known, labels).clamp_(max=len(known) - 1)
+    index = torch.where(known[where] == labels, groups[where], GROUPS.index(OTHER))
+    return index.masked_fill_(labels == 0, -1)
 
 
 def group_masks(labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -128,8 +148,7 @@ def group_masks(labels: torch.Tensor) -> dict[str, torch.Tensor]:
     labels = labels.long()
     if labels.numel() and int(labels.min()) < 0:
         raise SegmentationError(f"a label map must hold labels >= 0, got {int(labels.min())}")
-    max_label = int(labels.max()) if labels.numel() else 0
-    index = group_lookup(max_label).to(labels.device)[labels]
+    index = group_indices(labels)
     return {group: index == i for i, group in enumerate(GROUPS)}
 
 

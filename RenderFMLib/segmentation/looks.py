@@ -4,19 +4,17 @@ Gaussian's group where the group has a look, else from the preset."""
 
 import torch
 
-from .classes import GROUPS, group_lookup, look_colors
+from .classes import GROUPS, group_indices, look_colors
 
 
-def label_colors(max_label: int) -> torch.Tensor:
-    """[max_label + 1, 3] RGB in [0, 1] per label; NaN rows keep the preset's colour (label 0,
-    groups without a look)."""
+def label_colors(labels: torch.Tensor) -> torch.Tensor:
+    """[..., 3] RGB in [0, 1] of each label's group look (labels [...] integers, >= 0), on labels'
+    device; NaN where the preset's colour stays (label 0, groups without a look). Sized by the
+    labels given, whatever their values."""
     looks = look_colors()
-    table = torch.full((len(GROUPS), 3), float("nan"))
+    # One row per group, and a last NaN row that background's group index -1 picks.
+    table = torch.full((len(GROUPS) + 1, 3), float("nan"))
     for index, group in enumerate(GROUPS):
         if looks.get(group) is not None:
             table[index] = torch.tensor(looks[group])
-    groups = group_lookup(max_label)
-    colors = torch.full((max_label + 1, 3), float("nan"))
-    labelled = groups >= 0
-    colors[labelled] = table[groups[labelled]]
-    return colors
+    return table.to(labels.device)[group_indices(labels)]
