@@ -93,7 +93,7 @@ def prepare(
     if segmentation is not None:
         progress(0.2, "segmenting" if segmentation in SEGMENTERS else "reading the segmentation")
         labels = _labels(segmentation, volume, device)
-        labels = Volume(labels.array.to(device), labels.ijk_to_ras)
+        labels = Volume(_compact(labels.array).to(device), labels.ijk_to_ras)
     progress(0.4, "priming Gaussians")
     gaussians = build_gaussians(volume, labels, preset, groups=groups, group_colors=group_colors,
                                 keep_labels=keep_labels)
@@ -266,6 +266,18 @@ def _labels(segmentation: Volume | str | Path, ct: Volume, device: str | torch.d
     if segmentation in ("auto", "auto-fast"):
         return run_totalsegmentator(ct, fast=segmentation == "auto-fast", device=str(device))
     return read_labels(segmentation, ct)
+
+
+def _compact(labels: torch.Tensor) -> torch.Tensor:
+    """The label map in the smallest integer type that holds its labels (uint8 for
+    TotalSegmentator's and the threshold's): 1 byte a voxel instead of 8 while priming."""
+    if labels.numel() == 0 or int(labels.min()) < 0:
+        return labels
+    largest = int(labels.max())
+    for dtype in (torch.uint8, torch.int16, torch.int32):
+        if largest <= torch.iinfo(dtype).max:
+            return labels.to(dtype)
+    return labels
 
 
 def default_camera(

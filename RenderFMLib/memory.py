@@ -2,8 +2,9 @@
 refusal (MemoryNeedError) instead of an allocator traceback or the system's out-of-memory killer.
 
 Bytes per voxel and per Gaussian, measured on a 512 x 512 x 600 CT (157 M voxels,
-Testing/bench/bench_memory.py): reading peaks at 1.26 GB (two copies of the CT), AGP with no
-segmentation at 2.70 GB with 3.8 M Gaussians, the threshold segmentation at 4.2 GB. Free memory
+Testing/bench/bench_memory.py): reading peaks at 1.26 GB (two copies of the CT), a preparation
+with no segmentation at 2.65 GB with 3.8 M Gaussians, one with the threshold segmentation at
+3.48 GB. Free memory
 is the kernel's MemAvailable (Linux); where it is unknown nothing is refused.
 """
 

@@ -113,3 +113,13 @@ def test_the_command_line_says_it_in_one_line(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 2 and not out.exists()
     assert err.startswith("renderfm: error: resampling this CT to 298 M voxels needs about 2.4 GB")
+
+
+@pytest.mark.parametrize("label", [7, 1000, 70_000])  # held in uint8, int16, int32
+def test_labels_are_held_compactly_and_come_out_whole(sample_ct, sample_labels, label):
+    """prepare keeps the label map in the smallest integer type while priming; the Gaussians
+    still carry the labels themselves (int64)."""
+    relabelled = Volume(torch.where(sample_labels.array > 0, label, 0), sample_labels.ijk_to_ras)
+    made = prepare(sample_ct, relabelled, "CT-AAA")
+    assert made.labels.dtype == torch.int64
+    assert set(torch.unique(made.labels).tolist()) == {0, label}
