@@ -1,0 +1,82 @@
+"""The CT and its label map as prepare() and finetune() take them: read (or taken as Volumes),
+offset, resampled, aligned, segmented; thick-slice CTs resampled isotropic, labels held in the
+smallest integer type."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import RenderFMWarning
+from .memory import check_resampling, voxels_after_resampling
+from .segmentation.readers import read_labels
+from .segmentation.threshold import threshold_segmentation
+from .segmentation.totalseg import run_totalsegmentator
+from .volume import Volume, align_labels, read_ct, resample_isotropic
+
+MAX_ANISOTROPY = 2.5  # longest / shortest voxel edge beyond which a CT is resampled isotropic
+
+
+def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
+            spacing_mm: float | None = None, device: str | torch.device = "cpu") -> Volume:
+    """The CT in float32 HU on `device`, as prepare() reads it: read (or taken), offset by
+    hu_offset, resampled to spacing_mm (isotropic) when given."""
+    if isinstance(ct, Volume):
+        volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
+    else:
+        volume = read_ct(ct, hu_offset=hu_offset)
+    if spacing_mm is None:
+        spacing_mm = _spacing_for_thick_slices(volume)
+    if spacing_mm is not None:
+        spacing = tuple(volume.spacing[::-1].tolist())  # (k, j, i), as volume.shape
+        check_resampling(voxels_after_resampling(volume.shape, spacing, spacing_mm))
+        volume = resample_isotropic(volume, spacing_mm)
+    return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
+
+
+def _spacing_for_thick_slices(volume: Volume) -> float | None:
+    """An isotropic spacing (mm) for a CT whose voxels are more than MAX_ANISOTROPY times longer
+    on one axis than on another (thick slices), with a warning; None for other CTs.
+
+    AGP's Gaussians are round, as wide as a 2x2x2 block's mean edge: on 0.5 x 0.5 x 5 mm voxels
+    they would stand in thin layers 10 mm apart (stripes). The geometric mean spacing keeps the
+    voxel count (memory, time) of the original grid.
+    """
+    spacing = volume.spacing
+    if spacing.max() <= MAX_ANISOTROPY * spacing.min():
+        return None
+    isotropic = round(float(np.prod(spacing)) ** (1.0 / 3.0), 2)
+    sizes = " x ".join(f"{s:.2f}" for s in spacing)
+    warnings.warn(f"the CT's voxels are {sizes} mm ({spacing.max() / spacing.min():.1f} times "
+                  f"longer on one axis): resampled to {isotropic} mm isotropic so the picture has "
+                  "no stripes (choose another with --spacing / spacing_mm)", RenderFMWarning,
+                  stacklevel=3)
+    return isotropic
+
+
+def load_labels(segmentation: Volume | str | Path, ct: Volume,
+                device: str | torch.device) -> Volume:
+    """The label map on the CT's grid: aligned, read from a file, or computed ("threshold",
+    "auto", "auto-fast": api.SEGMENTERS)."""
+    if isinstance(segmentation, Volume):
+        return align_labels(segmentation, ct)
+    if segmentation == "threshold":
+        return threshold_segmentation(ct)
+    if segmentation in ("auto", "auto-fast"):
+        return run_totalsegmentator(ct, fast=segmentation == "auto-fast", device=str(device))
+    return read_labels(segmentation, ct)
+
+
+def compact_labels(labels: torch.Tensor) -> torch.Tensor:
+    """The label map in the smallest integer type that holds its labels (uint8 for
+    TotalSegmentator's and the threshold's): 1 byte a voxel instead of 8 while priming."""
+    if labels.numel() == 0 or int(labels.min()) < 0:
+        return labels
+    largest = int(labels.max())
+    for dtype in (torch.uint8, torch.int16, torch.int32):
+        if largest <= torch.iinfo(dtype).max:
+            return labels.to(dtype)
+    return labels
