@@ -1,7 +1,7 @@
 """ImageLayer: an RGBA image on a new top layer of a VTK render window, composited exactly.
 
 A plain offscreen VTK window (EGL) with a lit, shaded sphere on a coloured background stands for
-Slicer's native 3D view here (test_logic.py runs the layer in a real Slicer view): every test
+Slicer's native 3D view here (test_overlay.py runs the layer in a real Slicer view): every test
 compares read-back pixels with the native-only image of the same window.
 """
 

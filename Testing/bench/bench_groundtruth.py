@@ -1,8 +1,8 @@
 """Time per image of every renderer on the bundled sample CT: RenderFM (AGP), dvr, Slicer's CPU and
 GPU ray cast (headless slicer-core on this machine's OpenGL) and the Mitsuba path tracer.
 
-    python Testing/bench/bench_references.py [--sizes 256 512] [--preset CT-Bone] [--runs 3]
-                                             [--spp 4] [--renderers ...]
+    python Testing/bench/bench_groundtruth.py [--sizes 256 512] [--preset CT-Bone] [--runs 3]
+                                              [--spp 4] [--renderers ...]
 
 Each renderer draws --runs orbit views (azimuths 0, 40, 80...) at each size after one warm-up
 image; the table gives the median wall time per image. The headless Slicer renderers keep one
