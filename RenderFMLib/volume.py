@@ -17,6 +17,7 @@ import SimpleITK as sitk
 import torch
 
 from .errors import RenderFMWarning, VolumeError
+from .files import is_special
 from .nifti_check import check_nifti
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -158,6 +159,9 @@ def _read_image(path: Path) -> sitk.Image:
     """A 3D scalar SimpleITK image from a file or DICOM folder; VolumeError naming path if not."""
     if not path.exists():
         raise VolumeError(f"{path} does not exist")
+    if is_special(path):  # a FIFO or device would block the reader for ever
+        raise VolumeError(f"{path} is not a file or a folder (a pipe or a device); give an image "
+                          "file or a DICOM folder")
     check_nifti(path)  # truncated or non-finite NIfTI data, which SimpleITK would read as 0
     try:
         image = _read_dicom_folder(path) if path.is_dir() else sitk.ReadImage(str(path))

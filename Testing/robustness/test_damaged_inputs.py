@@ -371,3 +371,20 @@ def test_cli_refuses_damaged_model(model: Path, cli, tmp_path: Path) -> None:
     assert cli.assert_user_error(result) == (f"renderfm: error: {path} is damaged: means holds 1 "
                                              "non-finite (NaN or infinite) values")
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("reader", ["read_ct", "read_label_map"])
+def test_a_pipe_is_refused_by_the_readers_not_waited_on(tmp_path: Path, reader: str) -> None:
+    """The API refuses a FIFO as the CLI does. In a child process with a timeout: a reader that
+    opened the pipe would wait for a writer for ever."""
+    import os
+    import subprocess
+
+    pipe = tmp_path / "ct.nii.gz"
+    os.mkfifo(pipe)
+    code = (f"from RenderFMLib.volume import {reader}\n"
+            f"try:\n    {reader}({str(pipe)!r})\n"
+            "except Exception as error:\n    print(type(error).__name__, error)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.startswith(f"VolumeError {pipe} is not a file or a folder (a pipe")
