@@ -4,6 +4,7 @@ smallest integer type."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -11,11 +12,11 @@ import numpy as np
 import torch
 
 from .errors import RenderFMWarning
-from .memory import check_resampling, voxels_after_resampling
+from .memory import check_resampling
 from .segmentation.readers import read_labels
 from .segmentation.threshold import threshold_segmentation
 from .segmentation.totalseg import run_totalsegmentator
-from .volume import Volume, align_labels, read_ct, resample_isotropic
+from .volume import Volume, align_labels, isotropic_grid, read_ct, resample_isotropic
 
 MAX_ANISOTROPY = 2.5  # longest / shortest voxel edge beyond which a CT is resampled isotropic
 
@@ -31,8 +32,7 @@ def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
     if spacing_mm is None:
         spacing_mm = _spacing_for_thick_slices(volume)
     if spacing_mm is not None:
-        spacing = tuple(volume.spacing[::-1].tolist())  # (k, j, i), as volume.shape
-        check_resampling(voxels_after_resampling(volume.shape, spacing, spacing_mm))
+        check_resampling(math.prod(isotropic_grid(volume, spacing_mm)[1]))  # before the work
         volume = resample_isotropic(volume, spacing_mm)
     return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
 

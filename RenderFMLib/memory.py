@@ -10,7 +10,6 @@ is the kernel's MemAvailable (Linux); where it is unknown nothing is refused.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from .errors import RenderFMError
@@ -63,15 +62,6 @@ def check_headroom(slab_voxels: int, done: float, gaussians: int) -> None:
     if free is not None and need > free:
         raise MemoryNeedError(f"memory ran short after priming {done:.0%} of the CT "
                               f"({gaussians:,} Gaussians so far, {_gb(free)} free): {WAY_OUT}")
-
-
-def voxels_after_resampling(shape: tuple[int, ...], spacing: tuple[float, ...],
-                            spacing_mm: float | None) -> int:
-    """Voxels of a grid of `shape` and `spacing` (mm, same axis order) once resampled to
-    spacing_mm isotropic (as volume.resample_isotropic rounds), or as it is (None)."""
-    if spacing_mm is None or not spacing_mm > 0:
-        return math.prod(shape)
-    return math.prod(max(1, round(n * s / spacing_mm)) for n, s in zip(shape, spacing))
 
 
 def _check(need: int, what: str) -> None:

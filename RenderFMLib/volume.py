@@ -355,12 +355,17 @@ def align_labels(labels: Volume, reference: Volume, name: str = "segmentation") 
 
 
 def resample_isotropic(volume: Volume, spacing_mm: float, labels: bool = False) -> Volume:
-    """volume on an isotropic grid of spacing_mm (mm) with the same directions and outer corner.
+    """volume on isotropic_grid(volume, spacing_mm); values are interpolated linearly, or by
+    nearest neighbour when labels is True."""
+    ijk_to_ras, shape = isotropic_grid(volume, spacing_mm)
+    return _resample(volume, ijk_to_ras, shape, nearest=labels)
 
-    The new grid covers the same extent (rounded to whole voxels), at least 2 voxels along each
-    axis (VolumeError for a coarser spacing); values are interpolated linearly, or by nearest
-    neighbour when labels is True.
-    """
+
+def isotropic_grid(volume: Volume,
+                   spacing_mm: float) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """(ijk_to_ras, shape (K, J, I)) of an isotropic grid of spacing_mm (mm) with volume's
+    directions and outer corner, covering its extent (rounded to whole voxels), at least 2 voxels
+    along each axis (VolumeError for a coarser spacing)."""
     if not np.isfinite(spacing_mm) or spacing_mm <= 0:
         raise VolumeError(f"the resampling spacing must be a positive number of mm: {spacing_mm}")
     extent = np.array(volume.shape[::-1]) * volume.spacing
@@ -369,10 +374,10 @@ def resample_isotropic(volume: Volume, spacing_mm: float, labels: bool = False) 
             f"a spacing of {spacing_mm:g} mm is too coarse for this CT, which spans "
             f"{' x '.join(f'{side:.0f}' for side in extent)} mm: it needs at least 2 voxels "
             f"along each axis, so at most {extent.min() / 2:.3g} mm")
-    sizes = np.maximum(1, np.round(extent / spacing_mm)).astype(int)
+    i, j, k = (int(n) for n in np.maximum(1, np.round(extent / spacing_mm)))
     directions = volume.ijk_to_ras[:3, :3] / volume.spacing
     corner = volume.voxel_to_ras(np.full(3, -0.5))
     ijk_to_ras = np.eye(4)
     ijk_to_ras[:3, :3] = directions * spacing_mm
     ijk_to_ras[:3, 3] = corner + directions @ np.full(3, 0.5 * spacing_mm)
-    return _resample(volume, ijk_to_ras, tuple(sizes[::-1]), nearest=labels)
+    return ijk_to_ras, (k, j, i)

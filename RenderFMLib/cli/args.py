@@ -188,9 +188,18 @@ def hounsfield(text: str) -> float:
 
 def millimetres(text: str) -> float:
     """A length in mm, above 0."""
-    value = _finite(text, "mm")
+    return _above_zero(text, "mm")
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, above 0."""
+    return _above_zero(text, "seconds")
+
+
+def _above_zero(text: str, unit: str) -> float:
+    value = _finite(text, unit)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a length in mm above 0, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number of {unit} above 0, not {text!r}")
     return value
 
 
@@ -204,15 +213,6 @@ def _finite(text: str, unit: str) -> float:
     return value
 
 
-def seconds(text: str) -> float:
-    """A duration in seconds, more than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
-    if not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
-    return value
 
 
 def angles(text: str) -> list[float]:
