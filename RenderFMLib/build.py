@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 import torch
 
-from .channels import NUM_CHANNELS, combine
+from .channels import FIELDS, NUM_CHANNELS, combine
 from .errors import RenderFMError, SegmentationError
 from .gaussians import SixDGaussians
 from .memory import check_headroom
 from .network.inputs import gradient_ras, input_channels
+from .network.model import RenderFMNetwork
+from .network.predict import block_residuals
 from .priming import MIN_OPACITY, Primed, block_centres, prime
 from .segmentation.classes import group_of, labels_in_groups
+from .segmentation.looks import label_colors
 from .transfer import Preset
 from .volume import Volume
 
@@ -34,6 +36,7 @@ def build_gaussians(
     preset: Preset,
     residual: torch.Tensor | None = None,
     *,
+    network: RenderFMNetwork | None = None,
     groups: Iterable[str] | None = None,
     group_colors: bool = False,
     keep_labels: Iterable[int] | None = None,
@@ -41,21 +44,47 @@ def build_gaussians(
     """Gaussians of `volume` (float32 HU, RAS mm) with `labels` on its grid (or None).
 
     residual: [37, K // 2, J // 2, I // 2] per-block channel residuals on the half-resolution grid
-    (the network's output; None = zero = AGP). groups, group_colors, keep_labels as in prepare().
-    RenderFMError when nothing is visible.
+    (None = zero = AGP); network: a RenderFMNetwork whose residuals are added (slab by slab, on
+    the kept blocks only), instead of `residual`. groups, group_colors, keep_labels as in
+    prepare(). RenderFMError when nothing is visible.
     """
+    if network is not None and residual is not None:
+        raise ValueError("build_gaussians takes a residual or a network, not both")
     groups = checked_groups(labels is not None, groups, keep_labels, group_colors)
     keep = _kept_labels(labels, groups, keep_labels)
-    primed = _prime_in_slabs(volume, labels, preset, keep, group_colors and labels is not None)
+    primed, predicted = _prime_in_slabs(volume, labels, preset, keep,
+                                        group_colors and labels is not None, network)
     if len(primed.labels) == 0:
         where = (f" within groups {', '.join(groups)}" if groups is not None else
                  " within the chosen labels" if keep is not None else "")
         raise RenderFMError(
             f"preset '{preset.name}' makes nothing in this CT visible{where} (no 2x2x2 block "
             f"reaches opacity {MIN_OPACITY}); choose another preset (see `renderfm presets`)")
-    params = combine(primed.base, _gather(residual, primed.index, volume.shape))
+    if network is None:
+        residual = _gather(residual, primed.index, volume.shape)
+    else:
+        residual = _without_colour_where_looked(predicted, primed.labels, group_colors)
+    params = combine(primed.base, residual)
     params["means"] = block_centres(volume, primed.index)
     return SixDGaussians(params, primed.labels, volume.ijk_to_ras, volume.shape, preset.to_dict())
+
+
+def prime_volume(volume: Volume, labels: Volume | None, preset: Preset) -> Primed:
+    """AGP of the whole volume (slab by slab), no groups: what training adds residuals to."""
+    return _prime_in_slabs(volume, labels, preset, None, False, None)[0]
+
+
+def _without_colour_where_looked(residual: torch.Tensor | None, labels: torch.Tensor,
+                                 group_colors: bool) -> torch.Tensor | None:
+    """The network's residual, with no colour change on blocks that show their group's look
+    (the look is the user's choice; the network learnt the preset's colours)."""
+    if residual is None or not group_colors:
+        return residual
+    looked = ~label_colors(labels).isnan().any(-1)
+    rgb = next(field for field in FIELDS if field.name == "rgb")
+    residual = residual.clone()
+    residual[looked, rgb.start:rgb.stop] = 0.0
+    return residual
 
 
 def checked_groups(segmented: bool, groups: Iterable[str] | str | None,
@@ -73,45 +102,49 @@ def checked_groups(segmented: bool, groups: Iterable[str] | str | None,
 
 
 def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
-                    keep: set[int] | None, group_colors: bool) -> Primed:
-    """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT."""
+                    keep: set[int] | None, group_colors: bool,
+                    network: RenderFMNetwork | None) -> tuple[Primed, torch.Tensor | None]:
+    """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT; with
+    a network, its residuals [N, 37] of those Gaussians (else None). A network without a halo
+    (unet) runs on the whole CT in one slab."""
     block_rows = volume.shape[0] // 2
     rows_per_slab = max(1, SLAB_VOXELS // (2 * volume.shape[1] * volume.shape[2]))
+    if network is not None and network.halo_voxels() is None:
+        rows_per_slab = max(block_rows, 1)
     slab_voxels = min(rows_per_slab * 2, volume.shape[0]) * volume.shape[1] * volume.shape[2]
     parts: list[Primed] = []
+    residuals: list[torch.Tensor] = []
     for first in range(0, block_rows, rows_per_slab):
         check_headroom(slab_voxels, first / block_rows, sum(len(part.labels) for part in parts))
-        parts.append(_prime_slab(volume, labels, preset, keep, group_colors, first,
-                                 first + rows_per_slab))
+        end = min(first + rows_per_slab, block_rows)
+        parts.append(_prime_slab(volume, labels, preset, keep, group_colors, first, end))
+        if network is not None:
+            with torch.no_grad():
+                residuals.append(block_residuals(network, volume, labels, preset,
+                                                 parts[-1].index, (first, end)))
     if not parts:  # fewer than two slices: no block
         device = volume.array.device
         return Primed(torch.zeros(0, NUM_CHANNELS, device=device),
                       torch.zeros(0, 3, dtype=torch.int64, device=device),
-                      torch.zeros(0, dtype=torch.int64, device=device))
-    return Primed(torch.cat([part.base for part in parts]),
-                  torch.cat([part.index for part in parts]),
-                  torch.cat([part.labels for part in parts]))
+                      torch.zeros(0, dtype=torch.int64, device=device)), None
+    primed = Primed(torch.cat([part.base for part in parts]),
+                    torch.cat([part.index for part in parts]),
+                    torch.cat([part.labels for part in parts]))
+    return primed, (torch.cat(residuals).to(primed.base.device) if residuals else None)
 
 
 def _prime_slab(volume: Volume, labels: Volume | None, preset: Preset, keep: set[int] | None,
                 group_colors: bool, first_row: int, end_row: int) -> Primed:
     """AGP of block rows first_row..end_row - 1 (k), with their indices on the whole grid."""
-    first, end = 2 * first_row, min(2 * end_row, volume.shape[0] // 2 * 2)  # voxel slices
+    first, end = 2 * first_row, 2 * end_row  # voxel slices
     low, high = max(first - 1, 0), min(end + 1, volume.shape[0])  # and one more each side
-    gradient = gradient_ras(_slices(volume, low, high))[:, first - low:end - low]
-    slab = _slices(volume, first, end)
-    slab_labels = None if labels is None else _slices(labels, first, end)
+    gradient = gradient_ras(volume.slab(low, high))[:, first - low:end - low]
+    slab = volume.slab(first, end)
+    slab_labels = None if labels is None else labels.slab(first, end)
     inputs = input_channels(slab, preset, slab_labels, gradient)
     primed = prime(slab, preset, inputs, gradient, slab_labels, keep, group_colors)
     shift = torch.tensor([first_row, 0, 0], device=primed.index.device)
     return Primed(primed.base, primed.index + shift, primed.labels)
-
-
-def _slices(volume: Volume, first: int, end: int) -> Volume:
-    """Voxel slices first..end - 1 (k) of volume as a Volume of their own (a view, no copy)."""
-    shift = np.eye(4)
-    shift[2, 3] = first
-    return Volume(volume.array[first:end], volume.ijk_to_ras @ shift)
 
 
 def _kept_labels(labels: Volume | None, groups: list[str] | None,

@@ -26,6 +26,10 @@ class ModelFileError(RenderFMError):
     """A saved SixDGaussians file that cannot be read."""
 
 
+class WeightsError(RenderFMError):
+    """Network weights that cannot be used (missing, damaged, or made for another network)."""
+
+
 class SegmentationError(RenderFMError):
     """A segmentation that cannot be read or run (unknown class, missing TotalSegmentator...)."""
 

@@ -10,21 +10,25 @@ pickle anywhere.
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from . import arguments as check
 from .channels import FIELDS
 from .errors import ModelFileError
 from .files import write_atomic
 from .frame import check_device
-from .model_file import CHECKSUM_KEY, check_geometry, check_values, checksums, verify_checksums
+from .model_file import (
+    CHECKSUM_KEY,
+    check_geometry,
+    check_values,
+    checksums,
+    save_safetensors,
+    verify_checksums,
+)
 from .render.reference.precompute import precompute
 from .volume import grid_bounding_radius, grid_center_ras
 
@@ -156,7 +160,7 @@ class SixDGaussians:
             "preset": json.dumps(self.preset),
         }
         metadata[CHECKSUM_KEY] = checksums(tensors, metadata)
-        write_atomic(path, lambda partial: _save_file(tensors, partial, metadata))
+        write_atomic(path, lambda partial: save_safetensors(tensors, partial, metadata))
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SixDGaussians:
@@ -179,18 +183,6 @@ class SixDGaussians:
         verify_checksums(path, tensors, metadata)
         check_values(path, gaussians.params(), gaussians.labels, ijk_to_ras, volume_shape)
         return gaussians if device.type == "cpu" else gaussians.to(device)
-
-
-def _save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    """safetensors' save_file, with its I/O failures (SafetensorError "... (os error 28)") as
-    the OSError of that errno."""
-    try:
-        save_file(tensors, str(path), metadata=metadata)
-    except SafetensorError as error:
-        code = re.search(r"os error (\d+)", str(error))
-        if code is None:
-            raise OSError(str(error)) from None
-        raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
 
 
 def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

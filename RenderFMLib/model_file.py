@@ -1,4 +1,5 @@
-"""What a saved SixDGaussians file must hold, checked when it is loaded.
+"""What a saved SixDGaussians file must hold, checked when it is loaded; the safetensors writer
+and checksums that network weights share.
 
 safetensors keeps no checksum, so damaged data would render: stray splats, +Inf opacities, NaN
 means dropped without a word. SixDGaussians.save stores checksums() in the metadata (key
@@ -12,10 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import save_file
 
 from .errors import ModelFileError
 from .volume import grid_bounding_radius, grid_corners_ras
@@ -29,13 +34,14 @@ MAX_ABS_LOG_SCALE = 20.0  # |log_scales| above this (scales beyond 5e8 or below 
 def checksums(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
     """JSON {tensor name: SHA-256 hex of its dtype, shape and bytes; "metadata": SHA-256 of the
     metadata fields in _HASHED_METADATA}. Tensors on the CPU."""
-    sums = {name: _tensor_sha256(tensor) for name, tensor in sorted(tensors.items())}
+    sums = {name: tensor_sha256(tensor) for name, tensor in sorted(tensors.items())}
     fields = json.dumps([metadata.get(key) for key in _HASHED_METADATA])
     sums[_METADATA_ENTRY] = hashlib.sha256(fields.encode()).hexdigest()
     return json.dumps(sums, sort_keys=True)
 
 
-def _tensor_sha256(tensor: torch.Tensor) -> str:
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    """SHA-256 hex of a tensor's dtype, shape and bytes."""
     digest = hashlib.sha256(f"{tensor.dtype} {list(tensor.shape)}".encode())
     data = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
     digest.update(data.data)  # a memoryview of the bytes: no copy
@@ -135,3 +141,15 @@ def _label_problem(labels: torch.Tensor) -> str | None:
         return f"labels must be >= 0 (0 = none), not {int(labels.min())}"
     return None
 
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: Path,
+                     metadata: dict[str, str]) -> None:
+    """safetensors' save_file, with its I/O failures (SafetensorError "... (os error 28)") as
+    the OSError of that errno."""
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as error:
+        code = re.search(r"os error (\d+)", str(error))
+        if code is None:
+            raise OSError(str(error)) from None
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None

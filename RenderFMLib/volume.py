@@ -55,6 +55,12 @@ class Volume:
         matrix.flags.writeable = False
         object.__setattr__(self, "ijk_to_ras", matrix)
 
+    def slab(self, first: int, end: int) -> Volume:
+        """Voxel slices first..end - 1 (k) as a Volume of their own (a view, no copy)."""
+        shift = np.eye(4)
+        shift[2, 3] = first
+        return Volume(self.array[first:end], self.ijk_to_ras @ shift)
+
     @property
     def shape(self) -> tuple[int, int, int]:
         """Voxel counts (K, J, I), the array's order."""

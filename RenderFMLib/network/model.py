@@ -1,0 +1,173 @@
+"""The Render-FM network: a CT's 6 input channels (inputs.py) in, the 37 per-block channel
+residuals (channels.py) out, on the half-resolution grid of AGP's 2x2x2-voxel blocks.
+
+Two architectures behind one interface, chosen by NetworkConfig.kind:
+- "local", the model trained on a CPU and shipped: each block's 8 voxels x 6 channels are
+  stacked (48 channels on the half-resolution grid, nothing lost), then `depth` 3x3x3
+  convolutions of `width` channels with leaky ReLU, so a block sees `depth` blocks on each side.
+  Nothing normalises across the volume, so a slab with halo_voxels() more slices on each side
+  gives the same output as the whole CT (build.py runs it slab by slab; memory follows the slab).
+- "unet", the paper's nnU-Net-style 3D U-Net (instance norm, leaky ReLU, strided convolutions
+  down, transposed convolutions up, skips) for training at scale on GPUs; it runs on the whole CT.
+The last layer starts at zero, so an untrained network gives exactly AGP. Outputs are bounded
+where geometry needs it: log-scale residuals within +-MAX_LOG_SCALE_STEP (scales change by a
+factor of at most e^1.5 = 4.5), opacity logits within +-MAX_OPACITY_STEP.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..channels import FIELDS, NUM_CHANNELS
+from .inputs import NUM_INPUT_CHANNELS
+
+MAX_LOG_SCALE_STEP = 1.5
+MAX_OPACITY_STEP = 8.0
+OPACITY_INPUT_GAIN = 100.0  # per-mm opacity a -> log(1 + 100 a) / log(101): 0.01 /mm is 0.15
+LEAK = 0.01
+_BOUNDS = {field.name: (field.start, field.stop) for field in FIELDS}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """kind: "local" or "unet"; width: channels of the first (and, for local, every) hidden
+    layer; depth: local: 3x3x3 layers, unet: resolution levels below the block grid."""
+
+    kind: Literal["local", "unet"] = "local"
+    width: int = 32
+    depth: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("local", "unet"):
+            raise ValueError(f"network kind must be local or unet, not {self.kind!r}")
+        for name in ("width", "depth"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+                raise ValueError(f"network {name} must be a whole number in [1, 256], "
+                                 f"not {value!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, terms: dict) -> NetworkConfig:
+        """ValueError naming unknown or wrong terms."""
+        if not isinstance(terms, dict):
+            raise ValueError(f"a network config is a JSON object, not {type(terms).__name__}")
+        unknown = set(terms) - {field.name for field in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown network config terms: {', '.join(sorted(unknown))}")
+        return cls(**terms)
+
+
+class RenderFMNetwork(nn.Module):
+    """inputs [B, 6, K, J, I] (K, J, I even) -> residuals [B, 37, K/2, J/2, I/2]."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        body: nn.Module = LocalBody(config) if config.kind == "local" else UNetBody(config)
+        self.body = body
+        self.head = nn.Conv3d(body.out_channels, NUM_CHANNELS, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def halo_voxels(self) -> int | None:
+        """Slices on each side that a slab needs for the same output as the whole CT (even);
+        None when only the whole CT gives it (unet: instance norm)."""
+        if self.config.kind != "local":
+            return None
+        return 2 * self.config.depth
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.dim() != 5 or inputs.shape[1] != NUM_INPUT_CHANNELS \
+                or any(side % 2 for side in inputs.shape[2:]):
+            raise ValueError(f"network inputs must be [B, {NUM_INPUT_CHANNELS}, K, J, I] with "
+                             f"K, J, I even, not {list(inputs.shape)}")
+        return bounded(self.head(self.body(stack_blocks(scaled(inputs)))))
+
+
+def scaled(inputs: torch.Tensor) -> torch.Tensor:
+    """The input channels brought to comparable ranges: per-mm opacity (channel 5) on a log
+    scale, the others (already in [0, 1]) as they are."""
+    opacity = torch.log1p(OPACITY_INPUT_GAIN * inputs[:, 5:6].clamp_min(0.0))
+    return torch.cat([inputs[:, :5], opacity / math.log1p(OPACITY_INPUT_GAIN)], dim=1)
+
+
+def stack_blocks(inputs: torch.Tensor) -> torch.Tensor:
+    """[B, C, K, J, I] -> [B, 8 C, K/2, J/2, I/2]: each 2x2x2 block's voxels as channels."""
+    b, c, k, j, i = inputs.shape
+    blocks = inputs.reshape(b, c, k // 2, 2, j // 2, 2, i // 2, 2)
+    return blocks.permute(0, 1, 3, 5, 7, 2, 4, 6).reshape(b, 8 * c, k // 2, j // 2, i // 2)
+
+
+def bounded(raw: torch.Tensor) -> torch.Tensor:
+    """Residuals [B, 37, ...] with log-scale and opacity steps bounded by tanh (0 stays 0)."""
+    out = raw.clone()
+    for name, limit in (("log_scales", MAX_LOG_SCALE_STEP), ("opacity_logits", MAX_OPACITY_STEP)):
+        start, stop = _BOUNDS[name]
+        out[:, start:stop] = limit * torch.tanh(raw[:, start:stop] / limit)
+    return out
+
+
+class LocalBody(nn.Module):
+    """`depth` 3x3x3 convolutions with leaky ReLU over the stacked blocks."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 8 * NUM_INPUT_CHANNELS
+        for _ in range(config.depth):
+            layers += [nn.Conv3d(channels, config.width, 3, padding=1), nn.LeakyReLU(LEAK)]
+            channels = config.width
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def _stage(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequential:
+    """nnU-Net's stage: two (conv, instance norm, leaky ReLU), the first strided."""
+    return nn.Sequential(
+        nn.Conv3d(channels_in, channels_out, 3, stride=stride, padding=1),
+        nn.InstanceNorm3d(channels_out, affine=True), nn.LeakyReLU(LEAK),
+        nn.Conv3d(channels_out, channels_out, 3, padding=1),
+        nn.InstanceNorm3d(channels_out, affine=True), nn.LeakyReLU(LEAK))
+
+
+class UNetBody(nn.Module):
+    """A 3D U-Net over the stacked blocks: `depth` levels down (channels doubling to at most
+    8 x width), each back up by a transposed convolution and joined with its skip."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        widths = [min(config.width * 2 ** level, 8 * config.width)
+                  for level in range(config.depth + 1)]
+        self.down = nn.ModuleList([_stage(8 * NUM_INPUT_CHANNELS, widths[0])] + [
+            _stage(widths[level - 1], widths[level], stride=2)
+            for level in range(1, len(widths))])
+        self.up = nn.ModuleList([nn.ConvTranspose3d(widths[level], widths[level - 1], 2, 2)
+                                 for level in range(len(widths) - 1, 0, -1)])
+        self.merge = nn.ModuleList([_stage(2 * widths[level - 1], widths[level - 1])
+                                    for level in range(len(widths) - 1, 0, -1)])
+        self.out_channels = widths[0]
+        self.multiple = 2 ** config.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape[2:]
+        padding = [pad for side in reversed(shape) for pad in (0, -side % self.multiple)]
+        x = nn.functional.pad(x, padding, mode="replicate")
+        skips = []
+        for stage in self.down:
+            x = stage(x)
+            skips.append(x)
+        x = skips.pop()
+        for up, merge in zip(self.up, self.merge, strict=True):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1))
+        return x[:, :, :shape[0], :shape[1], :shape[2]]
