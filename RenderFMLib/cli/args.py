@@ -16,7 +16,7 @@ from ..files import is_special
 MODEL_SUFFIX = ".safetensors"
 INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "scans_file",
-                 "target")
+                 "target", "manifest", "config", "weights")
 """The arguments (argparse dests) that may name input files or folders, in any command."""
 
 
@@ -224,3 +224,16 @@ def angles(text: str) -> list[float]:
     if not found or not all(math.isfinite(value) for value in found):
         raise argparse.ArgumentTypeError(f"expected degrees like 0,30,-30, not {text!r}")
     return found
+
+
+def add_weights(parser: argparse.ArgumentParser) -> None:
+    """--weights: the network that refines AGP when preparing."""
+    parser.add_argument("--weights", metavar="shipped|none|FILE",
+                        help="the network's weights: shipped (the bundled ones, the default), "
+                             "none (AGP alone) or a .safetensors file from `renderfm train` "
+                             "(with its .json beside it)")
+
+
+def weights_argument(value: str | None) -> str:
+    """prepare()'s weights for a --weights value (None: not given, the shipped ones)."""
+    return "shipped" if value is None else value

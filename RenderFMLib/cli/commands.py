@@ -1,4 +1,5 @@
-"""The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt, finetune.
+"""The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt, finetune,
+train.
 
 Every command goes through the high-level API (api.py). A user mistake prints one line,
 "renderfm: error: ...", and exits with status 2; warnings print as "renderfm: warning: ...".
@@ -14,6 +15,7 @@ from ..errors import RenderFMError
 from .args import (
     MODEL_SUFFIX,
     UsageError,
+    add_weights,
     background_rgb,
     check_inputs,
     degrees,
@@ -28,9 +30,11 @@ from .args import (
     output_folder,
     progress_bar,
     refuse_for_model,
+    weights_argument,
 )
 from .finetune import add_finetune
 from .groundtruth import add_compare, add_make_gt
+from .train import add_train
 
 
 def _load_or_prepare(args: argparse.Namespace):
@@ -41,12 +45,14 @@ def _load_or_prepare(args: argparse.Namespace):
     if is_model(args.input):
         refuse_for_model({"--seg": args.seg, "--preset": args.preset, "--spacing": args.spacing,
                           "--hu-offset": args.hu_offset, "--auto-seg": args.auto_seg or None,
-                          "--groups": args.groups, "--group-colors": args.group_colors or None})
+                          "--groups": args.groups, "--group-colors": args.group_colors or None,
+                          "--weights": args.weights})
         return SixDGaussians.load(args.input, device=check_device(args.device))
     with progress_bar("preparing") as progress:
         return prepare(args.input, _segmentation(args), args.preset or DEFAULT_PRESET,
                        groups=args.groups, group_colors=args.group_colors,
-                       spacing_mm=args.spacing, hu_offset=args.hu_offset, device=args.device,
+                       spacing_mm=args.spacing, hu_offset=args.hu_offset,
+                       weights=weights_argument(args.weights), device=args.device,
                        progress=progress)
 
 
@@ -190,6 +196,7 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
                              "uses 1.5)")
     parser.add_argument("--hu-offset", type=hounsfield,
                         help="add this to stored values, e.g. -1024 for CT stored without rescale")
+    add_weights(parser)
 
 
 def _add_view(parser: argparse.ArgumentParser) -> None:
@@ -242,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare(commands)
     add_make_gt(commands)
     add_finetune(commands)
+    add_train(commands)
     return parser
 
 
@@ -256,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     after Ctrl-C, even during start-up (the parser imports torch for finetune's defaults)."""
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         warnings.showwarning = _show_warning
         check_inputs(input_paths(args))  # no command reads a FIFO and waits for ever
         return args.run(args) or 0

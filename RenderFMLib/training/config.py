@@ -1,0 +1,76 @@
+"""A training run's settings (`renderfm train --config CONFIG.json`): the network's and the
+run's. Every term has a default; unknown terms are refused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from ..errors import RenderFMError
+from ..network.model import NetworkConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """steps: optimiser steps; batch: samples per step (over all processes); learning_rate:
+    Adam's, decayed by a cosine to a tenth; crop_voxels: a sample's side in voxels at most;
+    size: target side in pixels; spacings_mm: isotropic spacings a sample's CT is drawn at;
+    eval_every: steps between held-out scores and checkpoints; eval_size, eval_spacing_mm: of
+    the held-out views; seed: every random choice."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    steps: int = 2000
+    batch: int = 4
+    learning_rate: float = 1e-3
+    crop_voxels: int = 48
+    size: int = 96
+    spacings_mm: tuple[float, ...] = (1.5, 2.0, 3.0)
+    eval_every: int = 100
+    eval_size: int = 128
+    eval_spacing_mm: float = 3.0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "spacings_mm": list(self.spacings_mm)}
+
+    @classmethod
+    def from_dict(cls, terms: dict) -> TrainConfig:
+        """ValueError naming an unknown or wrong term."""
+        unknown = set(terms) - {item.name for item in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown terms {', '.join(sorted(unknown))}")
+        terms = dict(terms)
+        if "network" in terms:
+            terms["network"] = NetworkConfig.from_dict(terms["network"])
+        if "spacings_mm" in terms:
+            terms["spacings_mm"] = tuple(float(value) for value in terms["spacings_mm"])
+        config = replace(cls(), **terms)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        positive = {"steps": self.steps, "batch": self.batch, "crop_voxels": self.crop_voxels,
+                    "size": self.size, "eval_every": self.eval_every,
+                    "eval_size": self.eval_size}
+        for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+        if self.size < 16 or self.eval_size < 16 or self.crop_voxels < 4:
+            raise ValueError("size and eval_size must be at least 16 pixels, crop_voxels 4")
+        if not (self.learning_rate > 0 and self.eval_spacing_mm > 0 and self.spacings_mm
+                and all(value > 0 for value in self.spacings_mm)):
+            raise ValueError("learning_rate and the spacings must be positive")
+
+
+def read_config(path: str | Path | None) -> TrainConfig:
+    """The config in JSON file `path` (None: the defaults); RenderFMError naming the problem."""
+    if path is None:
+        return TrainConfig()
+    try:
+        terms = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(terms, dict):
+            raise ValueError("it must be a JSON object")
+        return TrainConfig.from_dict(terms)
+    except (OSError, ValueError, TypeError) as error:
+        raise RenderFMError(f"training config {path}: {error}") from None
