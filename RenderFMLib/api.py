@@ -25,6 +25,8 @@ from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
 from .loading import compact_labels, load_ct, load_labels
 from .memory import check_preparation
+from .network.model import RenderFMNetwork
+from .network.weights import SHIPPED, cached_network, resolve_weights
 from .optimize.finetune import FinetuneOptions, FinetuneResult
 from .optimize.finetune import finetune as _finetune
 from .optimize.views import views_for
@@ -54,10 +56,11 @@ def prepare(
     keep_labels: Iterable[int] | None = None,
     spacing_mm: float | None = None,
     hu_offset: float | None = None,
+    weights: str | Path | None = SHIPPED,
     device: str | torch.device = "cpu",
     progress: Progress = silent,
 ) -> SixDGaussians:
-    """Turn a CT into 6D Gaussians (Anatomy-Guided Priming; the network's residuals come later).
+    """Turn a CT into 6D Gaussians: Anatomy-Guided Priming plus the network's residuals.
 
     ct: a Volume (HU, RAS) or a path (NIfTI, NRRD, MHA or a DICOM folder).
     segmentation: a label map (TotalSegmentator's `total` numbering) as a Volume or a path (a
@@ -70,6 +73,8 @@ def prepare(
     preset's colour; keep_labels: keep only Gaussians with these labels.
     spacing_mm: resample the CT to this isotropic spacing first (the paper uses 1.5);
     hu_offset: added to stored values (e.g. -1024 for CT stored without rescale);
+    weights: the network ("shipped": the bundled weights; a path to other .safetensors weights
+    with their .json; None: AGP alone); WeightsError for missing, damaged or mismatched weights;
     progress(fraction, message). Arguments of the wrong type or out of range raise
     ArgumentTypeError / ArgumentError (TypeError / ValueError) naming them.
     """
@@ -82,6 +87,7 @@ def prepare(
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     device = check_device(device)
     groups = checked_groups(segmentation is not None, groups, keep_labels, group_colors)
+    network = _network(weights, device)
     progress(0.0, "reading the CT")
     volume = load_ct(ct, hu_offset, spacing_mm, device)
     check_preparation(volume.array.numel(), segmentation, SLAB_VOXELS)
@@ -91,8 +97,8 @@ def prepare(
         labels = load_labels(segmentation, volume, device)
         labels = Volume(compact_labels(labels.array).to(device), labels.ijk_to_ras)
     progress(0.4, "priming Gaussians")
-    gaussians = build_gaussians(volume, labels, preset, groups=groups, group_colors=group_colors,
-                                keep_labels=keep_labels)
+    gaussians = build_gaussians(volume, labels, preset, network=network, groups=groups,
+                                group_colors=group_colors, keep_labels=keep_labels)
     del volume, labels  # a clinical CT and its labels take GBs: free them before the next step
     progress(0.9, "precomputing slicing terms")
     gaussians.derived()
@@ -118,6 +124,15 @@ def _check_sources(ct: object, segmentation: object, preset: object, progress: o
         check.path("prepare", "preset", preset, _PRESET)
     if not callable(progress):
         raise ArgumentTypeError("prepare: progress must be a function progress(fraction, message)")
+
+
+def _network(weights: object, device: torch.device) -> RenderFMNetwork | None:
+    """prepare's network: the weights' (loaded once per file), or None for AGP alone."""
+    if weights is not None and not isinstance(weights, (str, Path)):
+        raise ArgumentTypeError(f"prepare: weights must be {SHIPPED!r}, None or a path to "
+                                f"network weights (.safetensors), not {check.describe(weights)}")
+    path = resolve_weights(weights)
+    return None if path is None else cached_network(path, device)
 
 
 def _checked_numbers(spacing_mm: object, hu_offset: object) -> tuple[float | None, float | None]:

@@ -33,7 +33,9 @@ from .groundtruth.renderers import (
 from .transfer import Preset, load_preset
 from .volume import Volume, read_ct
 
-RENDERFM_MODES = {"renderfm-agp": "RenderFM, Anatomy-Guided Priming (no network yet)"}
+RENDERFM_MODES = {"renderfm-agp": "RenderFM, Anatomy-Guided Priming alone",
+                  "renderfm": "RenderFM, AGP refined by the bundled network"}
+_WEIGHTS = {"renderfm-agp": None, "renderfm": "shipped"}  # prepare()'s weights for each mode
 FOREGROUND_ALPHA = 0.05
 LABEL_HEIGHT = 18
 
@@ -57,9 +59,11 @@ def renderer_names() -> list[str]:
     return [*RENDERFM_MODES, *GROUNDTRUTH_RENDERERS]
 
 
-def _renderfm_images(ct: Volume, segmentation, preset: Preset, cameras: Sequence[Camera],
-                     size: int, progress: Progress) -> list[GroundTruthImage]:
-    gaussians = prepare(ct, segmentation, preset, progress=lambda f, m: progress(0.5 * f, m))
+def _renderfm_images(mode: str, ct: Volume, segmentation, preset: Preset,
+                     cameras: Sequence[Camera], size: int,
+                     progress: Progress) -> list[GroundTruthImage]:
+    gaussians = prepare(ct, segmentation, preset, weights=_WEIGHTS[mode],
+                        progress=lambda f, m: progress(0.5 * f, m))
     images = []
     for number, camera in enumerate(cameras):
         frame = render(gaussians, camera, size)
@@ -117,7 +121,8 @@ def compare(
         def step(fraction: float, message: str, number: int = number, name: str = name) -> None:
             progress((number + fraction) / len(names), f"{name}: {message}")
         if name in RENDERFM_MODES:
-            result.images[name] = _renderfm_images(ct, segmentation, preset, cameras, size, step)
+            result.images[name] = _renderfm_images(name, ct, segmentation, preset, cameras, size,
+                                                   step)
         elif (problem := groundtruth_problem(name)) is not None:
             result.skipped[name] = problem
         else:

@@ -10,6 +10,7 @@ from PIL import Image
 from RenderFMLib.cli import main
 from RenderFMLib.compare import (
     FOREGROUND_ALPHA,
+    RENDERFM_MODES,
     CompareResult,
     compare,
     metrics_markdown,
@@ -149,10 +150,10 @@ def test_cli_compare_passes_every_option_and_defaults_to_the_api(tmp_path, monke
 
 @pytest.mark.slow
 def test_every_renderer_runs_on_one_view():
-    """All five renderers at 32 px, 4 samples per pixel: each either renders or says why not."""
+    """All six renderers at 32 px, 4 samples per pixel: each either renders or says why not."""
     result = compare(SAMPLE, "CT-Bone", views=1, size=32, spp=4)
     for name in renderer_names():
-        problem = groundtruth_problem(name) if name != "renderfm-agp" else None
+        problem = groundtruth_problem(name) if name not in RENDERFM_MODES else None
         assert (name in result.skipped) == (problem is not None)
         if problem is None:
             image = result.images[name][0].rgb

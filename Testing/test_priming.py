@@ -1,17 +1,21 @@
 """Anatomy-Guided Priming on real CTs, checked against an independent numpy computation, and the
 orientation of the resulting renderings."""
 
+import functools
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from RenderFMLib.api import default_camera, prepare, render
+from RenderFMLib import api
+from RenderFMLib.api import default_camera, render
 from RenderFMLib.demo import sample_paths
 from RenderFMLib.sh import fibonacci_sphere, sh_basis
 from RenderFMLib.transfer import bundled_presets, load_preset
 from RenderFMLib.volume import Volume, read_ct, read_segmentation
+
+prepare = functools.partial(api.prepare, weights=None)  # AGP alone, what these tests check
 
 
 @pytest.fixture(scope="module")

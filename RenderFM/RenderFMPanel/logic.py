@@ -11,7 +11,7 @@ import time
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from . import library, packages
-from .parameters import NO_WEIGHTS, NativeMethod, Quality, RenderFMParameterNode, SegmentationSource
+from .parameters import NativeMethod, RenderFMParameterNode, SegmentationSource
 
 TICK_MS = 30  # how often the widget's timer calls tick() and polls the preparation
 
@@ -61,13 +61,11 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
     def startPrepare(self, parameters: RenderFMParameterNode) -> None:
         """Start preparing Gaussians for the parameters (AGP, then fine-tuning for the budget if
         chosen); ValueError for a choice that cannot work (no volume, no segmentation node, a
-        quality without weights)."""
+        missing weights)."""
         if self.preparing():
             raise ValueError("a preparation is already running")
         if parameters.inputVolume is None:
             raise ValueError("choose an input volume")
-        if parameters.quality is Quality.NETWORK:
-            raise ValueError(f"{parameters.quality.label()}: {NO_WEIGHTS}")
         source = parameters.segmentationSource
         if source is SegmentationSource.NODE and parameters.segmentationNode is None:
             raise ValueError("choose a segmentation node, or another segmentation source")
@@ -77,12 +75,13 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         _, self.deviceMessage = library("RenderFMLib.slicer.dependencies").resolve_device(device)
         jobs = library("RenderFMLib.slicer.jobs")
         finetune = None
-        if parameters.quality is Quality.FINETUNE:
+        if parameters.quality.finetunes():
             finetune = jobs.FinetuneSettings(float(parameters.finetuneBudget))
         self._pending = (parameters.inputVolume, parameters.preset)
         self._started = time.monotonic()
         self._job = jobs.start_prepare(self.overlay.context, parameters.inputVolume, segmentation,
-                                       parameters.preset, device=device, finetune=finetune)
+                                       parameters.preset, device=device, finetune=finetune,
+                                       weights=parameters.quality.weights())
 
     def preparing(self) -> bool:
         return self._job is not None

@@ -14,8 +14,6 @@ from slicer.parameterNodeWrapper import SingleStep, WithinRange, parameterNodeWr
 from . import library
 
 DEFAULT_PRESET = library("RenderFMLib.resources").DEFAULT_PRESET  # no PyTorch needed
-NO_WEIGHTS = ("no trained Render-FM weights are bundled yet: use AGP (Anatomy-Guided Priming) "
-              "or AGP + fine-tune")
 GROUP_FIELDS = {  # parameter node field -> anatomical group (RenderFMLib.segmentation.GROUPS)
     "showSkeleton": "skeleton", "showOrgans": "organs", "showHeartAndVessels": "heart_and_vessels",
     "showMuscles": "muscles", "showLungs": "lungs", "showNervousSystem": "nervous_system",
@@ -40,15 +38,23 @@ class SegmentationSource(enum.Enum):
 
 
 class Quality(enum.Enum):
-    """How the Gaussians are made: AGP, or AGP fine-tuned against renderings of this CT (for
-    finetuneBudget seconds); the network needs trained weights, which are not bundled yet."""
+    """How the Gaussians are made: AGP alone, or AGP refined by the bundled network's weights;
+    either of them fine-tuned against renderings of this CT (for finetuneBudget seconds)."""
 
     AGP = "AGP (Anatomy-Guided Priming)"
     FINETUNE = "AGP + fine-tune"
     NETWORK = "Network"
+    NETWORK_FINETUNE = "Network + fine-tune"
 
     def label(self) -> str:
         return self.value
+
+    def weights(self):
+        """api.prepare's weights: the bundled ones for the network qualities, else None."""
+        return "shipped" if self in (Quality.NETWORK, Quality.NETWORK_FINETUNE) else None
+
+    def finetunes(self) -> bool:
+        return self in (Quality.FINETUNE, Quality.NETWORK_FINETUNE)
 
 
 class Device(enum.Enum):

@@ -15,7 +15,7 @@ from slicer.util import VTKObservationMixin
 
 from . import library, views
 from .logic import TICK_MS, RenderFMLogic
-from .parameters import NO_WEIGHTS, Quality, SegmentationSource, hidden_groups
+from .parameters import SegmentationSource, hidden_groups
 from .preset_icons import ICON_SIZE, preset_icon
 
 
@@ -106,19 +106,9 @@ class RenderFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = parameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self._disableUntrainedQualities()
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
                              self.onParameterNodeModified)
             self.onParameterNodeModified()
-
-    def _disableUntrainedQualities(self) -> None:
-        """Network stays listed but cannot be chosen until trained weights exist (connectGui
-        refills the combo box, so this follows every connectGui)."""
-        model = self.ui.qualityComboBox.model()
-        for index, quality in enumerate(Quality):
-            if quality is Quality.NETWORK:
-                model.item(index).setEnabled(False)
-                model.item(index).setToolTip(NO_WEIGHTS)
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """Widgets that depend on other choices; group visibility and comparison settings apply
@@ -128,7 +118,7 @@ class RenderFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         byNode = parameters.segmentationSource is SegmentationSource.NODE
         self.ui.segmentationSelector.enabled = byNode
         self.ui.segmentationNodeLabel.enabled = byNode
-        fineTune = parameters.quality is Quality.FINETUNE
+        fineTune = parameters.quality.finetunes()
         self.ui.finetuneBudgetLabel.visible = fineTune
         self.ui.finetuneBudgetSpinBox.visible = fineTune
         self.ui.groupsCollapsibleButton.enabled = (

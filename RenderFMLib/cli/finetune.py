@@ -11,6 +11,7 @@ from .args import (
     INTERRUPTED,
     MODEL_SUFFIX,
     UsageError,
+    add_weights,
     hounsfield,
     image_side,
     input_paths,
@@ -22,6 +23,7 @@ from .args import (
     progress_bar,
     refuse_for_model,
     seconds,
+    weights_argument,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +67,7 @@ def _start(args: argparse.Namespace
     device = check_device(args.device)
     check_finetune_target(args.target)
     if is_model(args.input):
-        refuse_for_model({"--seg": args.seg, "--preset": args.preset})
+        refuse_for_model({"--seg": args.seg, "--preset": args.preset, "--weights": args.weights})
         if args.ct is None and args.target == "dvr":
             raise UsageError("the dvr target needs the CT this model was prepared from: add "
                              "--ct CT (with the --spacing and --hu-offset used to prepare it)")
@@ -76,7 +78,8 @@ def _start(args: argparse.Namespace
     with progress_bar("preparing") as progress:
         progress(0.0, "reading the CT")
         ct = load_ct(args.input, args.hu_offset, args.spacing, device)
-        gaussians = prepare(ct, args.seg, args.preset or DEFAULT_PRESET, device=device,
+        gaussians = prepare(ct, args.seg, args.preset or DEFAULT_PRESET,
+                            weights=weights_argument(args.weights), device=device,
                             progress=progress)
     return gaussians, ct, {}
 
@@ -103,6 +106,7 @@ def add_finetune(commands: argparse._SubParsersAction) -> None:
                            "preparing")
     tune.add_argument("--hu-offset", type=hounsfield, metavar="HU",
                       help="add this to the CT's stored values, as when preparing")
+    add_weights(tune)
     tuning = [("--target", str, "dvr|FOLDER", "what to match: dvr (rendered from the CT, "
                "Slicer's look) or a make-gt folder OUT/<scan>/<preset>/<renderer>-<size>px"),
               ("--iterations", non_negative, "N", "most optimisation steps"),

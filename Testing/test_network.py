@@ -1,0 +1,211 @@
+"""The network (RenderFMLib/network/): zero-initialised it is AGP exactly, slab by slab it equals
+the whole CT, its weights round-trip through .safetensors + .json and every damaged or mismatched
+file is refused with one WeightsError naming it, never by loading pickle; prepare() uses the
+shipped weights by default and AGP alone with weights=None.
+
+The CT is the bundled sample (3 mm) cropped to 40 x 48 x 48 voxels around the spine, CT-Bone.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from RenderFMLib import api, build
+from RenderFMLib.channels import NUM_CHANNELS
+from RenderFMLib.cli import main
+from RenderFMLib.errors import ArgumentTypeError, WeightsError
+from RenderFMLib.network.model import (
+    MAX_LOG_SCALE_STEP,
+    NetworkConfig,
+    RenderFMNetwork,
+    bounded,
+    stack_blocks,
+)
+from RenderFMLib.network.weights import SHIPPED, load_network, resolve_weights, save_network
+from RenderFMLib.transfer import load_preset
+from RenderFMLib.volume import Volume
+
+
+@pytest.fixture(scope="module")
+def crop(sample_ct) -> Volume:
+    shift = np.eye(4)
+    shift[:3, 3] = (37, 20, 40)  # (i, j, k) of the first voxel
+    return Volume(sample_ct.array[40:80, 20:68, 37:85].contiguous(),
+                  sample_ct.ijk_to_ras @ shift)
+
+
+def _random(config: NetworkConfig, seed: int = 0) -> RenderFMNetwork:
+    """A network with a non-zero last layer, as a trained one has."""
+    torch.manual_seed(seed)
+    network = RenderFMNetwork(config)
+    torch.nn.init.normal_(network.head.weight, std=0.05)
+    return network.eval()
+
+
+def _params_equal(a, b, atol: float = 0.0) -> bool:
+    return all(torch.allclose(a.params()[name], b.params()[name], rtol=0.0, atol=atol)
+               for name in a.params())
+
+
+@pytest.mark.parametrize("config", [NetworkConfig(), NetworkConfig("unet", 8, 2)])
+def test_zero_initialised_network_is_agp_exactly(crop, config):
+    preset = load_preset("CT-Bone")
+    agp = build.build_gaussians(crop, None, preset)
+    with_network = build.build_gaussians(crop, None, preset, network=RenderFMNetwork(config))
+    assert len(agp) > 500
+    assert _params_equal(agp, with_network)
+    # and a trained (non-zero) network changes them
+    assert not _params_equal(agp, build.build_gaussians(crop, None, preset,
+                                                        network=_random(config)), atol=1e-3)
+
+
+def test_slabs_give_the_network_output_of_the_whole_ct(crop, monkeypatch):
+    """The local network run slab by slab (with its halo) equals one run on the whole crop;
+    4.8e-7 was measured (float32 convolutions summed in another order), 1e-5 allowed."""
+    preset, network = load_preset("CT-Bone"), _random(NetworkConfig())
+    whole = build.build_gaussians(crop, None, preset, network=network)
+    monkeypatch.setattr(build, "SLAB_VOXELS", 4 * 48 * 48)  # 2 block rows a slab: 10 slabs
+    slabs = build.build_gaussians(crop, None, preset, network=network)
+    assert torch.equal(whole.means, slabs.means)
+    assert _params_equal(whole, slabs, atol=1e-5)
+
+
+def test_stack_blocks_puts_each_blocks_voxels_in_its_channels():
+    volume = torch.arange(2 * 4 * 6 * 8, dtype=torch.float32).reshape(1, 2, 4, 6, 8)
+    stacked = stack_blocks(volume)
+    assert stacked.shape == (1, 16, 2, 3, 4)
+    # block (1, 2, 3) of channel 1 holds voxels k 2..3, j 4..5, i 6..7 of that channel
+    expected = volume[0, 1, 2:4, 4:6, 6:8].reshape(-1).sort().values
+    assert torch.equal(stacked[0, 8:16, 1, 2, 3].sort().values, expected)
+
+
+def test_scale_and_opacity_steps_are_bounded():
+    raw = torch.full((1, NUM_CHANNELS, 1, 1, 1), 100.0)
+    out = bounded(raw)
+    assert float(out[0, 16:22].max()) <= MAX_LOG_SCALE_STEP
+    assert float(out[0, 0]) == 100.0  # the direction mean is normalised later, not bounded
+    assert torch.equal(bounded(torch.zeros_like(raw)), torch.zeros_like(raw))
+
+
+def test_network_refuses_inputs_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"\[B, 6, K, J, I\]"):
+        RenderFMNetwork(NetworkConfig())(torch.zeros(1, 5, 4, 4, 4))
+    with pytest.raises(ValueError, match="even"):
+        RenderFMNetwork(NetworkConfig())(torch.zeros(1, 6, 4, 5, 4))
+
+
+@pytest.fixture
+def saved(tmp_path) -> Path:
+    path = tmp_path / "net.safetensors"
+    save_network(_random(NetworkConfig(width=8, depth=2)), path, {"note": "test"})
+    return path
+
+
+def test_weights_round_trip(saved, crop):
+    network = _random(NetworkConfig(width=8, depth=2))
+    loaded = load_network(saved)
+    inputs = torch.rand(1, 6, 8, 8, 8)
+    assert torch.equal(network(inputs), loaded(inputs))
+    description = json.loads(saved.with_suffix(".json").read_text())
+    assert description["config"] == {"kind": "local", "width": 8, "depth": 2}
+    assert description["about"] == {"note": "test"}
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _other_width(path: Path) -> None:
+    side = path.with_suffix(".json")
+    description = json.loads(side.read_text())
+    description["config"]["width"] = 16
+    side.write_text(json.dumps(description))
+
+
+def _unknown_term(path: Path) -> None:
+    side = path.with_suffix(".json")
+    description = json.loads(side.read_text())
+    description["config"]["layers"] = 3
+    side.write_text(json.dumps(description))
+
+
+def _other_channels(path: Path) -> None:
+    """Weights of a network with 36 output channels, saved with valid checksums."""
+    network = RenderFMNetwork(NetworkConfig(width=8, depth=2))
+    network.head = torch.nn.Conv3d(8, NUM_CHANNELS - 1, 1)
+    save_network(network, path)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_flip_last_byte, "checksums saved with it do not match"),
+    (_truncate, "is not a network weights file"),
+    (_other_width, "does not fit its config"),
+    (_unknown_term, "unknown network config terms: layers"),
+    (_other_channels, r"head.bias: file \(36,\), config \(37,\)"),
+    (lambda path: path.with_suffix(".json").unlink(), "need their config"),
+    (lambda path: path.write_bytes(b"\x80\x04K\x01."), "is not a network weights file"),
+])
+def test_damaged_or_mismatched_weights_are_refused(saved, damage, message):
+    damage(saved)
+    with pytest.raises(WeightsError, match=message) as raised:
+        load_network(saved)
+    assert str(saved.with_suffix("")) in str(raised.value)
+
+
+def test_no_pickle_is_ever_loaded(saved, monkeypatch, crop):
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was loaded")
+
+    for module, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
+        monkeypatch.setattr(module, name, refuse)
+    load_network(saved)
+    api.prepare(crop, preset="CT-Bone", weights=saved)
+    api.prepare(crop, preset="CT-Bone")  # the shipped weights
+
+
+def test_prepare_uses_the_shipped_weights_unless_told_otherwise(crop):
+    assert resolve_weights(SHIPPED).is_file()
+    shipped = load_network(resolve_weights(SHIPPED))
+    assert any(float(p.abs().max()) > 0 for p in shipped.head.parameters())  # trained
+    agp = api.prepare(crop, preset="CT-Bone", weights=None)
+    assert _params_equal(agp, build.build_gaussians(crop, None, load_preset("CT-Bone")))
+    default = api.prepare(crop, preset="CT-Bone")
+    assert len(default) == len(agp) and torch.equal(default.means, agp.means)
+    assert not _params_equal(default, agp, atol=1e-3)
+    assert _params_equal(default, api.prepare(crop, preset="CT-Bone", weights=SHIPPED))
+    assert _params_equal(agp, api.prepare(crop, preset="CT-Bone", weights="none"))
+
+
+def test_prepare_names_bad_weights(tmp_path, crop):
+    with pytest.raises(WeightsError, match="do not exist"):
+        api.prepare(crop, weights=tmp_path / "missing.safetensors")
+    with pytest.raises(ArgumentTypeError, match="prepare: weights must be"):
+        api.prepare(crop, weights=3)
+
+
+def test_cli_weights_option(tmp_path, saved, capsys):
+    ct = str(tmp_path / "ct.nii.gz")
+    shutil.copy(resolve_weights(SHIPPED).parent.parent / "sample" / "ct.nii.gz", ct)
+    model = tmp_path / "m.safetensors"
+    assert main(["prepare", ct, "--preset", "CT-Bone", "--weights", "none",
+                 "-o", str(model)]) == 0
+    assert main(["render", str(model), "--weights", str(saved), "-o",
+                 str(tmp_path / "x.png")]) == 2
+    assert "--weights: only for a CT" in capsys.readouterr().err
+    assert main(["prepare", ct, "--weights", str(tmp_path / "no.safetensors"), "-o",
+                 str(model)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "no.safetensors do not exist" in error
