@@ -1,4 +1,5 @@
-"""The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt, finetune.
+"""The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt, finetune,
+view.
 
 Every command goes through the high-level API (api.py). A user mistake prints one line,
 "renderfm: error: ...", and exits with status 2; warnings print as "renderfm: warning: ...".
@@ -31,6 +32,7 @@ from .args import (
 )
 from .finetune import add_finetune
 from .groundtruth import add_compare, add_make_gt
+from .view import add_view
 
 
 def _load_or_prepare(args: argparse.Namespace):
@@ -242,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare(commands)
     add_make_gt(commands)
     add_finetune(commands)
+    add_view(commands)
     return parser
 
 

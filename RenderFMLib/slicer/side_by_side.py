@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import RenderFMError
 from .link import CameraLink
-from .native import NATIVE_METHODS, show_volume_rendering
+from .native import NATIVE_METHODS, remove_volume_rendering, show_volume_rendering
 from .view import read_pixels
 
 
@@ -87,12 +87,8 @@ class SideBySide:
     def stop(self) -> None:
         """Remove the native rendering, restore the volume's renderings, unlink the cameras and
         hide RenderFM (safe to repeat)."""
-        if self._display is not None and self._display.GetScene() is not None:
-            scene = self._display.GetScene()
-            properties = self._display.GetVolumePropertyNode()
-            scene.RemoveNode(self._display)
-            if properties is not None:
-                scene.RemoveNode(properties)
+        if self._display is not None:
+            remove_volume_rendering(self._display)
         self._display = None
         for node, views, visible in self._saved_displays:
             node.SetViewNodeIDs(views)
