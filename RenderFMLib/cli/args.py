@@ -16,7 +16,7 @@ from ..files import is_special
 MODEL_SUFFIX = ".safetensors"
 INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "scans_file",
-                 "target", "manifest", "config", "weights")
+                 "target", "manifest", "config", "weights", "model")
 """The arguments (argparse dests) that may name input files or folders, in any command."""
 
 

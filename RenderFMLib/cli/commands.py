@@ -1,5 +1,5 @@
 """The `renderfm` command: demo, render, prepare, export-ply, presets, compare, make-gt, finetune,
-train.
+train, view.
 
 Every command goes through the high-level API (api.py). A user mistake prints one line,
 "renderfm: error: ...", and exits with status 2; warnings print as "renderfm: warning: ...".
@@ -35,6 +35,7 @@ from .args import (
 from .finetune import add_finetune
 from .groundtruth import add_compare, add_make_gt
 from .train import add_train
+from .view import add_view
 
 
 def _load_or_prepare(args: argparse.Namespace):
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_make_gt(commands)
     add_finetune(commands)
     add_train(commands)
+    add_view(commands)
     return parser
 
 

@@ -8,6 +8,7 @@
     jobs.py          preparing Gaussians from scene nodes, in a worker thread
     layer.py         ImageLayer: a frame drawn over a 3D view
     follow.py        CameraFollower: drafts while the camera moves, full size once it settles
+    link.py          CameraLink: two views' cameras kept equal
     overlay.py       RenderFMOverlay: RenderFM shown in 3D views, following their cameras
     side_by_side.py  SideBySide: Slicer's volume rendering beside RenderFM, and the measurement
     dependencies.py  what Slicer's Python still needs (PyTorch, CuPy, TotalSegmentator)

@@ -126,6 +126,18 @@ def show_volume_rendering(context: SlicerContext, view: OffscreenThreeDView | An
     return display
 
 
+def remove_volume_rendering(display: Any) -> None:
+    """Remove a display node made by show_volume_rendering, and its volume property node, from
+    its scene (nothing if it has left the scene already)."""
+    scene = display.GetScene()
+    if scene is None:
+        return
+    properties = display.GetVolumePropertyNode()
+    scene.RemoveNode(display)
+    if properties is not None:
+        scene.RemoveNode(properties)
+
+
 def _hide_in_view(context: SlicerContext, volume_node: Any, view_id: str) -> None:
     """Stop volume_node's volume rendering display nodes from showing in the view view_id.
 

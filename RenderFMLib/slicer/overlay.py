@@ -115,12 +115,14 @@ class RenderFMOverlay:
 
     # --- showing ---------------------------------------------------------------------------
 
-    def show(self, target: ViewTarget, gaussians: SixDGaussians, *, draft_scale: float = 0.5
-             ) -> None:
-        """Draw gaussians over target's view, following its camera; renders once at full size now.
+    def show(self, target: ViewTarget, gaussians: SixDGaussians, *, draft_scale: float = 0.5,
+             wait: bool = True) -> None:
+        """Draw gaussians over target's view, following its camera; renders once at full size.
 
         draft_scale: fraction of the view's size (in (0, 1]) rendered while the camera moves.
-        Raises the first render's error (and shows nothing) for the status line.
+        wait=True renders now and raises the first render's error (and shows nothing) for the
+        status line; wait=False with background=True renders in the worker instead, tick() shows
+        the frame and its error lands in last_error.
         """
         if not 0.0 < draft_scale <= 1.0:
             raise RenderFMError(f"draft scale must be in (0, 1], not {draft_scale}")
@@ -134,7 +136,10 @@ class RenderFMOverlay:
             self._shown[key] = shown
         shown.gaussians, shown.draft_scale = gaussians, draft_scale
         try:
-            self._render_now(shown)
+            if wait:
+                self._render_now(shown)
+            else:
+                shown.follower.render_now()  # in the worker, when there is one
         except Exception:
             self.hide(target)
             raise

@@ -2,9 +2,10 @@
 
 A SideBySide shows Slicer's native volume rendering of the CT (native.py: the CPU
 or the GPU ray cast, which treat opacity differently, DESIGN.md section 3) in one 3D view and
-RenderFM in another with their cameras linked, or both in one view, shown in turn. It keeps what
-it changes in the scene (the volume's own volume rendering display nodes, the views' camera
-linking) and puts it back in stop().
+RenderFM in another with their cameras kept equal (link.py), or both in one view, shown in turn.
+It keeps what it changes in the scene (the volume's own volume rendering display nodes) and puts it
+back in stop(). RenderFM's first frame renders in the overlay's worker when it has one
+(RenderFMOverlay(background=True)): start() returns at once and the overlay's tick() shows it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import RenderFMError
-from .camera import camera_from_node, set_camera_node
-from .native import NATIVE_METHODS, show_volume_rendering
+from .link import CameraLink
+from .native import NATIVE_METHODS, remove_volume_rendering, show_volume_rendering
 from .view import read_pixels
 
 
@@ -29,7 +30,7 @@ class SideBySide:
         self._display: Any = None  # Slicer's display node while started
         self._render_target: Any = None
         self._saved_displays: list[tuple[Any, list[str], int]] = []  # (node, view IDs, visibility)
-        self._saved_links: list[tuple[Any, int]] = []  # (view node, LinkedControl)
+        self._link: CameraLink | None = None  # the two views' cameras, kept equal
 
     @property
     def method_label(self) -> str:
@@ -40,7 +41,7 @@ class SideBySide:
         """Native rendering in native_target's view, RenderFM in render_target's (ViewTargets).
 
         The same view for both shows RenderFM first (show_native_only switches); two views get
-        the native view's camera and are linked, so they move together.
+        the native view's camera and move together until stop().
         """
         self._saved_displays = [(node, list(node.GetViewNodeIDs()), node.GetVisibility())
                                 for node in self._volume_renderings()]
@@ -52,9 +53,9 @@ class SideBySide:
         if _same_view(native_target, render_target):
             self._display.SetVisibility(False)
         else:
-            self._link(native_target, render_target)
+            self._link = CameraLink(native_target.camera_node, render_target.camera_node)
         self._overlay.close()
-        self._overlay.show(render_target, self._gaussians)
+        self._overlay.show(render_target, self._gaussians, wait=False)
 
     def show_native_only(self, native: bool) -> None:
         """Single view: Slicer's rendering alone (True) or RenderFM alone (False)."""
@@ -62,7 +63,7 @@ class SideBySide:
         if native:
             self._overlay.hide(self._render_target)
         else:
-            self._overlay.show(self._render_target, self._gaussians)
+            self._overlay.show(self._render_target, self._gaussians, wait=False)
 
     def measure(self) -> dict:
         """SSIM and PSNR of RenderFM against the native rendering for RenderFM's view and camera:
@@ -84,21 +85,17 @@ class SideBySide:
             target.render()
 
     def stop(self) -> None:
-        """Remove the native rendering, restore the volume's renderings and the camera links,
-        and hide RenderFM (safe to repeat)."""
-        if self._display is not None and self._display.GetScene() is not None:
-            scene = self._display.GetScene()
-            properties = self._display.GetVolumePropertyNode()
-            scene.RemoveNode(self._display)
-            if properties is not None:
-                scene.RemoveNode(properties)
+        """Remove the native rendering, restore the volume's renderings, unlink the cameras and
+        hide RenderFM (safe to repeat)."""
+        if self._display is not None:
+            remove_volume_rendering(self._display)
         self._display = None
         for node, views, visible in self._saved_displays:
             node.SetViewNodeIDs(views)
             node.SetVisibility(visible)
-        for view_node, linked in self._saved_links:
-            view_node.SetLinkedControl(linked)
-        self._saved_displays, self._saved_links = [], []
+        if self._link is not None:
+            self._link.close()
+        self._saved_displays, self._link = [], None
         self._overlay.close()
 
     def _volume_renderings(self) -> list:
@@ -107,13 +104,6 @@ class SideBySide:
                  for i in range(self._volume.GetNumberOfDisplayNodes()))
         return [node for node in nodes
                 if node is not None and node.IsA("vtkMRMLVolumeRenderingDisplayNode")]
-
-    def _link(self, native_target: Any, render_target: Any) -> None:
-        """Both views get the native view's camera and move together from now on."""
-        set_camera_node(render_target.camera_node, camera_from_node(native_target.camera_node))
-        for target in (native_target, render_target):
-            self._saved_links.append((target.view_node, target.view_node.GetLinkedControl()))
-            target.view_node.SetLinkedControl(True)
 
 
 def native_vs_renderfm(overlay: Any, target: Any, method_label: str,

@@ -5,12 +5,16 @@ The bundled sample CT is a vtkMRMLScalarVolumeNode that already has a volume ren
 (as a user's would); views are 128 px to keep the CPU ray cast and the CPU renderer fast.
 """
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
 pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.py
 
 from RenderFMLib import api  # noqa: E402
+from RenderFMLib.slicer import overlay as overlay_module  # noqa: E402
 from RenderFMLib.slicer.jobs import prepare  # noqa: E402
 from RenderFMLib.slicer.native import NATIVE_METHODS, show_volume_rendering  # noqa: E402
 from RenderFMLib.slicer.nodes import volume_node  # noqa: E402
@@ -60,9 +64,8 @@ def test_side_by_side(scene, context) -> None:
         assert _displays(context) == displays + 1
         assert not own.GetVisibility()
         assert overlay.is_shown(render) and not overlay.is_shown(native)
-        # View 2 got view 1's camera, and mouse moves in either move both.
+        # View 2 got view 1's camera (test_moving_either_camera_moves_the_other: and keeps it).
         np.testing.assert_allclose(second.camera().view_matrix(), first.camera().view_matrix())
-        assert first.view_node.GetLinkedControl() and second.view_node.GetLinkedControl()
         left, right = first.capture(), read_pixels(second.render_window)
         # The CT covers 18 % (Slicer) and 20 % (RenderFM) of the pixels.
         assert 0.1 < (left.max(axis=2) > 10).mean() < 0.3
@@ -80,7 +83,6 @@ def test_side_by_side(scene, context) -> None:
     assert _displays(context) == displays
     assert context.scene.GetNumberOfNodesByClass("vtkMRMLVolumePropertyNode") == properties
     assert own.GetVisibility() and list(own.GetViewNodeIDs()) == []
-    assert not first.view_node.GetLinkedControl() and not second.view_node.GetLinkedControl()
     assert not overlay.is_shown(render)
     comparison.stop()  # a second stop changes nothing
     assert _displays(context) == displays
@@ -108,7 +110,7 @@ def test_single_view_shows_each_in_turn(scene) -> None:
         np.testing.assert_array_equal(first.capture(), slicer_only)
     finally:
         comparison.stop()
-    assert own.GetVisibility() and not first.view_node.GetLinkedControl()
+    assert own.GetVisibility()
 
 
 def test_measure_tells_different_looks_apart(scene) -> None:
@@ -122,3 +124,64 @@ def test_measure_tells_different_looks_apart(scene) -> None:
         assert comparison.measure()["ssim"] < 0.75
     finally:
         comparison.stop()
+
+
+def _orbit(view, azimuth: float) -> None:
+    """Move view's camera node as a drag would: one change of its vtkCamera."""
+    camera = view.camera_node.GetCamera()
+    camera.Azimuth(azimuth)
+    camera.OrthogonalizeViewUp()
+    camera.Modified()
+
+
+def test_moving_either_camera_moves_the_other(scene) -> None:
+    """The probe's defect: LinkedControl alone linked nothing in slicer-core, the test checked the
+    flag only. A turn of either view's camera must reach the other; after stop() neither follows."""
+    overlay, node, _, gaussians, first, second = scene
+    native, render = _targets(scene)
+    comparison = SideBySide(overlay, gaussians, node, PRESET, "cpu")
+    comparison.start(native, render)
+    try:
+        for moved, other in ((first, second), (second, first)):
+            before = other.camera().view_matrix()
+            _orbit(moved, 25.0)
+            # Equal to float32 rounding of the copied doubles; a 25 degree turn moves them by ~0.4.
+            np.testing.assert_allclose(other.camera().view_matrix(), moved.camera().view_matrix(),
+                                       atol=1e-5)
+            assert np.abs(other.camera().view_matrix() - before).max() > 0.1
+    finally:
+        comparison.stop()
+    before = second.camera().view_matrix()
+    _orbit(first, 25.0)
+    np.testing.assert_array_equal(second.camera().view_matrix(), before)
+
+
+def test_start_renders_the_first_frame_in_the_worker(context, scene, monkeypatch) -> None:
+    """The probe's defect: start() rendered RenderFM's first full frame on the caller's (GUI)
+    thread, blocking it 1.3-3.4 s. With a background overlay it must run in the worker; tick()
+    then shows it."""
+    _, node, _, gaussians, *_ = scene
+    native, render = _targets(scene)
+    threads = []
+    frame = overlay_module._frame
+
+    def recording_frame(*args):
+        threads.append(threading.current_thread().name)
+        return frame(*args)
+
+    monkeypatch.setattr(overlay_module, "_frame", recording_frame)
+    overlay = RenderFMOverlay(context, background=True)
+    comparison = SideBySide(overlay, gaussians, node, PRESET, "cpu")
+    try:
+        comparison.start(native, render)
+        deadline = time.monotonic() + 60.0
+        while overlay.rendering():
+            assert time.monotonic() < deadline, "the first frame did not finish in 60 s"
+            time.sleep(0.01)
+        assert overlay.tick() == 1  # shows the worker's frame
+        assert threads and threading.main_thread().name not in threads
+        right = read_pixels(render.render_window)
+        assert 0.1 < (right.max(axis=2) > 10).mean() < 0.3  # the CT, as in test_side_by_side
+    finally:
+        comparison.stop()
+        overlay.dispose()

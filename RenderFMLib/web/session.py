@@ -1,0 +1,181 @@
+"""What `renderfm view` does to the scene, without the web page: one CT, Slicer's volume rendering
+of it in one 3D view and RenderFM in another, through RenderFMLib.slicer.
+
+Before the first Render the native view shows Slicer's CPU ray cast of the chosen preset; Render
+prepares Gaussians in a worker thread (jobs.py), then a SideBySide shows them beside a fresh
+native rendering of the same preset, the two cameras kept equal. poll(), called from the server's
+timer, shows finished frames and collects the preparation. No trame here: the views are ViewTargets.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RenderFMError
+from ..gaussians import SixDGaussians
+from ..slicer.context import SlicerContext
+from ..slicer.jobs import Cancelled, FinetuneSettings, PrepareJob, start_prepare
+from ..slicer.native import remove_volume_rendering, show_volume_rendering
+from ..slicer.nodes import segmentation_node, volume_node
+from ..slicer.overlay import RenderFMOverlay, ViewTarget
+from ..slicer.side_by_side import SideBySide
+from ..volume import Volume
+
+NATIVE_METHOD = "cpu"  # Slicer's CPU ray cast: the GPU one runs on llvmpipe at 0.5-2.9 s a frame
+FINETUNE_BUDGET_S = 120.0  # seconds of fine-tuning after AGP for the "AGP + fine-tune" quality
+QUALITIES = {"AGP": None, "AGP + fine-tune": FinetuneSettings(FINETUNE_BUDGET_S)}
+"""The qualities Render offers, with their fine-tuning (the network needs weights, not bundled)."""
+NETWORK_QUALITY = "Network (no trained weights bundled yet)"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the page shows: the CT (HU, RAS mm), its labels (a Volume on the CT's grid,
+    "threshold" or None), the preset's name, and Gaussians to show at once (a prepared model)."""
+
+    ct: Volume
+    labels: Volume | str | None
+    preset: str
+    gaussians: SixDGaussians | None = None
+
+
+class ViewerSession:
+    """Slicer's volume rendering in native's view, RenderFM in renderfm's (ViewTargets of one
+    SlicerContext's scene)."""
+
+    def __init__(self, context: SlicerContext, native: ViewTarget, renderfm: ViewTarget,
+                 inputs: Inputs) -> None:
+        self.context, self._native, self._renderfm = context, native, renderfm
+        self._volume = volume_node(context, inputs.ct, "CT")
+        self._segmentation: Any = inputs.labels
+        if isinstance(inputs.labels, Volume):
+            self._segmentation = segmentation_node(context, inputs.labels, "segmentation")
+        self.overlay = RenderFMOverlay(context, background=True)
+        self.preset = inputs.preset
+        self._own = show_volume_rendering(context, native, self._volume, self.preset,
+                                          NATIVE_METHOD)
+        self._job: PrepareJob | None = None
+        self._started = 0.0
+        self._comparison: SideBySide | None = None
+        self.gaussians: SixDGaussians | None = None
+        self.prepare_s: float | None = None  # seconds the last preparation took
+        self.message = "press Render to prepare RenderFM"
+        if inputs.gaussians is not None:
+            self._show(inputs.gaussians)
+
+    # --- preparation ------------------------------------------------------------------------
+
+    def render(self, quality: str) -> None:
+        """Start preparing Gaussians of the CT with the preset at quality (a QUALITIES key)."""
+        if self._job is not None:
+            raise RenderFMError("a preparation is already running: wait, or cancel it")
+        if quality not in QUALITIES:
+            raise RenderFMError(f"quality '{quality}' is not available: choose one of "
+                                f"{', '.join(QUALITIES)}")
+        self._started = time.monotonic()
+        self._job = start_prepare(self.context, self._volume, self._segmentation, self.preset,
+                                  device="cpu", finetune=QUALITIES[quality])
+        self.message = "preparing"
+
+    def cancel(self) -> None:
+        """Stop the running preparation at its next step (the shown Gaussians stay)."""
+        if self._job is not None:
+            self._job.cancel()
+
+    @property
+    def preparing(self) -> bool:
+        return self._job is not None
+
+    @property
+    def progress(self) -> tuple[float, str]:
+        """(fraction in [0, 1], message) of the running preparation."""
+        return self._job.progress if self._job is not None else (0.0, "")
+
+    def poll(self) -> None:
+        """Show finished RenderFM frames and collect a finished preparation (the server's timer
+        calls this; errors land in message)."""
+        self.overlay.tick()
+        if self._job is None or not self._job.done():
+            return
+        job, self._job = self._job, None
+        try:
+            gaussians = job.result()
+        except Cancelled:
+            self.message = "preparation cancelled"
+            return
+        except RenderFMError as error:
+            self.message = f"preparation failed: {error}"
+            return
+        self.prepare_s = time.monotonic() - self._started
+        self.message = job.finetuned.summary() if job.finetuned is not None else "ready"
+        self._show(gaussians)
+
+    def _show(self, gaussians: SixDGaussians) -> None:
+        """RenderFM of gaussians beside Slicer's rendering of the preset (one comparison)."""
+        self._stop_comparison()
+        self.gaussians = gaussians
+        self._comparison = SideBySide(self.overlay, gaussians, self._volume, self.preset,
+                                      NATIVE_METHOD)
+        self._comparison.start(self._native, self._renderfm)
+
+    # --- choices ------------------------------------------------------------------------------
+
+    def set_preset(self, preset: str) -> None:
+        """Slicer's rendering with another preset; RenderFM needs Render again for it."""
+        if preset == self.preset:
+            return
+        if self._job is not None:
+            raise RenderFMError("wait for the preparation (or cancel it) before changing preset")
+        display = show_volume_rendering(self.context, self._native, self._volume, preset,
+                                        NATIVE_METHOD)  # PresetError for an unknown name
+        self._stop_comparison()
+        remove_volume_rendering(self._own)
+        self._own, self.preset, self.gaussians = display, preset, None
+        self.message = f"press Render to prepare RenderFM with {preset}"
+
+    def set_hidden_groups(self, groups: list[str]) -> None:
+        """Leave these anatomical groups out of RenderFM (redraws now)."""
+        self.overlay.set_hidden_groups(groups)
+
+    def measure(self) -> str:
+        """SSIM and PSNR of RenderFM against Slicer's rendering for the current camera, as one
+        line naming the native renderer."""
+        if self._comparison is None:
+            raise RenderFMError("press Render first: the measurement compares RenderFM's view")
+        scores = self._comparison.measure()
+        return (f"SSIM {scores['ssim']:.3f}, PSNR {scores['psnr']:.1f} dB against "
+                f"{scores['native']}")
+
+    def cameras(self) -> dict[str, list[float]]:
+        """Each view's camera as position, focal point and view up (RAS mm, 9 numbers), by view
+        ("native", "renderfm"): what the page's checks compare."""
+        return {name: [*node.GetPosition(), *node.GetFocalPoint(), *node.GetViewUp()]
+                for name, node in (("native", self._native.camera_node),
+                                   ("renderfm", self._renderfm.camera_node))}
+
+    def status(self) -> str:
+        """The status line: Gaussians, preparation time, the last RenderFM frame's time."""
+        parts = [self.message]
+        if self.gaussians is not None:
+            parts.append(f"{len(self.gaussians):,} Gaussians")
+        if self.prepare_s is not None:
+            parts.append(f"prepared in {self.prepare_s:.1f} s")
+        if self.overlay.last_render_s is not None:
+            parts.append(f"frame {1000 * self.overlay.last_render_s:.0f} ms")
+        if self.overlay.last_error:
+            parts.append(f"render error: {self.overlay.last_error}")
+        return " · ".join(parts)
+
+    def close(self) -> None:
+        """Cancel the preparation, remove RenderFM and the native renderings."""
+        self.cancel()
+        self._stop_comparison()
+        remove_volume_rendering(self._own)
+        self.overlay.dispose()
+
+    def _stop_comparison(self) -> None:
+        if self._comparison is not None:
+            self._comparison.stop()
+            self._comparison = None
