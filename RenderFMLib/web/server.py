@@ -20,7 +20,7 @@ from ..errors import RenderFMError
 from ..segmentation.classes import GROUPS
 from ..transfer import preset_names
 from .page import build_page
-from .session import NETWORK_QUALITY, QUALITIES, Inputs, ViewerSession
+from .session import QUALITIES, Inputs, ViewerSession
 from .views import create_views
 
 READY = "renderfm view: ready at"
@@ -89,8 +89,7 @@ def _bind(server: Any, session: ViewerSession) -> None:
     state.update({
         "preset": session.preset, "presets": preset_names(),
         "quality": next(iter(QUALITIES)),
-        "qualities": [*QUALITIES, {"title": NETWORK_QUALITY, "value": "network",
-                                   "props": {"disabled": True}}],
+        "qualities": list(QUALITIES),
         "groups": list(GROUPS), "visible_groups": list(GROUPS), "preparing": False,
         "progress": 0, "progress_message": "", "status": session.status(), "measurement": "",
         "error": "", "cameras": session.cameras(),

@@ -24,10 +24,12 @@ from ..slicer.side_by_side import SideBySide
 from ..volume import Volume
 
 NATIVE_METHOD = "cpu"  # Slicer's CPU ray cast: the GPU one runs on llvmpipe at 0.5-2.9 s a frame
-FINETUNE_BUDGET_S = 120.0  # seconds of fine-tuning after AGP for the "AGP + fine-tune" quality
-QUALITIES = {"AGP": None, "AGP + fine-tune": FinetuneSettings(FINETUNE_BUDGET_S)}
-"""The qualities Render offers, with their fine-tuning (the network needs weights, not bundled)."""
-NETWORK_QUALITY = "Network (no trained weights bundled yet)"
+FINETUNE_BUDGET_S = 120.0  # seconds of fine-tuning for the "+ fine-tune" qualities
+QUALITIES = {"Network": ("shipped", None),
+             "Network + fine-tune": ("shipped", FinetuneSettings(FINETUNE_BUDGET_S)),
+             "AGP": (None, None), "AGP + fine-tune": (None, FinetuneSettings(FINETUNE_BUDGET_S))}
+"""The qualities Render offers: prepare()'s weights (the bundled network, or AGP alone) and the
+fine-tuning after it."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,9 @@ class ViewerSession:
             raise RenderFMError(f"quality '{quality}' is not available: choose one of "
                                 f"{', '.join(QUALITIES)}")
         self._started = time.monotonic()
+        weights, finetune = QUALITIES[quality]
         self._job = start_prepare(self.context, self._volume, self._segmentation, self.preset,
-                                  device="cpu", finetune=QUALITIES[quality])
+                                  device="cpu", finetune=finetune, weights=weights)
         self.message = "preparing"
 
     def cancel(self) -> None:
