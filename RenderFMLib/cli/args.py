@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..crop import CropBox, crop_box
 from ..errors import RenderFMError
 from ..files import is_special
+from ..roi_file import read_roi_file
 
 MODEL_SUFFIX = ".safetensors"
 INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "scans_file",
-                 "target")
+                 "target", "crop")
 """The arguments (argparse dests) that may name input files or folders, in any command."""
 
 
@@ -213,6 +215,24 @@ def _finite(text: str, unit: str) -> float:
     return value
 
 
+CROP_FORMS = "R_MIN,R_MAX,A_MIN,A_MAX,S_MIN,S_MAX (RAS mm) or a Slicer ROI file (.mrk.json)"
+
+
+def crop_option(text: str | None) -> CropBox | None:
+    """--crop as a box: six comma-separated bounds or a Slicer markups ROI file; read before any
+    heavy work (RenderFMError saying what is wrong, one line)."""
+    if text is None:
+        return None
+    if "," not in text:
+        return read_roi_file(text)
+    parts = text.split(",")
+    try:
+        bounds = [float(part) for part in parts]
+    except ValueError:
+        bounds = []
+    if len(bounds) != 6:
+        raise UsageError(f"--crop must be {CROP_FORMS}, not {text!r}")
+    return crop_box("--crop", "the box", bounds)
 
 
 def angles(text: str) -> list[float]:

@@ -15,9 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..crop import CropBox
 from ..errors import PresetError, RenderFMError
 from ..transfer import Preset, load_preset
 from .context import SlicerContext
+from .roi import crop_display
 from .view import OffscreenThreeDView
 
 NATIVE_METHODS = {
@@ -96,15 +98,16 @@ def _preset_node(context: SlicerContext, preset: Preset | str | Path) -> Any:
 
 def show_volume_rendering(context: SlicerContext, view: OffscreenThreeDView | Any,
                           volume_node: Any, preset: Preset | str | Path,
-                          method: str = "cpu") -> Any:
+                          method: str = "cpu", crop: CropBox | None = None) -> Any:
     """Render volume_node with Slicer's own volume rendering in view only; returns the display
     node (vtkMRMLCPURayCastVolumeRenderingDisplayNode or the GPU one, see NATIVE_METHODS).
 
     view: an OffscreenThreeDView, or the vtkMRMLViewNode of any 3D view (e.g. Slicer's own).
 
     preset: a bundled name (Slicer's own preset node from its logic is copied) or a Preset (from
-    RenderFM JSON or Slicer XML; converted by volume_property_node). Other volume rendering
-    display nodes of volume_node stop showing in this view.
+    RenderFM JSON or Slicer XML; converted by volume_property_node). crop: a box (RAS mm, may
+    be rotated) the rendering is cropped to through an ROI node, as Slicer's Crop checkbox does.
+    Other volume rendering display nodes of volume_node stop showing in this view.
     """
     if method not in _DISPLAY_CLASSES:
         raise RenderFMError(f"unknown native rendering method '{method}'; choose one of "
@@ -122,6 +125,7 @@ def show_volume_rendering(context: SlicerContext, view: OffscreenThreeDView | An
     property_node.Copy(source)
     property_node.SetName(f"{volume_node.GetName()} {source.GetName()}")
     display.SetViewNodeIDs([view_id])
+    crop_display(display, crop)
     display.SetVisibility(True)
     return display
 
