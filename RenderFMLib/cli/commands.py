@@ -208,7 +208,8 @@ def _add_view(parser: argparse.ArgumentParser) -> None:
                         help="leave out these anatomical groups, comma-separated")
     parser.add_argument("--crop", metavar="BOX",
                         help=f"keep only what lies inside a box: {CROP_FORMS}, rotation "
-                             "included; cut faces are clipped as Slicer's ROI crops")
+                             "included; cut faces are clipped as Slicer's ROI crops. Bounds "
+                             "that start with a minus go after '=': --crop=-100,100,...")
 
 
 def build_parser() -> argparse.ArgumentParser:
