@@ -39,7 +39,8 @@ def box_from_roi(node: Any) -> CropBox:
     """The box an ROI node holds, in world RAS mm (its parent transforms applied; a transform
     that scales or shears gives ArgumentError)."""
     matrix = numpy_matrix(node.GetObjectToWorldMatrix())
-    size = np.asarray(node.GetSizeWorld(), dtype=np.float64)
+    size = [0.0, 0.0, 0.0]
+    node.GetSizeWorld(size)
     axes = matrix[:3, :3] / np.linalg.norm(matrix[:3, :3], axis=0).clip(1e-12)
     return checked_box("ROI node", node.GetName() or "roi", matrix[:3, 3], size, axes)
 
