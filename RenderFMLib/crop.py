@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
 from . import arguments as check
+from .camera import Camera
 from .errors import ArgumentError, ArgumentTypeError
 from .gaussians import SixDGaussians
 from .render.clip import clip_to_planes
@@ -64,6 +66,19 @@ class CropBox:
         signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
         return np.asarray(self.center) + (signs * 0.5 * np.asarray(self.size)) @ \
             np.asarray(self.axes).T
+
+    def screen_mask(self, camera: Camera, width: int, height: int) -> np.ndarray:
+        """[height, width] bool: the pixels whose centres see the box (the convex hull of its
+        projected corners); all pixels when the camera is inside it or a corner is behind the
+        camera."""
+        corners = np.c_[self.corners(), np.ones(8)] @ camera.world_to_camera().T
+        if (corners[:, 2] <= 0).any():
+            return np.ones((height, width), dtype=bool)
+        pixels = (corners[:, :3] / corners[:, 2:3]) @ camera.intrinsics(width, height).T
+        hull = _convex_hull([tuple(p) for p in (pixels[:, :2] - 0.5).tolist()])
+        image = Image.new("1", (width, height), 0)
+        ImageDraw.Draw(image).polygon(hull, fill=1)
+        return np.array(image, dtype=bool)
 
 
 _BOUNDS = "a CropBox or 6 numbers R_MIN, R_MAX, A_MIN, A_MAX, S_MIN, S_MAX (RAS mm)"
@@ -119,6 +134,22 @@ def checked_box(function: str, name: str, center: object, size: object,
                             "right-handed)")
     return CropBox(tuple(centre_array.tolist()), tuple(size_array.tolist()),
                    tuple(tuple(row) for row in axes_array.tolist()))
+
+
+def _convex_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The convex hull of 2D points, counter-clockwise (Andrew's monotone chain)."""
+    points = sorted(set(points))
+
+    def half(sequence: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        chain: list[tuple[float, float]] = []
+        for p in sequence:
+            while len(chain) >= 2 and (chain[-1][0] - chain[-2][0]) * (p[1] - chain[-2][1]) - \
+                    (chain[-1][1] - chain[-2][1]) * (p[0] - chain[-2][0]) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain[:-1]
+
+    return half(points) + half(points[::-1])
 
 
 def clipped_splats(gaussians: SixDGaussians, box: CropBox, camera_centre: torch.Tensor

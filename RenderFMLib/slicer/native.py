@@ -82,6 +82,31 @@ def volume_property_node(preset: Preset) -> Any:
     return node
 
 
+def _points(function: Any, width: int) -> tuple[tuple[float, ...], ...]:
+    """A vtkPiecewiseFunction's (x, value) or a vtkColorTransferFunction's (x, r, g, b) points."""
+    values = []
+    for index in range(function.GetSize()):
+        node = [0.0] * (width + 2)  # VTK adds midpoint and sharpness
+        function.GetNodeValue(index, node)
+        values.append(tuple(node[:width]))
+    return tuple(values)
+
+
+def preset_from_property_node(node: Any) -> Preset:
+    """The Preset a vtkMRMLVolumePropertyNode holds now (after a preset change or a Shift, which
+    moves its points): volume_property_node's inverse. PresetError if VTK holds values a preset
+    cannot (e.g. no opacity points)."""
+    volume_property = node.GetVolumeProperty()
+    return Preset(
+        name=node.GetName() or "Slicer volume property",
+        scalar_opacity=_points(volume_property.GetScalarOpacity(), 2),
+        gradient_opacity=_points(volume_property.GetGradientOpacity(), 2),
+        color=_points(volume_property.GetRGBTransferFunction(), 4),
+        shade=bool(volume_property.GetShade()), ambient=volume_property.GetAmbient(),
+        diffuse=volume_property.GetDiffuse(), specular=volume_property.GetSpecular(),
+        specular_power=volume_property.GetSpecularPower())
+
+
 def _preset_node(context: SlicerContext, preset: Preset | str | Path) -> Any:
     """Slicer's own preset node for a name its logic knows exactly, else our conversion of the
     Preset (a Preset object, or a name or .json/.xml file that load_preset reads)."""
