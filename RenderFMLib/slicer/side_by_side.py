@@ -5,8 +5,9 @@ or the GPU ray cast, which treat opacity differently, DESIGN.md section 3) in on
 RenderFM in another with their cameras linked, or both in one view, shown in turn. Both sides
 show the same crop (the overlay's box, given to the native side as an ROI node) and the same
 transfer function (a Preset read from the user's display node follows its Shift), and the
-measurement scores only the pixels that see the box. It keeps what it changes in the scene (the volume's own volume rendering display nodes, the views' camera
-linking) and puts it back in stop().
+measurement scores only the pixels that see the box. It keeps what it changes in the scene
+(the volume's own volume rendering display nodes, the views' camera linking) and puts it back
+in stop().
 """
 
 from __future__ import annotations
