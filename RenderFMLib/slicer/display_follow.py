@@ -39,6 +39,11 @@ class DisplayFollower:
         self._observe()
         overlay.set_crop(display_crop(display))
 
+    @property
+    def display(self) -> Any:
+        """The followed vtkMRMLVolumeRenderingDisplayNode."""
+        return self._display
+
     def _observe(self) -> None:
         """Observe the display node, its ROI node and its volume property node (again, as the
         display node may have been given other ones)."""

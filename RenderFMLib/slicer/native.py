@@ -13,7 +13,7 @@ uniform slab L mm thick (centre to centre of its end voxels) with opacity a = 0.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..crop import CropBox
 from ..errors import PresetError, RenderFMError
@@ -99,9 +99,9 @@ def preset_from_property_node(node: Any) -> Preset:
     volume_property = node.GetVolumeProperty()
     return Preset(
         name=node.GetName() or "Slicer volume property",
-        scalar_opacity=_points(volume_property.GetScalarOpacity(), 2),
-        gradient_opacity=_points(volume_property.GetGradientOpacity(), 2),
-        color=_points(volume_property.GetRGBTransferFunction(), 4),
+        scalar_opacity=cast(Any, _points(volume_property.GetScalarOpacity(), 2)),
+        gradient_opacity=cast(Any, _points(volume_property.GetGradientOpacity(), 2)),
+        color=cast(Any, _points(volume_property.GetRGBTransferFunction(), 4)),
         shade=bool(volume_property.GetShade()), ambient=volume_property.GetAmbient(),
         diffuse=volume_property.GetDiffuse(), specular=volume_property.GetSpecular(),
         specular_power=volume_property.GetSpecularPower())
