@@ -56,20 +56,24 @@ def test_a_box_holding_nothing_gives_an_empty_frame_and_a_warning(gaussians, cam
     assert torch.allclose(frame.rgb, torch.tensor([0.2, 0.3, 0.4]).expand_as(frame.rgb))
 
 
-def test_a_cut_leaves_nothing_drawn_beyond_the_face(gaussians) -> None:
-    """Seen from the right (azimuth 270), the upper half: image rows above the face's projection
-    hold the picture, rows more than 2 px below it nothing (clipped Gaussians end at the face;
-    2 px: the 0.3 px^2 blur and about 1 sigma of a clipped splat, 1.6 mm at 1.9 mm a pixel)."""
-    camera = default_camera(gaussians, 270.0)
+def test_a_cut_face_is_sharp_where_centre_cutting_overhangs(gaussians) -> None:
+    """Seen from the patient's right (azimuth 270, the face edge-on) at 256 px (2.0 mm a pixel),
+    a box whose lower face lies 0.3 mm below a layer of Gaussian centres: rows above the face
+    hold the picture, and from two rows below the face's (rounded) row on alpha stays under 0.05
+    (measured 0.0; the row after the face's straddles it, 0.54: a clipped splat keeps 1.3 mm of
+    spread across the face). Keeping the layer whole, as cutting at the centres does, draws it
+    4 mm past the face (measured 0.77 two rows below)."""
+    size, camera = 256, default_camera(gaussians, 270.0)
     centre = gaussians.center_ras()
+    layers = np.unique(gaussians.means[:, 2].numpy())
+    face = float(layers[np.argmin(np.abs(layers - centre[2]))]) - 0.3
     bounds = _bounds_around(gaussians, 50.0)
-    bounds[4] = float(centre[2])  # S_MIN through the middle of the spine
-    alpha = render(gaussians, camera, SIZE, crop=bounds).alpha
-    face_row = _row_of(camera, centre, SIZE)
-    rows = alpha.amax(dim=1)
-    assert float(rows[:face_row - 2].max()) > 0.5
-    assert float(rows[face_row + 2:].max()) < 1 / 255
-    whole = render(gaussians, camera, SIZE).alpha.amax(dim=1)
+    bounds[4] = face
+    rows = render(gaussians, camera, size, crop=bounds).alpha.amax(dim=1)
+    face_row = _row_of(camera, np.array([centre[0], centre[1], face]), size)
+    assert float(rows[face_row - 20:face_row - 1].min()) > 0.5  # 40 mm above the face: drawn
+    assert float(rows[face_row + 2:].max()) < 0.05
+    whole = render(gaussians, camera, size).alpha.amax(dim=1)
     assert float(whole[face_row + 2:].max()) > 0.5  # the CT does go on below
 
 
