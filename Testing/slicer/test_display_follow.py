@@ -15,6 +15,7 @@ pytest.importorskip("slicer")  # EGL offscreen windows: Testing/slicer/conftest.
 
 from RenderFMLib import api  # noqa: E402
 from RenderFMLib.api import CropBox  # noqa: E402
+from RenderFMLib.errors import RenderFMWarning  # noqa: E402
 from RenderFMLib.slicer.display_follow import DisplayFollower  # noqa: E402
 from RenderFMLib.slicer.jobs import prepare  # noqa: E402
 from RenderFMLib.slicer.native import preset_from_property_node  # noqa: E402
@@ -150,3 +151,16 @@ def test_a_preset_change_prepares_with_the_new_preset(context, display, shown, c
                                atol=1e-9)
     assert preset_from_property_node(display.GetVolumePropertyNode()).shade == bone.shade
     follower.close()
+
+
+def test_a_box_holding_nothing_shows_an_empty_layer_and_a_note(shown, clock) -> None:
+    overlay, renders = shown
+    overlay.set_crop(CropBox((5000.0, 0.0, 0.0), (10.0, 10.0, 10.0)))
+    clock.now += SETTLE_S
+    with pytest.warns(RenderFMWarning, match="crop box holds none"):  # api.render's, logged
+        assert overlay.tick() == 1 and overlay.last_error is None
+    assert overlay.last_note == "nothing of the CT lies inside the crop box"
+    overlay.set_crop(None)
+    clock.now += SETTLE_S
+    assert overlay.tick() == 1 and overlay.last_note is None
+    assert [crop for _, crop in renders][-1] is None
