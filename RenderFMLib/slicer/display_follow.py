@@ -62,11 +62,12 @@ class DisplayFollower:
         self._observed = []
 
     def _display_changed(self, *_: Any) -> None:
-        """The Crop checkbox, or another ROI or volume property node."""
+        """The Crop checkbox, or another ROI or volume property node (a new transfer function)."""
         nodes = [node for node, _ in self._observed]
-        if self._display.GetROINode() not in nodes or \
-                self._display.GetVolumePropertyNode() not in nodes:
+        new_look = self._display.GetVolumePropertyNode() not in nodes
+        if new_look or self._display.GetROINode() not in nodes:
             self._observe()
+        if new_look:
             self._look_changed()
         self._crop_changed()
 

@@ -164,3 +164,18 @@ def test_a_box_holding_nothing_shows_an_empty_layer_and_a_note(shown, clock) -> 
     clock.now += SETTLE_S
     assert overlay.tick() == 1 and overlay.last_note is None
     assert [crop for _, crop in renders][-1] is None
+
+
+def test_another_roi_node_is_followed_without_preparing(context, display, shown, clock) -> None:
+    overlay, _ = shown
+    prepared = []
+    follower = DisplayFollower(display, overlay, prepared.append, debounce_s=DEBOUNCE_S,
+                               clock=clock)
+    other = roi_node(context.scene, _upper(40.0))
+    display.SetAndObserveROINodeID(other.GetID())
+    assert overlay.crop == _upper(40.0)
+    set_roi(other, _upper(50.0))  # the new node is observed
+    assert overlay.crop == _upper(50.0)
+    clock.now += DEBOUNCE_S
+    assert follower.tick() is False and prepared == []
+    follower.close()
