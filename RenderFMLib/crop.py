@@ -22,6 +22,7 @@ from .camera import Camera
 from .errors import ArgumentError, ArgumentTypeError
 from .gaussians import SixDGaussians
 from .render.clip import clip_to_planes
+from .render.reference import slice_gaussians
 
 AXES = ("R", "A", "S")
 ORTHONORMAL_TOLERANCE = 1e-4
@@ -156,13 +157,18 @@ def clipped_splats(gaussians: SixDGaussians, box: CropBox, camera_centre: torch.
                    ) -> tuple[torch.Tensor, ...]:
     """The renderers' per-Gaussian inputs (means, dir_means, s_c, gains, s_dd_inv,
     opacity_logits, rgb, sh) for the part of gaussians inside box, seen from camera_centre
-    [3] RAS mm: Gaussians outside left out, those a face cuts clipped (render/clip.py)."""
+    [3] RAS mm: Gaussians outside left out, those a face cuts clipped (render/clip.py). The
+    clip acts on the means as sliced for this camera (mu_p + K delta, DESIGN.md section 4), and
+    moves mu_p by what it moved them."""
     s_c, gains, s_dd_inv = gaussians.derived()
+    sliced, _ = slice_gaussians(gaussians.means, gaussians.dir_means, gains, s_dd_inv,
+                                gaussians.opacity_logits, camera_centre)
     normals, offsets = box.planes(gaussians.device, gaussians.means.dtype)
-    kept, means, s_c, logits = clip_to_planes(gaussians.means, s_c, gaussians.opacity_logits,
-                                              normals, offsets, camera_centre)
-    if bool(kept.all()):
-        return (means, gaussians.dir_means, s_c, gains, s_dd_inv, logits, gaussians.rgb,
-                gaussians.sh)
+    kept, clipped, s_c, logits = clip_to_planes(sliced, s_c, gaussians.opacity_logits,
+                                                normals, offsets, camera_centre)
+    if clipped is sliced:  # the box holds every Gaussian whole
+        return (gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv, logits,
+                gaussians.rgb, gaussians.sh)
+    means = gaussians.means[kept] + (clipped - sliced[kept])
     return (means, gaussians.dir_means[kept], s_c, gains[kept], s_dd_inv[kept], logits,
             gaussians.rgb[kept], gaussians.sh[kept])

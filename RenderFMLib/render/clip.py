@@ -32,7 +32,8 @@ def clip_to_planes(means: torch.Tensor, covariances: torch.Tensor,
                    camera_centre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
                                                          torch.Tensor, torch.Tensor]:
     """(kept [N] bool, means [M, 3], covariances [M, 3, 3], opacity_logits [M]) of the M kept
-    Gaussians, those cut by a face replaced by their clipped moments (module doc).
+    Gaussians, those cut by a face replaced by their clipped moments (module doc); the input
+    tensors themselves when the box holds every Gaussian whole.
 
     means [N, 3] RAS mm; covariances [N, 3, 3] mm^2; opacity_logits [N]; normals [F, 3] unit,
     pointing out; offsets [F] mm (inside: normal . x <= offset); camera_centre [3] RAS mm.
