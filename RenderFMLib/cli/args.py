@@ -9,11 +9,13 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..crop import CropBox, crop_box
 from ..errors import RenderFMError
 from ..files import is_special
-from ..roi_file import read_roi_file
+
+if TYPE_CHECKING:  # crop.py imports torch: the command reads it when --crop is given
+    from ..crop import CropBox
 
 MODEL_SUFFIX = ".safetensors"
 INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
@@ -221,6 +223,9 @@ CROP_FORMS = "R_MIN,R_MAX,A_MIN,A_MAX,S_MIN,S_MAX (RAS mm) or a Slicer ROI file 
 def crop_option(text: str | None) -> CropBox | None:
     """--crop as a box: six comma-separated bounds or a Slicer markups ROI file; read before any
     heavy work (RenderFMError saying what is wrong, one line)."""
+    from ..crop import crop_box
+    from ..roi_file import read_roi_file
+
     if text is None:
         return None
     if "," not in text:
