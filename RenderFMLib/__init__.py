@@ -13,7 +13,8 @@ module reads before PyTorch is installed) does not import PyTorch.
 import importlib
 
 _EXPORTS = {  # public name -> the module that defines it
-    **dict.fromkeys(["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "FinetuneResult", "Frame", "Progress",
+    **dict.fromkeys(["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "CropBox", "FinetuneResult", "Frame",
+                     "Progress",
                      "check_device", "check_finetune_target", "default_camera", "finetune",
                      "load_ct", "prepare", "render", "shown"], "api"),
     "Camera": "camera",

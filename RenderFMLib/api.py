@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,8 @@ import torch
 from . import arguments as check
 from .build import SLAB_VOXELS, build_gaussians, checked_groups
 from .camera import Camera, camera_tensors, orbit_camera
-from .errors import ArgumentTypeError, RenderFMError
+from .crop import CropBox, clipped_splats, crop_box
+from .errors import ArgumentTypeError, RenderFMError, RenderFMWarning
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
 from .loading import compact_labels, load_ct, load_labels
@@ -38,9 +40,9 @@ from .segmentation.classes import GROUPS, group_indices, labels_in_groups
 from .transfer import Preset, load_preset
 from .volume import Volume
 
-__all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "FinetuneResult", "Frame", "Progress",
-           "check_device", "check_finetune_target", "default_camera", "finetune", "load_ct",
-           "prepare", "render", "shown"]
+__all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "CropBox", "FinetuneResult", "Frame",
+           "Progress", "check_device", "check_finetune_target", "default_camera", "finetune",
+           "load_ct", "prepare", "render", "shown"]
 
 BACKENDS = ("auto", "torch", "cuda")
 LOG = logging.getLogger(__name__)
@@ -279,6 +281,7 @@ def render(
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
     hidden_groups: Iterable[str] | str = (),
     visible_labels: Iterable[int] | int | None = None,
+    crop: CropBox | Iterable[float] | None = None,
     backend: Literal["auto", "torch", "cuda"] = "auto",
 ) -> Frame:
     """Render the Gaussians seen from `camera` at `size` (side, or (width, height)) pixels.
@@ -287,28 +290,46 @@ def render(
     background: RGB, 3 numbers in 0..1. Differentiable with respect to the Gaussians' parameters.
     hidden_groups: leave out the Gaussians of these anatomical groups (a single name is one
     group, not letters); visible_labels: draw only Gaussians whose segmentation label is in this
-    set (or is this label). Neither needs a new preparation. backend: "cuda" the CUDA kernels
-    (render/cuda; needs CuPy and the Gaussians as float32 on a CUDA device), "torch" the PyTorch
-    reference (any device), "auto" the CUDA kernels where they can run, else torch (saying why
-    once, through logging). Arguments of the wrong type or out of range raise ArgumentTypeError /
-    ArgumentError (TypeError / ValueError) naming them.
+    set (or is this label); crop: draw only what lies inside this box (a CropBox, which may be
+    rotated like Slicer's markups ROI, or R_MIN, R_MAX, A_MIN, A_MAX, S_MIN, S_MAX in RAS mm),
+    the Gaussians its faces cut clipped there (render/clip.py); a box that holds nothing gives
+    an empty frame and a RenderFMWarning. None of these needs a new preparation.
+    backend: "cuda" the CUDA kernels (render/cuda; needs CuPy and the Gaussians as float32 on a
+    CUDA device), "torch" the PyTorch reference (any device), "auto" the CUDA kernels where they
+    can run, else torch (saying why once, through logging). Arguments of the wrong type or out
+    of range raise ArgumentTypeError / ArgumentError (TypeError / ValueError) naming them.
     """
     check.instance("render", "gaussians", gaussians, SixDGaussians, _GAUSSIANS)
     camera = _camera("render", camera)
     width, height = check.image_size("render", size)
     background = check.rgb("render", "background", background)
+    box = None if crop is None else crop_box("render", "crop", crop)
     renderer = _renderer(backend, gaussians)
     gaussians = _shown("render", gaussians, hidden_groups, visible_labels)
     dtype = gaussians.means.dtype
     world_to_camera, intrinsics, centre = camera_tensors(camera, width, height, gaussians.device,
                                                          dtype)
-    s_c, gains, s_dd_inv = gaussians.derived()
+    splats = _splats(gaussians, box, centre)
     rgb, alpha, depth = renderer(
-        gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv, gaussians.opacity_logits,
-        gaussians.rgb, gaussians.sh, world_to_camera, intrinsics, centre, width, height,
+        *splats, world_to_camera, intrinsics, centre, width, height,
         torch.tensor(background, dtype=dtype, device=gaussians.device),
     )
     return Frame(rgb, alpha, depth)
+
+
+def _splats(gaussians: SixDGaussians, box: CropBox | None, centre: torch.Tensor
+            ) -> tuple[torch.Tensor, ...]:
+    """The renderers' per-Gaussian inputs, cropped to box (None: all); warns when the box holds
+    none of the Gaussians."""
+    if box is not None:
+        splats = clipped_splats(gaussians, box, centre)
+        if len(gaussians) and not len(splats[0]):
+            warnings.warn(RenderFMWarning(f"the crop box holds none of the {len(gaussians)} "
+                                          "Gaussians: the frame is empty"), stacklevel=3)
+        return splats
+    s_c, gains, s_dd_inv = gaussians.derived()
+    return (gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv,
+            gaussians.opacity_logits, gaussians.rgb, gaussians.sh)
 
 
 def _camera(function: str, camera: object) -> Camera:

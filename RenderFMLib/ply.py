@@ -5,6 +5,7 @@ opacity alpha_c). Its colour rgb * max(0, S(v)) is exactly the RGB degree-2 SH e
 coefficients rgb * sh (same basis, sh.py), which 3DGS viewers evaluate as
 max(0, SH_C0 f_dc + ... + 0.5): so f_dc = rgb sh_0 - 0.5 / SH_C0 and f_rest = rgb sh_1..8, stored
 channel-major (f_rest_0..7 red, 8..15 green, 16..23 blue). Positions are RAS millimetres.
+With a crop box, the Gaussians are clipped at its faces for that camera as render() clips them.
 """
 
 from pathlib import Path
@@ -13,26 +14,35 @@ import numpy as np
 import torch
 
 from .camera import Camera
+from .crop import CropBox, clipped_splats
 from .files import write_atomic
 from .gaussians import SixDGaussians
 from .render.reference import slice_gaussians
 from .sh import SH_C0
 
 
-def sliced_gaussians(gaussians: SixDGaussians, camera: Camera) -> dict[str, torch.Tensor]:
+def sliced_gaussians(gaussians: SixDGaussians, camera: Camera, crop: CropBox | None = None
+                     ) -> dict[str, torch.Tensor]:
     """The 3D Gaussians seen from the camera centre: means [N, 3] RAS mm, covariances [N, 3, 3]
-    mm^2, opacities [N], f_dc [N, 3], f_rest [N, 24] (3DGS conventions, see module doc)."""
-    s_c, gains, s_dd_inv = gaussians.derived()
+    mm^2, opacities [N], f_dc [N, 3], f_rest [N, 24] (3DGS conventions, see module doc); only
+    what lies inside crop (RAS mm; None: all), clipped at its faces."""
     centre = torch.as_tensor(camera.position, dtype=gaussians.means.dtype, device=gaussians.device)
-    means, opacities = slice_gaussians(gaussians.means, gaussians.dir_means, gains, s_dd_inv,
-                                       gaussians.opacity_logits, centre)
-    coeffs = gaussians.rgb[:, :, None] * gaussians.sh[:, None, :]  # [N, 3, 9]
+    splats: tuple[torch.Tensor, ...]
+    if crop is None:
+        s_c, gains, s_dd_inv = gaussians.derived()
+        splats = (gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv,
+                  gaussians.opacity_logits, gaussians.rgb, gaussians.sh)
+    else:
+        splats = clipped_splats(gaussians, crop, centre)
+    means, dir_means, s_c, gains, s_dd_inv, logits, rgb, sh = splats
+    means, opacities = slice_gaussians(means, dir_means, gains, s_dd_inv, logits, centre)
+    coeffs = rgb[:, :, None] * sh[:, None, :]  # [N, 3, 9]
     return {
         "means": means,
         "covariances": s_c,
         "opacities": opacities,
         "f_dc": coeffs[:, :, 0] - 0.5 / SH_C0,
-        "f_rest": coeffs[:, :, 1:].reshape(len(gaussians), 24),
+        "f_rest": coeffs[:, :, 1:].reshape(len(means), 24),
     }
 
 
@@ -65,15 +75,17 @@ def _quaternions(rotations: np.ndarray) -> np.ndarray:
     return quats / np.linalg.norm(quats, axis=-1, keepdims=True)
 
 
-def export_ply(gaussians: SixDGaussians, camera: Camera, path: str | Path) -> int:
-    """Write the Gaussians sliced at `camera` as a binary 3DGS .ply; returns how many were written.
+def export_ply(gaussians: SixDGaussians, camera: Camera, path: str | Path,
+               crop: CropBox | None = None) -> int:
+    """Write the Gaussians sliced at `camera` as a binary 3DGS .ply, only those inside crop (RAS
+    mm, clipped at its faces; None: all); returns how many were written.
 
     Fields: x y z, nx ny nz (0), f_dc_0..2, f_rest_0..23, opacity (logit), scale_0..2 (log of
     the standard deviations along the principal axes), rot_0..3 (w, x, y, z).
     """
     with torch.no_grad():
         sliced = {k: v.double().cpu().numpy()
-                  for k, v in sliced_gaussians(gaussians, camera).items()}
+                  for k, v in sliced_gaussians(gaussians, camera, crop).items()}
     eigenvalues, eigenvectors = np.linalg.eigh(sliced["covariances"])
     eigenvectors[np.linalg.det(eigenvectors) < 0, :, 2] *= -1.0
     opacity = np.clip(sliced["opacities"], 1e-7, 1 - 1e-7)

@@ -20,7 +20,7 @@ import math
 import numbers
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,16 @@ class Preset:
             raise PresetError(f"preset {d.get('name', '?')!r} has {' and '.join(problems)}; "
                               f"expected exactly {names}")
         return cls(**d)
+
+
+def shifted(preset: Preset, hu: float) -> Preset:
+    """preset with its scalar opacity and colour points moved by hu (HU), as Slicer's Shift
+    slider moves them; gradient opacity and shading stay."""
+    if isinstance(hu, bool) or not isinstance(hu, numbers.Real) or not math.isfinite(hu):
+        raise PresetError(f"a shift is a finite number of HU, not {hu!r}")
+    return replace(preset, name=f"{preset.name} {hu:+g} HU",
+                   scalar_opacity=tuple((x + hu, *rest) for x, *rest in preset.scalar_opacity),
+                   color=tuple((x + hu, *rest) for x, *rest in preset.color))
 
 
 def _xml_numbers(name: str, elem: ET.Element, attr: str) -> list[float]:

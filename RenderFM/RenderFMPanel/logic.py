@@ -2,8 +2,10 @@
 
 It maps the parameter node onto RenderFMLib.slicer, which does the work over Slicer's scene:
 preparation in a worker thread (jobs.py), the layer in each 3D view that follows its camera and
-group visibility (overlay.py), the side-by-side comparison (side_by_side.py). RenderFMLib (and
-so PyTorch) is imported on first use, through library().
+group visibility (overlay.py), the CT's volume rendering settings (display_follow.py: its ROI
+and Crop checkbox redraw, a preset change or Shift prepares again in the background, the old
+picture kept until then), the side-by-side comparison (side_by_side.py). RenderFMLib (and so
+PyTorch) is imported on first use, through library().
 """
 
 import time
@@ -34,6 +36,9 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         self.prepareSeconds = 0.0
         self.deviceMessage = ""
         self._hiddenGroups = []
+        self._request = None  # (volume, segmentation, device, finetune) of the last preparation
+        self._follower = None  # DisplayFollower of the CT's volume rendering display node
+        self.note = None  # what the status line should say about the followed settings
 
     def getParameterNode(self) -> RenderFMParameterNode:
         return RenderFMParameterNode(super().getParameterNode())
@@ -60,8 +65,7 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
 
     def startPrepare(self, parameters: RenderFMParameterNode) -> None:
         """Start preparing Gaussians for the parameters (AGP, then fine-tuning for the budget if
-        chosen); ValueError for a choice that cannot work (no volume, no segmentation node, a
-        missing weights)."""
+        chosen); ValueError for a choice that cannot work (no volume, no segmentation node)."""
         if self.preparing():
             raise ValueError("a preparation is already running")
         if parameters.inputVolume is None:
@@ -77,11 +81,34 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         finetune = None
         if parameters.quality.finetunes():
             finetune = jobs.FinetuneSettings(float(parameters.finetuneBudget))
-        self._pending = (parameters.inputVolume, parameters.preset)
+        self._request = (parameters.inputVolume, segmentation, device, finetune,
+                         parameters.quality.weights())
+        self._start(parameters.preset)
+
+    def _start(self, preset) -> None:
+        """Start preparing the last request's CT with preset (a name or a Preset)."""
+        volume, segmentation, device, finetune, weights = self._request
+        jobs = library("RenderFMLib.slicer.jobs")
+        self._pending = (volume, preset)
         self._started = time.monotonic()
-        self._job = jobs.start_prepare(self.overlay.context, parameters.inputVolume, segmentation,
-                                       parameters.preset, device=device, finetune=finetune,
-                                       weights=parameters.quality.weights())
+        self._job = jobs.start_prepare(self.overlay.context, volume, segmentation, preset,
+                                       device=device, finetune=finetune, weights=weights)
+
+    def _reprepare(self, preset) -> None:
+        """The followed display node's transfer function changed (preset or Shift): prepare
+        again with it (AGP or the network: seconds), cancelling a preparation still running; the
+        shown picture stays until the new one is ready. A fine-tuned model is not redone unasked
+        (minutes of work)."""
+        if self._request is None:
+            return
+        if self._request[3] is not None:
+            self.note = ("the fine-tuned model was made for another transfer function: press "
+                         "Render to redo it")
+            return
+        if self._job is not None:
+            self._job.cancel()
+        self.note = None
+        self._start(preset)
 
     def preparing(self) -> bool:
         return self._job is not None
@@ -113,18 +140,53 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         if self.gaussians is None:
             raise ValueError("press Render first")
         self.overlay.show(target, self.gaussians)
+        self._followDisplay()
+
+    def _followDisplay(self) -> None:
+        """Follow the prepared CT's first volume rendering display node, if it has one."""
+        volume = self.preparedFrom[0] if self.preparedFrom else None
+        display = self._volumeRendering(volume)
+        if self._follower is not None and self._follower.display is display:
+            return
+        self._stopFollowing()
+        if display is not None:
+            follow = library("RenderFMLib.slicer.display_follow")
+            self._follower = follow.DisplayFollower(display, self.overlay, self._reprepare)
+
+    @staticmethod
+    def _volumeRendering(volume):
+        """volume's first volume rendering display node, or None."""
+        for index in range(volume.GetNumberOfDisplayNodes() if volume is not None else 0):
+            node = volume.GetNthDisplayNode(index)
+            if node is not None and node.IsA("vtkMRMLVolumeRenderingDisplayNode"):
+                return node
+        return None
+
+    def _stopFollowing(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+            self._follower = None
 
     def hideAll(self) -> None:
         self.stopComparison()
+        self._stopFollowing()
         if self._overlay:
             self._overlay.close()
 
     def tick(self) -> int:
-        """Let the shown views catch up with their cameras; the number of renders."""
+        """Let the shown views catch up with their cameras and crop, and prepare again after a
+        change of the followed transfer function; the number of renders."""
+        if self._follower is not None:
+            self._follower.tick()
         return self._overlay.tick() if self._overlay else 0
 
     def lastRenderError(self):
         return self._overlay.last_error if self._overlay else None
+
+    def lastNote(self):
+        """What to say about the followed settings (an empty crop box, a model made for another
+        transfer function), or None."""
+        return self.note or (self._overlay.last_note if self._overlay else None)
 
     def setHiddenGroups(self, groups: list) -> None:
         """Leave these anatomical groups out of every view, redrawing the shown ones when the
@@ -144,7 +206,8 @@ class RenderFMLogic(ScriptedLoadableModuleLogic):
         volume, preset = self.preparedFrom
         comparison = library("RenderFMLib.slicer.side_by_side")
         self._comparison = comparison.SideBySide(self.overlay, self.gaussians, volume, preset,
-                                                 method.name.lower())
+                                                 method.name.lower(),
+                                                 follow=self._volumeRendering(volume))
         self._comparison.start(nativeTarget, renderTarget)
 
     def stopComparison(self) -> None:

@@ -35,6 +35,7 @@ class RenderFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._showingNative = False
         self._previousLayout = None
         self._lastRenderError = None
+        self._lastNote = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -176,10 +177,14 @@ class RenderFMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.logic.preparing():
             self._pollPreparation()
         self.logic.tick()
-        error = self.logic.lastRenderError()
+        if self.logic.preparing() and not self.ui.progressBar.visible:
+            self._setBusy(True)  # a preset change or Shift in Volume Rendering prepares again
+        error, note = self.logic.lastRenderError(), self.logic.lastNote()
         if error and error != self._lastRenderError:
             self._setStatus(error, error=True)
-        self._lastRenderError = error
+        elif note and note != self._lastNote:
+            self._setStatus(note)
+        self._lastRenderError, self._lastNote = error, note
 
     def _pollPreparation(self) -> None:
         fraction, message = self.logic.prepareProgress()

@@ -9,14 +9,18 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import RenderFMError
 from ..files import is_special
 
+if TYPE_CHECKING:  # crop.py imports torch: the command reads it when --crop is given
+    from ..crop import CropBox
+
 MODEL_SUFFIX = ".safetensors"
 INTERRUPTED = 130  # exit status after Ctrl-C, as the shell gives
 INPUT_OPTIONS = ("input", "seg", "ct", "camera", "preset", "presets", "scans", "scans_file",
-                 "target", "manifest", "config", "weights", "model")
+                 "target", "manifest", "config", "weights", "model", "crop")
 """The arguments (argparse dests) that may name input files or folders, in any command."""
 
 
@@ -213,6 +217,27 @@ def _finite(text: str, unit: str) -> float:
     return value
 
 
+CROP_FORMS = "R_MIN,R_MAX,A_MIN,A_MAX,S_MIN,S_MAX (RAS mm) or a Slicer ROI file (.mrk.json)"
+
+
+def crop_option(text: str | None) -> CropBox | None:
+    """--crop as a box: six comma-separated bounds or a Slicer markups ROI file; read before any
+    heavy work (RenderFMError saying what is wrong, one line)."""
+    from ..crop import crop_box
+    from ..roi_file import read_roi_file
+
+    if text is None:
+        return None
+    if "," not in text:
+        return read_roi_file(text)
+    parts = text.split(",")
+    try:
+        bounds = [float(part) for part in parts]
+    except ValueError:
+        bounds = []
+    if len(bounds) != 6:
+        raise UsageError(f"--crop must be {CROP_FORMS}, not {text!r}")
+    return crop_box("--crop", "the box", bounds)
 
 
 def angles(text: str) -> list[float]:

@@ -13,11 +13,13 @@ import warnings
 
 from ..errors import RenderFMError
 from .args import (
+    CROP_FORMS,
     MODEL_SUFFIX,
     UsageError,
     add_weights,
     background_rgb,
     check_inputs,
+    crop_option,
     degrees,
     hounsfield,
     image_side,
@@ -111,12 +113,15 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
     out = output_file(args.output, ".png", input_paths(args))
     camera = _camera_file(args)
+    crop = crop_option(args.crop)
     _check_backend(args)
     _check_hide(args)
     gaussians = _load_or_prepare(args)
     render(gaussians, _camera(args, camera, gaussians), args.size, background=args.background,
-           hidden_groups=_hidable(args, gaussians), backend=args.backend).save_png(out)
-    print(f"wrote {out} ({args.size}x{args.size}, {len(gaussians)} Gaussians)")
+           hidden_groups=_hidable(args, gaussians), crop=crop,
+           backend=args.backend).save_png(out)
+    print(f"wrote {out} ({args.size}x{args.size}, {len(gaussians)} Gaussians"
+          f"{', cropped' if crop is not None else ''})")
 
 
 def _check_backend(args: argparse.Namespace) -> None:
@@ -144,10 +149,11 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
 
     out = output_file(args.output, ".ply", input_paths(args))
     camera = _camera_file(args)
+    crop = crop_option(args.crop)
     _check_hide(args)
     gaussians = _load_or_prepare(args)
     count = export_ply(shown(gaussians, _hidable(args, gaussians)),
-                       _camera(args, camera, gaussians), out)
+                       _camera(args, camera, gaussians), out, crop)
     print(f"wrote {out} ({count} Gaussians sliced at the camera position)")
 
 
@@ -208,6 +214,10 @@ def _add_view(parser: argparse.ArgumentParser) -> None:
                                          "and view_angle (degrees), as Slicer's camera gives them")
     parser.add_argument("--hide", type=names, default=[],
                         help="leave out these anatomical groups, comma-separated")
+    parser.add_argument("--crop", metavar="BOX",
+                        help=f"keep only what lies inside a box: {CROP_FORMS}, rotation "
+                             "included; cut faces are clipped as Slicer's ROI crops. Bounds "
+                             "that start with a minus go after '=': --crop=-100,100,...")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import Camera
+from ..crop import CropBox
 from ..errors import RenderFMError
 from ..transfer import Preset
 from ..volume import Volume
@@ -27,13 +28,15 @@ def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
 
 def render_native(ct: Volume, preset: Preset | str | Path, cameras: Camera | list[Camera],
                   size: int | tuple[int, int], method: str = "cpu",
-                  background: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> list[np.ndarray]:
+                  background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                  crop: CropBox | None = None) -> list[np.ndarray]:
     """Slicer's native volume rendering of ct (HU, RAS mm) seen from each camera.
 
     preset: a bundled name (Slicer's own preset node), a Preset or a preset file.
     size: one side or (width, height) in pixels; background: RGB in [0, 1].
-    method: "cpu" or "gpu" (NATIVE_METHODS). Returns one uint8 [H, W, 3] RGB image per camera,
-    top row first, exactly as Slicer's window holds it (divide by 255 for [0, 1]).
+    method: "cpu" or "gpu" (NATIVE_METHODS); crop: a box (RAS mm) to crop to, through an ROI
+    node as Slicer's Crop checkbox does (None: the whole CT). Returns one uint8 [H, W, 3] RGB
+    image per camera, top row first, exactly as Slicer's window holds it (divide by 255 for [0, 1]).
     One scene and view serve all cameras; each frame's camera is checked to be the one set.
     Raises RenderFMError when slicer-core is not installed ("install renderfm[slicer]").
     """
@@ -51,7 +54,7 @@ def render_native(ct: Volume, preset: Preset | str | Path, cameras: Camera | lis
     try:
         with OffscreenThreeDView(context, _image_size(size), background) as view:
             node = volume_node(context, ct, "CT")
-            show_volume_rendering(context, view, node, preset, method)
+            show_volume_rendering(context, view, node, preset, method, crop)
             images = []
             for camera in cameras:
                 view.set_camera(camera)

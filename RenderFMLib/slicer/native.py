@@ -12,12 +12,15 @@ uniform slab L mm thick (centre to centre of its end voxels) with opacity a = 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from ..crop import CropBox
 from ..errors import PresetError, RenderFMError
 from ..transfer import Preset, load_preset
 from .context import SlicerContext
+from .roi import crop_display
 from .view import OffscreenThreeDView
 
 NATIVE_METHODS = {
@@ -80,6 +83,31 @@ def volume_property_node(preset: Preset) -> Any:
     return node
 
 
+def _points(function: Any, width: int) -> tuple[tuple[float, ...], ...]:
+    """A vtkPiecewiseFunction's (x, value) or a vtkColorTransferFunction's (x, r, g, b) points."""
+    values = []
+    for index in range(function.GetSize()):
+        node = [0.0] * (width + 2)  # VTK adds midpoint and sharpness
+        function.GetNodeValue(index, node)
+        values.append(tuple(node[:width]))
+    return tuple(values)
+
+
+def preset_from_property_node(node: Any) -> Preset:
+    """The Preset a vtkMRMLVolumePropertyNode holds now (after a preset change or a Shift, which
+    moves its points): volume_property_node's inverse. PresetError if VTK holds values a preset
+    cannot (e.g. no opacity points)."""
+    volume_property = node.GetVolumeProperty()
+    return Preset(
+        name=node.GetName() or "Slicer volume property",
+        scalar_opacity=cast(Any, _points(volume_property.GetScalarOpacity(), 2)),
+        gradient_opacity=cast(Any, _points(volume_property.GetGradientOpacity(), 2)),
+        color=cast(Any, _points(volume_property.GetRGBTransferFunction(), 4)),
+        shade=bool(volume_property.GetShade()), ambient=volume_property.GetAmbient(),
+        diffuse=volume_property.GetDiffuse(), specular=volume_property.GetSpecular(),
+        specular_power=volume_property.GetSpecularPower())
+
+
 def _preset_node(context: SlicerContext, preset: Preset | str | Path) -> Any:
     """Slicer's own preset node for a name its logic knows exactly, else our conversion of the
     Preset (a Preset object, or a name or .json/.xml file that load_preset reads)."""
@@ -96,15 +124,16 @@ def _preset_node(context: SlicerContext, preset: Preset | str | Path) -> Any:
 
 def show_volume_rendering(context: SlicerContext, view: OffscreenThreeDView | Any,
                           volume_node: Any, preset: Preset | str | Path,
-                          method: str = "cpu") -> Any:
+                          method: str = "cpu", crop: CropBox | None = None) -> Any:
     """Render volume_node with Slicer's own volume rendering in view only; returns the display
     node (vtkMRMLCPURayCastVolumeRenderingDisplayNode or the GPU one, see NATIVE_METHODS).
 
     view: an OffscreenThreeDView, or the vtkMRMLViewNode of any 3D view (e.g. Slicer's own).
 
     preset: a bundled name (Slicer's own preset node from its logic is copied) or a Preset (from
-    RenderFM JSON or Slicer XML; converted by volume_property_node). Other volume rendering
-    display nodes of volume_node stop showing in this view.
+    RenderFM JSON or Slicer XML; converted by volume_property_node). crop: a box (RAS mm, may
+    be rotated) the rendering is cropped to through an ROI node, as Slicer's Crop checkbox does.
+    Other volume rendering display nodes of volume_node stop showing in this view.
     """
     if method not in _DISPLAY_CLASSES:
         raise RenderFMError(f"unknown native rendering method '{method}'; choose one of "
@@ -122,20 +151,23 @@ def show_volume_rendering(context: SlicerContext, view: OffscreenThreeDView | An
     property_node.Copy(source)
     property_node.SetName(f"{volume_node.GetName()} {source.GetName()}")
     display.SetViewNodeIDs([view_id])
+    crop_display(display, crop)
     display.SetVisibility(True)
     return display
 
 
-def remove_volume_rendering(display: Any) -> None:
-    """Remove a display node made by show_volume_rendering, and its volume property node, from
-    its scene (nothing if it has left the scene already)."""
+def remove_volume_rendering(display: Any, keep: Sequence[Any] = ()) -> None:
+    """Remove a display node made by show_volume_rendering, and its volume property and ROI
+    nodes unless they are in `keep` (nodes it shares with the user's display), from its scene
+    (nothing if it has left the scene already)."""
     scene = display.GetScene()
     if scene is None:
         return
-    properties = display.GetVolumePropertyNode()
+    owned = [display.GetVolumePropertyNode(), display.GetROINode()]
     scene.RemoveNode(display)
-    if properties is not None:
-        scene.RemoveNode(properties)
+    for node in owned:
+        if node is not None and node not in keep:
+            scene.RemoveNode(node)
 
 
 def _hide_in_view(context: SlicerContext, volume_node: Any, view_id: str) -> None:

@@ -27,7 +27,7 @@ LABEL_TAG = "RenderFM.LabelValue"
 """Segment tag holding the label value a segment was made from (decimal text)."""
 
 
-def _vtk_matrix(matrix: np.ndarray) -> Any:
+def vtk_matrix(matrix: np.ndarray) -> Any:
     """A vtkMatrix4x4 holding a [4, 4] array."""
     import vtk
 
@@ -36,7 +36,7 @@ def _vtk_matrix(matrix: np.ndarray) -> Any:
     return out
 
 
-def _numpy_matrix(matrix: Any) -> np.ndarray:
+def numpy_matrix(matrix: Any) -> np.ndarray:
     """A [4, 4] float64 array from a vtkMatrix4x4."""
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
@@ -57,7 +57,7 @@ def _add_image_node(context: SlicerContext, class_name: str, array: np.ndarray,
                     ijk_to_ras: np.ndarray, name: str) -> Any:
     """A new volume node of class_name in the scene, with a copy of array and the geometry."""
     node = context.scene.AddNewNodeByClass(class_name, name)
-    node.SetIJKToRASMatrix(_vtk_matrix(ijk_to_ras))
+    node.SetIJKToRASMatrix(vtk_matrix(ijk_to_ras))
     node.SetAndObserveImageData(_image_data(array))
     node.CreateDefaultDisplayNodes()
     return node
@@ -92,7 +92,7 @@ def _node_ijk_to_ras(node: Any) -> np.ndarray:
 
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    ijk_to_ras = _numpy_matrix(matrix)
+    ijk_to_ras = numpy_matrix(matrix)
     parent = node.GetParentTransformNode()
     if parent is None:
         return ijk_to_ras
@@ -101,7 +101,7 @@ def _node_ijk_to_ras(node: Any) -> np.ndarray:
                           f"'{parent.GetName()}'; harden or remove it first")
     to_world = vtk.vtkMatrix4x4()
     parent.GetMatrixTransformToWorld(to_world)
-    return _numpy_matrix(to_world) @ ijk_to_ras
+    return numpy_matrix(to_world) @ ijk_to_ras
 
 
 def volume_from_node(node: Any, dtype: torch.dtype = torch.float32) -> Volume:

@@ -1,7 +1,8 @@
 """RenderFM in Slicer's 3D views, without Qt: testable on a headless scene.
 
 RenderFMOverlay shows 6D Gaussians in 3D views through an ImageLayer that a CameraFollower keeps
-in step with the view's camera node, hides anatomical groups, and captures a view with or
+in step with the view's camera node, hides anatomical groups, crops to a box (set_crop: drafts
+while the box moves, as while the camera moves; no new preparation), and captures a view with or
 without RenderFM for the side-by-side measurement (side_by_side.py). Preparing the Gaussians from
 scene nodes is jobs.py's. The widget calls tick() from a qt.QTimer; render errors during a drag
 never leave tick(): they land in last_error and the log.
@@ -25,6 +26,7 @@ import torch
 
 from .. import api
 from ..camera import Camera
+from ..crop import CropBox
 from ..errors import RenderFMError
 from ..gaussians import SixDGaussians
 from .context import SlicerContext
@@ -99,8 +101,10 @@ class RenderFMOverlay:
         self._now = False  # set while a render must happen at once, not in the worker
         self.last_error: str | None = None
         self.last_render_s: float | None = None
+        self.last_note: str | None = None  # e.g. that the crop box holds nothing (not an error)
         self._shown: dict[str, _Shown] = {}
         self._hidden_groups: tuple[str, ...] = ()
+        self._crop: CropBox | None = None
         # A weak reference: the scene must not keep a forgotten overlay (and its views) alive.
         overlay = weakref.ref(self)
 
@@ -194,6 +198,21 @@ class RenderFMOverlay:
             self._hidden_groups = previous
             raise
 
+    @property
+    def crop(self) -> CropBox | None:
+        """The box (RAS mm) the shown views are cropped to; None: nothing cropped."""
+        return self._crop
+
+    def set_crop(self, box: CropBox | None) -> None:
+        """Crop every shown view to box (None: show all); the next ticks redraw as after a
+        camera change: drafts while the box keeps moving, one full render once it has been
+        still for settle_s. The Gaussians stay: no new preparation."""
+        if box == self._crop:
+            return
+        self._crop = box
+        for shown in self._shown.values():
+            shown.follower.mark_dirty()
+
     def close(self) -> None:
         """Hide RenderFM in every view (the scene's StartCloseEvent and EndCloseEvent call this)."""
         for shown in list(self._shown.values()):
@@ -228,7 +247,7 @@ class RenderFMOverlay:
         if draft:
             width = max(1, round(width * shown.draft_scale))
             height = max(1, round(height * shown.draft_scale))
-        work = (shown.gaussians, camera, (width, height), self._hidden_groups)
+        work = (shown.gaussians, camera, (width, height), self._hidden_groups, self._crop)
         shown.pending = None  # whatever is still rendering is older than this
         if self._worker is not None and not self._now:
             shown.pending = self._worker.submit(_frame, *work)
@@ -241,6 +260,8 @@ class RenderFMOverlay:
         shown.target.render()
         self.last_render_s = seconds
         self.last_error = None
+        empty = self._crop is not None and not rgba[..., 3].any()
+        self.last_note = "nothing of the CT lies inside the crop box" if empty else None
 
     def _record(self, error: Exception) -> None:
         """Keep a render error for the status line and log it (with a traceback if unexpected)."""
@@ -286,10 +307,11 @@ class RenderFMOverlay:
 
 
 def _frame(gaussians: SixDGaussians, camera: Camera, size: tuple[int, int],
-           hidden_groups: tuple[str, ...]) -> tuple[np.ndarray, float]:
-    """(straight RGBA [H, W, 4] of api.render at size (width, height), seconds it took)."""
+           hidden_groups: tuple[str, ...], crop: CropBox | None) -> tuple[np.ndarray, float]:
+    """(straight RGBA [H, W, 4] of api.render at size (width, height), seconds it took); an
+    empty crop box gives an empty image (last_note says so)."""
     start = time.perf_counter()
-    frame = api.render(gaussians, camera, size, hidden_groups=hidden_groups)
+    frame = api.render(gaussians, camera, size, hidden_groups=hidden_groups, crop=crop)
     return straight_rgba(frame), time.perf_counter() - start
 
 

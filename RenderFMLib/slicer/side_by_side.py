@@ -3,30 +3,43 @@
 A SideBySide shows Slicer's native volume rendering of the CT (native.py: the CPU
 or the GPU ray cast, which treat opacity differently, DESIGN.md section 3) in one 3D view and
 RenderFM in another with their cameras kept equal (link.py), or both in one view, shown in turn.
-It keeps what it changes in the scene (the volume's own volume rendering display nodes) and puts it
-back in stop(). RenderFM's first frame renders in the overlay's worker when it has one
-(RenderFMOverlay(background=True)): start() returns at once and the overlay's tick() shows it.
+Both sides show the same crop (the overlay's box, given to the native side as an ROI node) and the
+same transfer function (a Preset read from the user's display node follows its Shift), and the
+measurement scores only the pixels that see the box. It keeps what it changes in the scene (the
+volume's own volume rendering display nodes) and puts it back in stop(). RenderFM's first frame
+renders in the overlay's worker when it has one (RenderFMOverlay(background=True)): start()
+returns at once and the overlay's tick() shows it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import RenderFMError
+from ..transfer import Preset
+from .camera import camera_from_node
 from .link import CameraLink
 from .native import NATIVE_METHODS, remove_volume_rendering, show_volume_rendering
 from .view import read_pixels
 
 
 class SideBySide:
-    """Native volume rendering of volume_node with preset (a bundled preset name) by method
+    """Native volume rendering of volume_node with preset (a bundled preset name, a preset file
+    or a Preset, e.g. native.preset_from_property_node of the user's display node) by method
     ("cpu" or "gpu", native.NATIVE_METHODS) against gaussians, shown through overlay (a
-    RenderFMOverlay)."""
+    RenderFMOverlay), both cropped to overlay.crop. follow: the user's volume rendering display
+    node, whose ROI node and volume property node the native side then shares, so that moving
+    the ROI or the Shift slider changes Slicer's side at once (RenderFM's follows through a
+    display_follow.DisplayFollower); its Crop checkbox is read when the comparison starts."""
 
-    def __init__(self, overlay: Any, gaussians: Any, volume_node: Any, preset: str,
-                 method: str) -> None:
+    def __init__(self, overlay: Any, gaussians: Any, volume_node: Any,
+                 preset: str | Path | Preset, method: str, follow: Any = None) -> None:
         self._overlay, self._gaussians = overlay, gaussians
         self._volume, self._preset, self._method = volume_node, preset, method
+        self._follow = follow
         self._display: Any = None  # Slicer's display node while started
         self._render_target: Any = None
         self._saved_displays: list[tuple[Any, list[str], int]] = []  # (node, view IDs, visibility)
@@ -48,7 +61,9 @@ class SideBySide:
         for node, _, _ in self._saved_displays:
             node.SetVisibility(False)  # the volume's own renderings would mix into both sides
         self._display = show_volume_rendering(self._overlay.context, native_target, self._volume,
-                                              self._preset, self._method)
+                                              self._preset, self._method, self._overlay.crop)
+        if self._follow is not None:
+            self._share_nodes(self._follow)
         self._render_target = render_target
         if _same_view(native_target, render_target):
             self._display.SetVisibility(False)
@@ -66,8 +81,9 @@ class SideBySide:
             self._overlay.show(self._render_target, self._gaussians, wait=False)
 
     def measure(self) -> dict:
-        """SSIM and PSNR of RenderFM against the native rendering for RenderFM's view and camera:
-        {"native": mapper label, "ssim": float, "psnr": float (dB)}."""
+        """SSIM and PSNR of RenderFM against the native rendering for RenderFM's view and camera,
+        over the pixels that see the crop box (all without one): {"native": mapper label,
+        "ssim": float, "psnr": float (dB)}."""
         target, display = self._render_target, self._display
         views, visible = list(display.GetViewNodeIDs()), display.GetVisibility()
         was_shown = self._overlay.is_shown(target)
@@ -88,7 +104,9 @@ class SideBySide:
         """Remove the native rendering, restore the volume's renderings, unlink the cameras and
         hide RenderFM (safe to repeat)."""
         if self._display is not None:
-            remove_volume_rendering(self._display)
+            shared = [self._follow.GetVolumePropertyNode(), self._follow.GetROINode()] \
+                if self._follow is not None else []
+            remove_volume_rendering(self._display, keep=shared)
         self._display = None
         for node, views, visible in self._saved_displays:
             node.SetViewNodeIDs(views)
@@ -97,6 +115,20 @@ class SideBySide:
             self._link.close()
         self._saved_displays, self._link = [], None
         self._overlay.close()
+
+    def _share_nodes(self, display: Any) -> None:
+        """The native side takes display's ROI node, Crop checkbox and volume property node
+        (the copies show_volume_rendering made are removed)."""
+        scene = self._display.GetScene()
+        made = [self._display.GetVolumePropertyNode(), self._display.GetROINode()]
+        if display.GetVolumePropertyNode() is not None:
+            self._display.SetAndObserveVolumePropertyNodeID(display.GetVolumePropertyNodeID())
+        self._display.SetAndObserveROINodeID(display.GetROINodeID())
+        self._display.SetCroppingEnabled(display.GetCroppingEnabled())
+        for node in made:
+            if node is not None and node not in (display.GetVolumePropertyNode(),
+                                                 display.GetROINode()):
+                scene.RemoveNode(node)
 
     def _volume_renderings(self) -> list:
         """The volume's volume rendering display nodes."""
@@ -108,7 +140,8 @@ class SideBySide:
 
 def native_vs_renderfm(overlay: Any, target: Any, method_label: str,
                        native_target: Any = None) -> dict:
-    """SSIM and PSNR between Slicer's native rendering and RenderFM's, for target's camera.
+    """SSIM and PSNR between Slicer's native rendering and RenderFM's, for target's camera, over
+    the pixels that see overlay.crop (all pixels when it is None).
 
     overlay: the RenderFMOverlay showing RenderFM in target's view (a ViewTarget). The native image
     is target's view with RenderFM's layer hidden, or native_target's view (e.g. the other side of
@@ -129,8 +162,20 @@ def native_vs_renderfm(overlay: Any, target: Any, method_label: str,
         raise RenderFMError(f"the native view is {native.shape[1]}x{native.shape[0]} pixels "
                             f"and RenderFM's {renderfm.shape[1]}x{renderfm.shape[0]}: use "
                             "views of one size")
-    return {"native": method_label, "ssim": metrics.ssim(native, renderfm),
-            "psnr": metrics.psnr(native, renderfm)}
+    mask = _cropped_pixels(overlay.crop, target, renderfm.shape)
+    return {"native": method_label, "ssim": metrics.ssim(native, renderfm, mask),
+            "psnr": metrics.psnr(native, renderfm, mask)}
+
+
+def _cropped_pixels(crop: Any, target: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The pixels of target's view (shape [H, W, 3]) that see the crop box; None without one.
+    RenderFMError when the box is out of sight (nothing to score)."""
+    if crop is None:
+        return None
+    mask = crop.screen_mask(camera_from_node(target.camera_node), shape[1], shape[0])
+    if not mask.any():
+        raise RenderFMError("the crop box is out of the view: nothing to measure")
+    return mask
 
 
 def _same_view(first: Any, second: Any) -> bool:
