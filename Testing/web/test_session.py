@@ -108,8 +108,8 @@ def test_cancel_and_a_prepared_model(session, views, sample_ct):
     session.cancel()
     settle(session)
     assert session.gaussians is None and "cancelled" in session.status()
-    with pytest.raises(RenderFMError, match="not available"):
-        session.render("Network")
+    with pytest.raises(RenderFMError, match="not available: choose one of Network, "):
+        session.render("Network (experimental)")
     model = api.prepare(sample_ct, None, PRESET)
     shown = ViewerSession(context, ViewTarget.from_offscreen(native),
                           ViewTarget.from_offscreen(renderfm),
