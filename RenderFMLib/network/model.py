@@ -71,11 +71,13 @@ class RenderFMNetwork(nn.Module):
     def __init__(self, config: NetworkConfig):
         super().__init__()
         self.config = config
-        body: nn.Module = LocalBody(config) if config.kind == "local" else UNetBody(config)
+        body: LocalBody | UNetBody = LocalBody(config) if config.kind == "local" \
+            else UNetBody(config)
         self.body = body
         self.head = nn.Conv3d(body.out_channels, NUM_CHANNELS, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        with torch.no_grad():
+            for parameter in self.head.parameters():
+                parameter.zero_()
 
     def halo_voxels(self) -> int | None:
         """Slices on each side that a slab needs for the same output as the whole CT (even);

@@ -72,8 +72,11 @@ def load_network(path: str | Path, device: str | torch.device = "cpu") -> Render
     if not path.is_file():
         raise WeightsError(f"network weights {path} do not exist")
     description = read_description(path)
+    terms = description.get("config")
+    if not isinstance(terms, dict):
+        raise WeightsError(f"{sidecar(path)} has no network config (a JSON object \"config\")")
     try:
-        config = NetworkConfig.from_dict(description.get("config"))
+        config = NetworkConfig.from_dict(terms)
     except (TypeError, ValueError) as error:
         raise WeightsError(f"{sidecar(path)}: the network config is wrong: {error}") from None
     network = RenderFMNetwork(config)

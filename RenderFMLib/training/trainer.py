@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -76,7 +77,7 @@ def train(manifest: str | Path, config: TrainConfig, run: str | Path, *, resume:
     torch.manual_seed(config.seed)
     network = RenderFMNetwork(config.network).to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
-    state = {"step": 0, "seconds": 0.0, "config": config.to_dict(),
+    state: dict[str, Any] = {"step": 0, "seconds": 0.0, "config": config.to_dict(),
              "manifest_sha256": file_sha256(manifest)}
     rows: list[dict] = []
     if resume:
