@@ -28,6 +28,7 @@ from RenderFMLib.network.model import (
     bounded,
     stack_blocks,
 )
+from RenderFMLib.network.predict import block_residuals
 from RenderFMLib.network.weights import SHIPPED, load_network, resolve_weights, save_network
 from RenderFMLib.transfer import load_preset
 from RenderFMLib.volume import Volume
@@ -75,6 +76,19 @@ def test_slabs_give_the_network_output_of_the_whole_ct(crop, monkeypatch):
     slabs = build.build_gaussians(crop, None, preset, network=network)
     assert torch.equal(whole.means, slabs.means)
     assert _params_equal(whole, slabs, atol=1e-5)
+
+
+def test_residuals_of_a_few_blocks_equal_those_of_the_whole_ct(crop):
+    """block_residuals runs the network on the box around the blocks asked for (plus its halo):
+    the same values as on the whole grid, within 1e-5."""
+    preset, network = load_preset("CT-Bone"), _random(NetworkConfig())
+    everything = torch.cartesian_prod(*(torch.arange(side // 2) for side in crop.shape))
+    whole = block_residuals(network, crop, None, preset, everything)
+    corner = torch.tensor([[3, 2, 20], [4, 3, 21], [5, 2, 23]])  # a 3 x 2 x 4-block box
+    rows = [int(((everything == block).all(-1)).nonzero()) for block in corner]
+    assert torch.allclose(block_residuals(network, crop, None, preset, corner), whole[rows],
+                          rtol=0.0, atol=1e-5)
+    assert not torch.allclose(whole[rows], torch.zeros_like(whole[rows]))
 
 
 def test_stack_blocks_puts_each_blocks_voxels_in_its_channels():

@@ -1,12 +1,14 @@
-"""The network's residuals for the blocks AGP kept: run on a slab of the CT (with a halo of
-slices on each side, so the result equals running it on the whole CT) and gathered at the kept
-blocks' indices. Training calls it on whole crops, with gradients; build.py slab by slab.
+"""The network's residuals for the blocks AGP kept: run on the box around them (widened by the
+network's halo, so the result equals running it on the whole CT) and gathered at their indices.
+Training calls it on whole crops, with gradients; build.py slab by slab.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from ..channels import NUM_CHANNELS
 from ..transfer import Preset
 from ..volume import Volume
 from .inputs import gradient_ras, input_channels
@@ -19,21 +21,48 @@ def block_residuals(network: RenderFMNetwork, volume: Volume, labels: Volume | N
     """Residuals [N, 37] of the blocks at index [N, 3] (k, j, i on the whole half-resolution
     grid), all within block rows `rows` = (first, end) (None: every row).
 
-    The network sees voxel slices 2 first - halo .. 2 end + halo (clipped to the CT); a network
-    without a halo (unet) sees the whole CT.
+    The network sees the box of voxels around those blocks widened by its halo on every side
+    (clipped to the CT): the same residuals as running it on the whole CT, for the cost of the
+    box. A network without a halo (unet) sees the whole CT.
     """
     blocks = tuple(side // 2 for side in volume.shape)
-    first_row, end_row = rows if rows is not None else (0, blocks[0])
+    if len(index) == 0:
+        return torch.zeros(0, NUM_CHANNELS, device=volume.array.device)
     halo = network.halo_voxels()
-    low, high = (0, 2 * blocks[0]) if halo is None else \
-        (max(2 * first_row - halo, 0), min(2 * end_row + halo, 2 * blocks[0]))
-    part = volume.slab(low, high)
-    gradient = gradient_ras(volume.slab(max(low - 1, 0), min(high + 1, volume.shape[0])))
-    gradient = gradient[:, low - max(low - 1, 0):][:, :high - low]
-    part_labels = None if labels is None else labels.slab(low, high)
-    inputs = input_channels(part, preset, part_labels, gradient)
-    inputs = inputs[:, :, :2 * blocks[1], :2 * blocks[2]]
-    weight = next(network.parameters())
-    grid = network(inputs[None].to(weight))[0]  # [37, (high - low) / 2, J / 2, I / 2]
-    k, j, i = index.to(grid.device).unbind(-1)
-    return grid[:, k - low // 2, j, i].T.to(torch.float32)
+    if halo is None:
+        box = [(0, 2 * side) for side in blocks]
+    else:
+        first_row, end_row = rows if rows is not None else (0, blocks[0])
+        low = index.min(0).values.tolist()
+        high = (index.max(0).values + 1).tolist()
+        low[0], high[0] = first_row, end_row
+        box = [(max(2 * a - halo, 0), min(2 * b + halo, 2 * side))
+               for a, b, side in zip(low, high, blocks, strict=True)]
+    grid = network(_inputs(volume, labels, preset, box)[None].to(_weight(network)))[0]
+    k, j, i = (index.to(grid.device) - torch.tensor([a // 2 for a, _ in box],
+                                                    device=grid.device)).unbind(-1)
+    return grid[:, k, j, i].T.to(torch.float32)
+
+
+def _inputs(volume: Volume, labels: Volume | None, preset: Preset,
+            box: list[tuple[int, int]]) -> torch.Tensor:
+    """The input channels [6, ...] of the voxel box ((k0, k1), (j0, j1), (i0, i1)), with the
+    HU gradient of the whole CT there (central differences across the box's faces)."""
+    (k0, k1), (j0, j1), (i0, i1) = box
+    shift = np.eye(4)
+    shift[:3, 3] = (i0, j0, k0)
+    ijk_to_ras = volume.ijk_to_ras @ shift
+    outer = [(max(a - 1, 0), min(b + 1, side)) for (a, b), side in zip(box, volume.shape,
+                                                                      strict=True)]
+    (ka, kb), (ja, jb), (ia, ib) = outer
+    padded = Volume(volume.array[ka:kb, ja:jb, ia:ib], volume.ijk_to_ras)
+    gradient = gradient_ras(padded)[:, k0 - ka:k1 - ka, j0 - ja:j1 - ja, i0 - ia:i1 - ia]
+    part = Volume(volume.array[k0:k1, j0:j1, i0:i1], ijk_to_ras)
+    part_labels = None if labels is None else Volume(labels.array[k0:k1, j0:j1, i0:i1],
+                                                     ijk_to_ras)
+    return input_channels(part, preset, part_labels, gradient)
+
+
+def _weight(network: RenderFMNetwork) -> torch.Tensor:
+    """A parameter of the network: its device and dtype."""
+    return next(network.parameters())

@@ -67,7 +67,8 @@ def read_description(path: str | Path) -> dict:
 
 
 def load_network(path: str | Path, device: str | torch.device = "cpu") -> RenderFMNetwork:
-    """The network saved at `path` (in eval mode, on `device`); WeightsError on any problem."""
+    """The network saved at `path` (for inference: eval mode, no gradients; on `device`);
+    WeightsError on any problem."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"network weights {path} do not exist")
@@ -83,7 +84,7 @@ def load_network(path: str | Path, device: str | torch.device = "cpu") -> Render
     tensors = _read_checked(path)
     _check_fits(path, network, tensors)
     network.load_state_dict(tensors)
-    return network.eval().to(device)
+    return network.eval().requires_grad_(False).to(device)
 
 
 def resolve_weights(weights: str | Path | None) -> Path | None:
