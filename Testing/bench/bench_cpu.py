@@ -7,7 +7,8 @@ memory) reads the bundled sample (CT + segmentation) and measures, through the p
 (RenderFMLib.api: prepare, render, default_camera, DEFAULT_PRESET):
 
 - preparation: median wall time of --runs calls of prepare(ct_path, seg_path, preset), which
-  includes reading and decompressing both files;
+  includes reading and decompressing both files, with the shipped network (the default) and
+  with weights=None (AGP alone), taking turns;
 - time per frame: median over 8 orbit views (azimuth 0, 45, ... 315) of render(...) at
   --size x --size pixels, after one warm-up frame;
 - the Gaussian count;
@@ -69,8 +70,11 @@ def measure(preset: str, size: int, runs: int) -> dict:
     from RenderFMLib.demo import sample_paths
 
     ct_path, seg_path = sample_paths()
-    prepare_s = []
+    prepare_s, agp_s = [], []
     for _ in range(runs):
+        start = time.perf_counter()
+        prepare(ct_path, seg_path, preset, weights=None)
+        agp_s.append(time.perf_counter() - start)
         start = time.perf_counter()
         gaussians = prepare(ct_path, seg_path, preset)
         prepare_s.append(time.perf_counter() - start)
@@ -89,6 +93,7 @@ def measure(preset: str, size: int, runs: int) -> dict:
         "voxels": "x".join(str(n) for n in gaussians.volume_shape[::-1]),
         "prepare_s": statistics.median(prepare_s),
         "prepare_all_s": prepare_s,
+        "prepare_agp_s": statistics.median(agp_s),
         "frame_s": statistics.median(frame_s),
         "frame_all_s": frame_s,
         "peak_rss_mb": _peak_rss_mb(),
@@ -150,6 +155,7 @@ def main() -> int:
         row = json.loads(result.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"{preset}: {row['gaussians']} Gaussians; prepare {row['prepare_s']:.2f} s "
+              f"(AGP alone {row['prepare_agp_s']:.2f} s) "
               f"(runs {', '.join(f'{t:.2f}' for t in row['prepare_all_s'])}); "
               f"frame {1000 * row['frame_s']:.0f} ms "
               f"(views {min(row['frame_all_s']) * 1000:.0f}..{max(row['frame_all_s']) * 1000:.0f}"
@@ -161,10 +167,12 @@ def main() -> int:
           f"{args.size}x{args.size} px, bundled sample CT ({rows[0]['voxels']} voxels) "
           "with its segmentation")
     print()
-    print("| Preset | Gaussians | Prepare (s) | Frame (ms) | Frames/s | Peak RSS (MB) |")
+    print("| Preset | Gaussians | Prepare, network (AGP alone) (s) | Frame (ms) | Frames/s | "
+          "Peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['preset']} | {row['gaussians']:,} | {row['prepare_s']:.2f} | "
+        print(f"| {row['preset']} | {row['gaussians']:,} | {row['prepare_s']:.2f} "
+              f"({row['prepare_agp_s']:.2f}) | "
               f"{1000 * row['frame_s']:.0f} | {1 / row['frame_s']:.1f} | "
               f"{row['peak_rss_mb']:.0f} |")
     after_torch = max(row["rss_after_torch_mb"] for row in rows)

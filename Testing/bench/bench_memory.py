@@ -1,6 +1,7 @@
 """Peak memory and time of `renderfm prepare` on a CT of clinical size (512 x 512 x 600 voxels).
 
     python Testing/bench/bench_memory.py [--slices 600] [--runs 3] [--seg none threshold]
+        [--weights shipped none]
 
 The CT is made from a real scan: ../shared/data/more_ct/lidc0314_chest (256 x 256 x 275 voxels
 of 1.5625 x 1.5625 x 1 mm) resampled (linear, SimpleITK) onto 512 x 512 x --slices voxels over
@@ -42,10 +43,10 @@ def make_ct(slices: int, folder: Path) -> Path:
     return path
 
 
-def run_once(ct: Path, segmentation: str, out: Path) -> tuple[float, float]:
+def run_once(ct: Path, segmentation: str, weights: str, out: Path) -> tuple[float, float]:
     """(seconds, peak RSS in GB) of one `renderfm prepare` child process."""
     command = [sys.executable, "-m", "RenderFMLib.cli", "prepare", str(ct), "--preset", PRESET,
-               "-o", str(out)]
+               "--weights", weights, "-o", str(out)]
     if segmentation != "none":
         command += ["--seg", segmentation]
     pid, started = os.fork(), time.perf_counter()
@@ -75,6 +76,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seg", nargs="+", default=["none", "threshold"],
                         choices=["none", "threshold"])
+    parser.add_argument("--weights", nargs="+", default=["shipped"],
+                        help="prepare's --weights: shipped (the network), none (AGP alone)")
     args = parser.parse_args()
     if not SOURCE.is_file():
         raise SystemExit(f"the source scan is missing: {SOURCE}")
@@ -85,16 +88,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         ct = make_ct(args.slices, Path(folder))
         for segmentation in args.seg:
-            runs = [run_once(ct, segmentation, Path(folder) / "model.safetensors")
-                    for _ in range(args.runs)]
-            seconds = statistics.median(r[0] for r in runs)
-            peak = statistics.median(r[1] for r in runs)
-            print(f"segmentation {segmentation}: {seconds:.0f} s, peak RSS {peak:.2f} GB "
-                  f"(runs: {', '.join(f'{s:.0f} s / {m:.2f} GB' for s, m in runs)})", flush=True)
-            rows.append((segmentation, seconds, peak))
-    print(f"\n| CT 512 x 512 x {args.slices}, {PRESET} | time | peak RSS |\n|---|---|---|")
-    for segmentation, seconds, peak in rows:
-        print(f"| segmentation: {segmentation} | {seconds:.0f} s | {peak:.2f} GB |")
+            for weights in args.weights:
+                runs = [run_once(ct, segmentation, weights, Path(folder) / "model.safetensors")
+                        for _ in range(args.runs)]
+                seconds = statistics.median(r[0] for r in runs)
+                peak = statistics.median(r[1] for r in runs)
+                print(f"segmentation {segmentation}, weights {weights}: {seconds:.0f} s, peak "
+                      f"RSS {peak:.2f} GB (runs: "
+                      f"{', '.join(f'{s:.0f} s / {m:.2f} GB' for s, m in runs)})", flush=True)
+                rows.append((segmentation, weights, seconds, peak))
+    print(f"\n| CT 512 x 512 x {args.slices}, {PRESET} | weights | time | peak RSS |\n"
+          "|---|---|---|---|")
+    for segmentation, weights, seconds, peak in rows:
+        print(f"| segmentation: {segmentation} | {weights} | {seconds:.0f} s | {peak:.2f} GB |")
 
 
 if __name__ == "__main__":
