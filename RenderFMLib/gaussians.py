@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 
 from . import arguments as check
 from .channels import FIELDS
@@ -26,6 +25,7 @@ from .model_file import (
     check_geometry,
     check_values,
     checksums,
+    read_safetensors,
     save_safetensors,
     verify_checksums,
 )
@@ -187,12 +187,7 @@ class SixDGaussians:
 
 def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     """(metadata, tensors on the CPU) of a RenderFM safetensors file of this format version."""
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ModelFileError(f"{path} is not a RenderFM Gaussians file ({error})") from None
+    metadata, tensors = read_safetensors(path, ModelFileError, "a RenderFM Gaussians file")
     if metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a RenderFM Gaussians file (it has no RenderFM "
                              "metadata)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import ModelFileError
@@ -153,3 +153,16 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: Path,
         if code is None:
             raise OSError(str(error)) from None
         raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
+
+
+def read_safetensors(path: Path, error: type[Exception],
+                     what: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """(metadata, tensors on the CPU) of a safetensors file; `error` "{path} is not {what} (...)"
+    when it cannot be read as one."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as problem:
+        raise error(f"{path} is not {what} ({problem})") from None
+    return metadata, tensors

@@ -14,11 +14,10 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 
 from ..errors import WeightsError
 from ..files import write_atomic
-from ..model_file import save_safetensors, tensor_sha256
+from ..model_file import read_safetensors, save_safetensors, tensor_sha256
 from ..resources import resource_path
 from .model import NetworkConfig, RenderFMNetwork
 
@@ -113,12 +112,7 @@ def cached_network(path: Path, device: torch.device) -> RenderFMNetwork:
 
 def _read_checked(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of `path`, verified against the checksums in its metadata."""
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise WeightsError(f"{path} is not a network weights file ({error})") from None
+    metadata, tensors = read_safetensors(path, WeightsError, "a network weights file")
     if metadata.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a RenderFM network weights file (format "
                            f"{metadata.get('format')!r}, not {FORMAT!r})")

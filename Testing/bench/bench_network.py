@@ -33,6 +33,7 @@ from bench_quality import (
     load,
     log,
     machine,
+    picture,
     write,
 )
 
@@ -42,6 +43,8 @@ from RenderFMLib.network.weights import SHIPPED, read_description, resolve_weigh
 from RenderFMLib.optimize.views import heldout_cameras
 from RenderFMLib.volume import read_ct
 
+COLUMNS = [("slicer-cpu", "Slicer CPU ray cast"), ("agp", "RenderFM AGP alone"),
+           ("network", "RenderFM network"), ("dvr", "dvr")]
 SCANS = ["example_ct", "popi00_thorax", "lidc0314_chest", "cthead_dicom", "ge_head_tilt"]
 PRESETS = ["CT-Bone", "CT-Chest-Contrast-Enhanced", "CT-AAA", "CT-Muscle"]
 
@@ -96,35 +99,14 @@ def run_one(scan, ct, preset: str, args: argparse.Namespace, slicer: bool, seen)
     _, images = evaluate(ct, preset, {"agp": agp, "network": network}, shown, [FRAME_SIZE],
                          "cpu", slicer, f"{tag} (picture)")
     name = f"{scan.name}_{preset}.png"
-    picture(images, args.out / name, f"{tag}, {FRAME_SIZE} px, held-out views")
+    picture(images, [(0, "orbit view"), (1, "close-up")], args.out / name,
+            f"{tag}, {FRAME_SIZE} px, held-out views", COLUMNS)
     scans, presets = seen
     return {"scan": scan.name, "preset": preset, "voxels": list(ct.shape),
             "trained_on_scan": str(scan.ct.resolve()) in scans,
             "trained_on_preset": preset in presets, "gaussians": len(agp),
             "prepare_agp_s": agp_s, "prepare_network_s": network_s, "finetuning": finetuning,
             "scores": scored, "picture": name}
-
-
-def picture(images: dict, path: Path, title: str) -> None:
-    """Rows (orbit view, close-up) of Slicer CPU | AGP | network | dvr, labelled."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    columns = [("slicer-cpu", "Slicer CPU ray cast"), ("agp", "RenderFM AGP alone"),
-               ("network", "RenderFM network"), ("dvr", "dvr")]
-    band, side = 18, FRAME_SIZE
-    canvas = Image.new("RGB", (4 * side, band + 2 * (side + band)), "black")
-    draw = ImageDraw.Draw(canvas)
-    draw.text((4, 3), title, fill="white")
-    for row, label in enumerate(("orbit view", "close-up")):
-        top = band + row * (side + band)
-        for column, (source, name) in enumerate(columns):
-            draw.text((column * side + 4, top + 3), f"{name}, {label}", fill="white")
-            rgb = images.get((source, row))
-            if rgb is not None:
-                canvas.paste(Image.fromarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)),
-                             (column * side, top + band))
-    write(path, canvas)
 
 
 def tables(rows: list[dict]) -> str:

@@ -181,14 +181,18 @@ def frame_times(models: dict, cameras: list) -> dict[str, list[float]]:
     return times
 
 
-def picture(images: dict, views: list[tuple[int, str]], path: Path, title: str) -> None:
-    """Rows (one per view) of Slicer CPU | AGP | fine-tuned | dvr, labelled; written atomically."""
+COLUMNS = [("slicer-cpu", "Slicer CPU ray cast"), ("agp", "RenderFM AGP"),
+           ("finetuned", "RenderFM fine-tuned"), ("dvr", "dvr")]
+
+
+def picture(images: dict, views: list[tuple[int, str]], path: Path, title: str,
+            columns: list[tuple[str, str]] = COLUMNS) -> None:
+    """Rows (one per view) of the columns' images (by default Slicer CPU | AGP | fine-tuned |
+    dvr), labelled; written atomically."""
     from PIL import Image, ImageDraw
 
-    columns = [("slicer-cpu", "Slicer CPU ray cast"), ("agp", "RenderFM AGP"),
-               ("finetuned", "RenderFM fine-tuned"), ("dvr", "dvr")]
     band, side = 18, FRAME_SIZE
-    canvas = Image.new("RGB", (4 * side, band + len(views) * (side + band)), "black")
+    canvas = Image.new("RGB", (len(columns) * side, band + len(views) * (side + band)), "black")
     draw = ImageDraw.Draw(canvas)
     draw.text((4, 3), title, fill="white")
     for row, (view, label) in enumerate(views):
