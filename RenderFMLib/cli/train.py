@@ -32,7 +32,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     first = int(os.environ.get("RANK", "0")) == 0
     started = time.monotonic()
-    about = {"command": "renderfm train " + " ".join(args.argv),
+    about = {"command": "renderfm " + " ".join(args.argv),
              "manifest": str(manifest), "device": str(device)}
     with progress_bar("training") as progress:
         result = train(manifest, config, run, resume=args.resume, device=device,
