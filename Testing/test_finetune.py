@@ -311,7 +311,9 @@ def test_ct_input_refuses_ct_and_checks_the_output_first(scan: Scan, tmp_path: P
 # --- the optimisation ------------------------------------------------------------------------
 
 def test_short_finetune_lowers_the_heldout_loss(scan: Scan) -> None:
-    gaussians = SixDGaussians.load(scan.model)
+    """From AGP alone, 24 steps lower the held-out loss. (From the network's Gaussians, which
+    start closer, these 24 steps on 4 views did not: fine-tuning then keeps its start.)"""
+    gaussians = api.prepare(scan.ct, scan.seg, PRESET, weights=None)
     result = api.finetune(gaussians, scan.ct, size=64, views=4, close_ups=2, heldout_size=64,
                           crop=32, iterations=24, budget_s=None)
     assert (result.steps, result.stopped, result.kept_start) == (24, "iterations", False)
