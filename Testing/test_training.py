@@ -83,10 +83,14 @@ def test_a_resumed_run_equals_an_uninterrupted_one(manifest, tmp_path, monkeypat
 
     for module, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
         monkeypatch.setattr(module, name, refuse)
+    halfway = _weights(tmp_path / "parts")
     resumed = train(manifest, config, tmp_path / "parts", resume=True)
     assert resumed.steps == 4
     whole, parts = _weights(tmp_path / "whole"), _weights(tmp_path / "parts")
-    assert all(torch.equal(whole[name], parts[name]) for name in whole)
+    # Equal but for the order in which torch's CPU threads add up convolution gradients: 4e-8
+    # measured with 2 threads (0 with 1), against steps of about 1e-3 (learning rate 1e-3).
+    assert max(float((whole[name] - parts[name]).abs().max()) for name in whole) < 1e-6
+    assert max(float((parts[name] - halfway[name]).abs().max()) for name in whole) > 1e-4
     lines = (tmp_path / "parts" / "metrics.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2", "3", "4"]
 
