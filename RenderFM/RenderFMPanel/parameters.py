@@ -87,7 +87,7 @@ class RenderFMParameterNode:
     segmentationSource: SegmentationSource = SegmentationSource.NONE
     segmentationNode: vtkMRMLSegmentationNode
     preset: str = DEFAULT_PRESET
-    quality: Quality = Quality.AGP
+    quality: Quality = Quality.NETWORK
     finetuneBudget: Annotated[int, WithinRange(30, 3600), SingleStep(30)] = 300
     device: Device = Device.AUTO
     nativeMethod: NativeMethod = NativeMethod.CPU

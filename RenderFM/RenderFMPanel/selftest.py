@@ -48,7 +48,7 @@ class RenderFMTest(ScriptedLoadableModuleTest):
             parameters.quality = quality
             self.assertEqual(widget.ui.finetuneBudgetSpinBox.isHidden(),
                              not quality.finetunes())
-        parameters.quality = Quality.AGP
+        parameters.quality = Quality.NETWORK  # the default again
 
     def test_RenderInThreeDView(self) -> None:
         try:
