@@ -169,7 +169,8 @@ class ViewerSession:
             self.message = f"preparation failed: {error}"
             return
         self.prepare_s = time.monotonic() - self._started
-        self.message = job.finetuned.summary() if job.finetuned is not None else "ready"
+        self.message = job.finetuned.summary() if job.finetuned is not None else \
+            f"ready for a shift of {self.shift:+g} HU" if self.shift else "ready"
         self._show(gaussians)
 
     def _show(self, gaussians: SixDGaussians) -> None:

@@ -208,6 +208,7 @@ def test_a_burst_of_shifts_prepares_again_once(session, views, monkeypatch):
     assert session.progress[1].startswith("re-preparing RenderFM for the shift of +200 HU")
     settle(session)
     assert len(starts) == 1 and session.gaussians is not first
+    assert session.status().startswith("ready for a shift of +200 HU · ")
     # The native property node (shared by Slicer's side of the comparison) moved by 200 HU.
     for display in (session._own, session._comparison._display):
         moved = preset_from_property_node(display.GetVolumePropertyNode())
