@@ -105,6 +105,7 @@ class ViewerSession:
         look = self.preset if self.shift == 0 else \
             preset_from_property_node(self._own.GetVolumePropertyNode())
         self._start(quality, look, "")
+        self._follower.prepared()  # a shift made before Render is in this preparation
 
     def _start(self, quality: str, preset: str | Preset, label: str) -> None:
         """Prepare the CT with preset at quality in a worker; label: what the status line says

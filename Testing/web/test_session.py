@@ -15,6 +15,7 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 from RenderFMLib import api  # noqa: E402
 from RenderFMLib.errors import RenderFMError  # noqa: E402
 from RenderFMLib.slicer.overlay import ViewTarget  # noqa: E402
+from RenderFMLib.transfer import load_preset  # noqa: E402
 from RenderFMLib.web.session import Inputs, ViewerSession  # noqa: E402
 
 PRESET = "CT-AAA"
@@ -184,19 +185,42 @@ def test_an_empty_box_is_a_note_and_bad_crops_and_shifts_are_refused(session, vi
     assert session.shift == 0.0
 
 
-def test_a_burst_of_shifts_prepares_again_once(session, views, monkeypatch):
+@pytest.fixture
+def starts(monkeypatch) -> list:
+    """The presets of the preparations the session starts, in order."""
+    from RenderFMLib.web import session as module
+
+    presets: list = []
+    start_prepare = module.start_prepare
+    monkeypatch.setattr(module, "start_prepare",
+                        lambda *a, **k: presets.append(a[3]) or start_prepare(*a, **k))
+    return presets
+
+
+def test_a_shift_before_render_is_in_its_preparation(session, starts):
+    from RenderFMLib.web.session import SHIFT_DEBOUNCE_S
+
+    session.set_shift(-100)
+    session.render("AGP")
+    settle(session)
+    time.sleep(SHIFT_DEBOUNCE_S)
+    settle(session)
+    assert len(starts) == 1  # the Render, none after it for the same shift
+    assert [p[0] for p in starts[0].scalar_opacity] == pytest.approx(
+        [p[0] - 100 for p in load_preset(PRESET).scalar_opacity], abs=1e-3)
+    assert session.status().startswith("ready for a shift of -100 HU · ")
+
+
+def test_a_burst_of_shifts_prepares_again_once(session, views, starts):
     from RenderFMLib.slicer.native import preset_from_property_node
     from RenderFMLib.web import session as module
 
     context, (native, renderfm) = views
     session.render("AGP")
     settle(session)
+    starts.clear()
     first, shown = session.gaussians, native.capture()
     base = preset_from_property_node(session._own.GetVolumePropertyNode())
-    starts = []
-    start_prepare = module.start_prepare
-    monkeypatch.setattr(module, "start_prepare",
-                        lambda *a, **k: starts.append(a[3]) or start_prepare(*a, **k))
     for hu in (40, 80, 120, 160, 200):  # a drag of the slider, faster than the debounce
         session.set_shift(hu)
         session.poll()
