@@ -155,6 +155,7 @@ def test_a_crop_box_crops_both_views(session, views):
         assert drawn(old, ~inside) > 0.05  # drawn there before the crop
         assert drawn(new, ~inside) < 0.01  # nothing outside the box now
         assert drawn(new, inside) > 0.05  # the upper half still shows
+    assert "nothing of the CT" not in session.status()
     assert "SSIM" in session.measure()  # scored over the box's pixels (SideBySide)
     session.set_crop(None)
     redrawn(session)
