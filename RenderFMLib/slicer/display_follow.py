@@ -82,6 +82,11 @@ class DisplayFollower:
         """Whether a transfer function change still waits for its preparation."""
         return self._look_changed_at is not None
 
+    def prepared(self) -> None:
+        """Forget a transfer function change still waiting: the caller has just started a
+        preparation with the current transfer function itself (e.g. the user pressed Render)."""
+        self._look_changed_at = None
+
     def tick(self) -> bool:
         """Call reprepare with the current transfer function if it changed and has been still
         for debounce_s; whether it did. reprepare's errors propagate (the change stays

@@ -21,6 +21,7 @@ from typing import Any
 from .. import api
 from ..errors import RenderFMError
 from ..gaussians import SixDGaussians
+from ..transfer import Preset
 from ..volume import Volume
 from .context import SlicerContext
 from .dependencies import resolve_device
@@ -81,7 +82,7 @@ class Preparation:
     device_message: str
     clock: Callable[[], float] = time.monotonic
 
-    def __call__(self, preset: str, options: Mapping[str, Any],
+    def __call__(self, preset: str | Preset, options: Mapping[str, Any],
                  finetune: FinetuneSettings | None, cancel: threading.Event,
                  *callbacks: api.Progress | None) -> Prepared:
         """AGP through api.prepare (options: its further keywords), then fine-tuning if asked.
@@ -182,7 +183,7 @@ def prepare(
     context: SlicerContext,
     volume_node: Any,
     segmentation: Any = None,
-    preset: str = api.DEFAULT_PRESET,
+    preset: str | Preset = api.DEFAULT_PRESET,
     *,
     device: str = "auto",
     progress: api.Progress | None = None,
@@ -209,7 +210,7 @@ def start_prepare(
     context: SlicerContext,
     volume_node: Any,
     segmentation: Any = None,
-    preset: str = api.DEFAULT_PRESET,
+    preset: str | Preset = api.DEFAULT_PRESET,
     *,
     device: str = "auto",
     progress: api.Progress | None = None,

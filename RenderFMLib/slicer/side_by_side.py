@@ -33,7 +33,8 @@ class SideBySide:
     RenderFMOverlay), both cropped to overlay.crop. follow: the user's volume rendering display
     node, whose ROI node and volume property node the native side then shares, so that moving
     the ROI or the Shift slider changes Slicer's side at once (RenderFM's follows through a
-    display_follow.DisplayFollower); its Crop checkbox is read when the comparison starts."""
+    display_follow.DisplayFollower); its Crop checkbox is copied to the native side whenever it
+    changes."""
 
     def __init__(self, overlay: Any, gaussians: Any, volume_node: Any,
                  preset: str | Path | Preset, method: str, follow: Any = None) -> None:
@@ -44,6 +45,7 @@ class SideBySide:
         self._render_target: Any = None
         self._saved_displays: list[tuple[Any, list[str], int]] = []  # (node, view IDs, visibility)
         self._link: CameraLink | None = None  # the two views' cameras, kept equal
+        self._follow_tag: int | None = None  # the observer of follow's Crop checkbox
 
     @property
     def method_label(self) -> str:
@@ -111,14 +113,19 @@ class SideBySide:
         for node, views, visible in self._saved_displays:
             node.SetViewNodeIDs(views)
             node.SetVisibility(visible)
+        if self._follow_tag is not None:
+            self._follow.RemoveObserver(self._follow_tag)
+            self._follow_tag = None
         if self._link is not None:
             self._link.close()
         self._saved_displays, self._link = [], None
         self._overlay.close()
 
     def _share_nodes(self, display: Any) -> None:
-        """The native side takes display's ROI node, Crop checkbox and volume property node
-        (the copies show_volume_rendering made are removed)."""
+        """The native side takes display's ROI node, Crop checkbox (now and when it changes) and
+        volume property node (the copies show_volume_rendering made are removed)."""
+        import vtk
+
         scene = self._display.GetScene()
         made = [self._display.GetVolumePropertyNode(), self._display.GetROINode()]
         if display.GetVolumePropertyNode() is not None:
@@ -129,6 +136,12 @@ class SideBySide:
             if node is not None and node not in (display.GetVolumePropertyNode(),
                                                  display.GetROINode()):
                 scene.RemoveNode(node)
+
+        def cropping_changed(*_: Any) -> None:
+            if self._display is not None:
+                self._display.SetCroppingEnabled(display.GetCroppingEnabled())
+
+        self._follow_tag = display.AddObserver(vtk.vtkCommand.ModifiedEvent, cropping_changed)
 
     def _volume_renderings(self) -> list:
         """The volume's volume rendering display nodes."""

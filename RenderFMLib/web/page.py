@@ -1,15 +1,19 @@
 """The page of `renderfm view`: a toolbar over the two views and a status line (Vuetify 3).
 
 State names (the server sets and reads them): preset, presets, quality, qualities, groups,
-visible_groups, preparing, progress (percent), progress_message, status, measurement, error, and
-cameras (the two views' cameras, for checks).
-The element ids (render, cancel, measure, reset-camera, status, measurement, progress, and the
-views' native-view / renderfm-view) are what the browser test finds.
+visible_groups, preparing, progress (percent), progress_message, status, measurement, error,
+crop (the Crop switch), crop_r / crop_a / crop_s ([min, max] RAS mm), crop_limits (the CT's
+bounds, 6 numbers), shift (HU), and cameras (the two views' cameras, for checks).
+The element ids (render, cancel, measure, reset-camera, crop, crop-r, crop-a, crop-s, shift,
+status, measurement, progress, and the views' native-view / renderfm-view) are what the browser
+test finds.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .session import SHIFT_LIMIT_HU
 
 LINE = ("height: 1.6em; padding: 0 8px; font-family: monospace; white-space: nowrap; "
         "overflow: hidden")  # a fixed height: the views keep their size as the lines change
@@ -52,6 +56,7 @@ def build_page(server: Any, templates: tuple[str, str], actions: dict) -> Any:
             with html.Div(style="display: flex; flex-direction: column; height: 100%"):
                 v3.VProgressLinear(id="progress", model_value=("progress",),
                                    active=("preparing",), height=4)
+                _crop_and_shift()
                 with html.Div(style="display: flex; flex: 1; min-height: 0"):
                     for element_id, title, template in zip(
                             ("native-view", "renderfm-view"),
@@ -66,3 +71,23 @@ def build_page(server: Any, templates: tuple[str, str], actions: dict) -> Any:
                 html.Div("{{ error || measurement }}", id="measurement",
                          style=LINE)
     return layout
+
+
+def _crop_and_shift() -> None:
+    """The row under the toolbar: the Crop switch, the box's R, A, S range sliders (RAS mm, 1 mm
+    steps, within the CT's bounds) and the Shift slider (HU), as in Slicer's Volume Rendering."""
+    from trame.widgets import html
+    from trame.widgets import vuetify3 as v3
+
+    with html.Div(style="display: flex; align-items: center; gap: 16px; padding: 0 12px; "
+                  "height: 40px; flex: none"):
+        v3.VSwitch(v_model=("crop",), id="crop", label="Crop", color="primary",
+                   density="compact", hide_details=True, style="flex: none")
+        for index, axis in enumerate("RAS"):
+            v3.VRangeSlider(v_model=(f"crop_{axis.lower()}",), id=f"crop-{axis.lower()}",
+                            label=axis, min=(f"crop_limits[{2 * index}]",),
+                            max=(f"crop_limits[{2 * index + 1}]",), step=1,
+                            density="compact", hide_details=True, thumb_label=True)
+        v3.VSlider(v_model=("shift",), id="shift", label="Shift (HU)", min=-SHIFT_LIMIT_HU,
+                   max=SHIFT_LIMIT_HU, step=10, density="compact", hide_details=True,
+                   thumb_label=True)

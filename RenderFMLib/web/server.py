@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import os
 import socket
 import sys
@@ -84,26 +85,44 @@ def serve(inputs: Inputs, host: str, port: int, max_pixels: int,
 
 
 def _bind(server: Any, session: ViewerSession) -> None:
-    """Initial state and the handlers of the choices (preset, visible groups)."""
+    """Initial state and the handlers of the choices (preset, visible groups, crop, shift)."""
     state = server.state
+    state.update(_crop_state(session.bounds))
     state.update({
         "preset": session.preset, "presets": preset_names(),
         "quality": next(iter(QUALITIES)),
         "qualities": list(QUALITIES),
         "groups": list(GROUPS), "visible_groups": list(GROUPS), "preparing": False,
         "progress": 0, "progress_message": "", "status": session.status(), "measurement": "",
-        "error": "", "cameras": session.cameras(),
+        "error": "", "cameras": session.cameras(), "shift": session.shift,
     })
 
     @state.change("preset")
     def preset_changed(preset: str, **_: Any) -> None:
         _report(state, lambda: session.set_preset(preset))
-        state.preset = session.preset
+        state.preset, state.shift = session.preset, session.shift
+
+    @state.change("crop", "crop_r", "crop_a", "crop_s")
+    def crop_changed(crop: bool, crop_r: list, crop_a: list, crop_s: list, **_: Any) -> None:
+        _report(state, lambda: session.set_crop([*crop_r, *crop_a, *crop_s] if crop else None))
+
+    @state.change("shift")
+    def shift_changed(shift: float, **_: Any) -> None:
+        _report(state, lambda: session.set_shift(shift))
 
     @state.change("visible_groups")
     def groups_changed(visible_groups: list[str], **_: Any) -> None:
         hidden = [group for group in GROUPS if group not in visible_groups]
         _report(state, lambda: session.set_hidden_groups(hidden))
+
+
+def _crop_state(bounds: list[float]) -> dict:
+    """The Crop switch (off) and the R, A, S range sliders: their limits crop_limits (6 numbers,
+    the CT's bounds in RAS mm rounded out to whole mm) and first values, the whole CT."""
+    limits = [float(math.floor(low) if index % 2 == 0 else math.ceil(low))
+              for index, low in enumerate(bounds)]
+    return {"crop": False, "crop_limits": limits, "crop_r": limits[0:2], "crop_a": limits[2:4],
+            "crop_s": limits[4:6]}
 
 
 def _actions(server: Any, session: ViewerSession, reset_camera: Callable[[], None]) -> dict:

@@ -1,6 +1,6 @@
 """`renderfm view` in headless Chromium, on the bundled sample: the page loads both views, Render
 shows RenderFM, a drag moves both views and leaves their cameras equal (read from the server's
-state), Measure shows the scores, Ctrl-C stops the server.
+state), Measure shows the scores, the Crop switch crops RenderFM, Ctrl-C stops the server.
 
 The tests share one server and one page and run in this order (each starts where the last left).
 Times are generous bounds for a 2-core CI machine running other work; the figures measured here
@@ -101,6 +101,21 @@ def test_measure_shows_the_scores(page):
     # Measured SSIM 0.76-0.79, PSNR 18.0-18.1 dB on these ~460 x 350 px views, where the 3 mm
     # sample's Gaussians show as blocks (test_side_by_side: 0.90 / 27 dB at 128 px).
     assert float(text.group(1)) > 0.6 and float(text.group(2)) > 15.0
+
+
+def test_crop_switch_crops_renderfm(page):
+    before = pixels(page, IMAGES[1])
+    limits = page.evaluate("() => window.trame.state.get('crop_limits')")
+    # The upper half in S, set while Crop is off: nothing changes until the switch is on.
+    page.evaluate("s => window.trame.state.set('crop_s', s)",
+                  [(limits[4] + limits[5]) / 2, limits[5]])
+    page.locator("#crop").check()
+    assert page.evaluate("() => window.trame.state.get('crop')") is True
+    def cropped() -> bool:
+        image = pixels(page, IMAGES[1])
+        return changed(image, before) > 0.05 and lit(image) < 0.9 * lit(before)
+
+    wait_until(cropped, DRAG_S, "RenderFM losing the lower half")
 
 
 def test_server_stops_cleanly(server, page):
