@@ -149,3 +149,25 @@ def test_bad_configs_and_folders_get_one_message(manifest, tmp_path, capsys):
     (tmp_path / "run" / "checkpoint.json").write_text("{}")
     assert main(["train", str(manifest), "--out", str(tmp_path / "run")]) == 2
     assert "already holds a training run" in capsys.readouterr().err
+
+
+def test_a_sample_depends_only_on_its_seed(manifest):
+    """draw_sample's crop, augmentation, preset and camera come from the seed alone: the same
+    seed twice gives the same sample, another seed another one; the preset keeps its shape,
+    moved along HU, with opacities still within [0, 1]."""
+    from RenderFMLib.training.manifest import read_manifest
+    from RenderFMLib.training.samples import draw_sample, load_grids
+
+    scans = [load_grids(entry, (3.0,)) for entry in read_manifest(manifest)
+             if not entry.heldout]
+    first, again, other = (draw_sample(scans, seed, 24, 48)
+                           for seed in ((0, 5, 1), (0, 5, 1), (0, 5, 2)))
+    assert torch.equal(first.volume.array, again.volume.array)
+    assert first.camera == again.camera and first.preset == again.preset
+    assert first.camera != other.camera
+    bone = scans[0].entry.presets[0]
+    shifts = {round(a[0] - b[0], 9) for a, b in zip(first.preset.scalar_opacity,
+                                                    bone.scalar_opacity)}
+    assert len(shifts) == 1 and 0 < abs(shifts.pop()) <= 60.0
+    assert all(0.0 <= value <= 1.0 for _, value in first.preset.scalar_opacity)
+    assert max(first.volume.shape) <= 24 and all(side % 2 == 0 for side in first.volume.shape)

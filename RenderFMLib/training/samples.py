@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -25,11 +25,10 @@ from ..errors import RenderFMWarning
 from ..groundtruth.dvr import render_dvr
 from ..loading import compact_labels, load_ct, load_labels
 from ..priming import MIN_OPACITY
-from ..transfer import Preset
+from ..transfer import Preset, shifted
 from ..volume import Volume, grid_bounding_radius, grid_center_ras, resample_isotropic
 from .manifest import ScanEntry
 
-SPACINGS_MM = (1.5, 2.0, 3.0)
 HU_SCALE = 0.05
 HU_SHIFT = 30.0
 PRESET_SHIFT_HU = 60.0
@@ -100,14 +99,12 @@ def draw_sample(scans: list[ScanGrids], seed: tuple[int, ...], crop_voxels: int,
 
 
 def perturbed(preset: Preset, generator: np.random.Generator) -> Preset:
-    """The preset shifted along HU and with its opacity scaled (still within [0, 1])."""
-    shift = generator.uniform(-PRESET_SHIFT_HU, PRESET_SHIFT_HU)
+    """The preset shifted along HU (transfer.shifted) and with its opacity scaled (still within
+    [0, 1])."""
+    moved = shifted(preset, generator.uniform(-PRESET_SHIFT_HU, PRESET_SHIFT_HU))
     gain = generator.uniform(*PRESET_OPACITY_SCALE)
-    terms = preset.to_dict()
-    terms["scalar_opacity"] = [[hu + shift, min(1.0, value * gain)]
-                               for hu, value in terms["scalar_opacity"]]
-    terms["color"] = [[hu + shift, *rgb] for hu, *rgb in terms["color"]]
-    return Preset.from_dict(terms)
+    return replace(moved, scalar_opacity=tuple((hu, min(1.0, value * gain))
+                                               for hu, value in moved.scalar_opacity))
 
 
 def _crop(volume: Volume, labels: Volume | None, side: int,
