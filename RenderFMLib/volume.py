@@ -57,9 +57,15 @@ class Volume:
 
     def slab(self, first: int, end: int) -> Volume:
         """Voxel slices first..end - 1 (k) as a Volume of their own (a view, no copy)."""
+        return self.box(((first, end), (0, self.shape[1]), (0, self.shape[2])))
+
+    def box(self, box: tuple[tuple[int, int], ...]) -> Volume:
+        """The voxels ((k0, k1), (j0, j1), (i0, i1)) (ends excluded) as a Volume of their own,
+        in the same RAS place (a view, no copy)."""
+        (k0, k1), (j0, j1), (i0, i1) = box
         shift = np.eye(4)
-        shift[2, 3] = first
-        return Volume(self.array[first:end], self.ijk_to_ras @ shift)
+        shift[:3, 3] = (i0, j0, k0)
+        return Volume(self.array[k0:k1, j0:j1, i0:i1], self.ijk_to_ras @ shift)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -5,7 +5,6 @@ Training calls it on whole crops, with gradients; build.py slab by slab.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..channels import NUM_CHANNELS
@@ -48,19 +47,13 @@ def _inputs(volume: Volume, labels: Volume | None, preset: Preset,
             box: list[tuple[int, int]]) -> torch.Tensor:
     """The input channels [6, ...] of the voxel box ((k0, k1), (j0, j1), (i0, i1)), with the
     HU gradient of the whole CT there (central differences across the box's faces)."""
-    (k0, k1), (j0, j1), (i0, i1) = box
-    shift = np.eye(4)
-    shift[:3, 3] = (i0, j0, k0)
-    ijk_to_ras = volume.ijk_to_ras @ shift
     outer = [(max(a - 1, 0), min(b + 1, side)) for (a, b), side in zip(box, volume.shape,
                                                                       strict=True)]
-    (ka, kb), (ja, jb), (ia, ib) = outer
-    padded = Volume(volume.array[ka:kb, ja:jb, ia:ib], volume.ijk_to_ras)
-    gradient = gradient_ras(padded)[:, k0 - ka:k1 - ka, j0 - ja:j1 - ja, i0 - ia:i1 - ia]
-    part = Volume(volume.array[k0:k1, j0:j1, i0:i1], ijk_to_ras)
-    part_labels = None if labels is None else Volume(labels.array[k0:k1, j0:j1, i0:i1],
-                                                     ijk_to_ras)
-    return input_channels(part, preset, part_labels, gradient)
+    inner = tuple(slice(a - outer_a, b - outer_a) for (a, b), (outer_a, _) in zip(box, outer,
+                                                                                  strict=True))
+    gradient = gradient_ras(volume.box(tuple(outer)))[(slice(None),) + inner]
+    part_labels = None if labels is None else labels.box(tuple(box))
+    return input_channels(volume.box(tuple(box)), preset, part_labels, gradient)
 
 
 def _weight(network: RenderFMNetwork) -> torch.Tensor:

@@ -110,18 +110,16 @@ def perturbed(preset: Preset, generator: np.random.Generator) -> Preset:
 def _crop(volume: Volume, labels: Volume | None, side: int,
           generator: np.random.Generator) -> tuple[Volume, Volume | None]:
     """A random box of at most side^3 voxels (even sides) and its labels."""
-    starts, stops = [], []
+    box = []
     for extent in volume.shape:
         length = min(side, extent) // 2 * 2
         start = int(generator.integers(extent - length + 1))
-        starts.append(start)
-        stops.append(start + length)
-    box = tuple(slice(a, b) for a, b in zip(starts, stops, strict=True))
-    shift = np.eye(4)
-    shift[:3, 3] = starts[::-1]  # (i, j, k)
-    ijk_to_ras = volume.ijk_to_ras @ shift
-    crop = Volume(volume.array[box].contiguous(), ijk_to_ras)
-    return crop, None if labels is None else Volume(labels.array[box].contiguous(), ijk_to_ras)
+        box.append((start, start + length))
+    crop = volume.box(tuple(box))
+    crop = Volume(crop.array.contiguous(), crop.ijk_to_ras)
+    if labels is None:
+        return crop, None
+    return crop, Volume(labels.box(tuple(box)).array.contiguous(), crop.ijk_to_ras)
 
 
 def _augment(volume: Volume, labels: Volume | None,

@@ -27,6 +27,7 @@ import torch.distributed as dist
 
 from ..build import prime_volume
 from ..channels import combine
+from ..errors import RenderFMError
 from ..files import write_atomic
 from ..frame import Progress, silent
 from ..network.model import RenderFMNetwork
@@ -195,8 +196,6 @@ def sample_loss(network: RenderFMNetwork, sample: Sample,
 def _resumed(run: Path, network: RenderFMNetwork, optimizer: torch.optim.Optimizer,
              fresh: dict) -> dict:
     """The checkpoint's state, after checking it was made with this config and manifest."""
-    from ..errors import RenderFMError
-
     state = load_checkpoint(run, network, optimizer)
     for key, what in (("config", "training config"), ("manifest_sha256", "manifest")):
         if state.get(key) != fresh[key]:
