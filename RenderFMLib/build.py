@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import torch
 
-from .channels import FIELDS, NUM_CHANNELS, combine
+from .channels import NUM_CHANNELS, SLICES, combine
 from .errors import RenderFMError, SegmentationError
 from .gaussians import SixDGaussians
 from .memory import check_headroom
@@ -81,9 +81,8 @@ def _without_colour_where_looked(residual: torch.Tensor | None, labels: torch.Te
     if residual is None or not group_colors:
         return residual
     looked = ~label_colors(labels).isnan().any(-1)
-    rgb = next(field for field in FIELDS if field.name == "rgb")
     residual = residual.clone()
-    residual[looked, rgb.start:rgb.stop] = 0.0
+    residual[looked, SLICES["rgb"]] = 0.0
     return residual
 
 

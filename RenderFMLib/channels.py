@@ -38,6 +38,8 @@ FIELDS = (
     Field("corr_logits", 22, 37, "add"),
 )
 NUM_CHANNELS = FIELDS[-1].stop
+SLICES = {field.name: slice(field.start, field.stop) for field in FIELDS}
+"""Each field's channels, by name: base[:, SLICES["rgb"]]."""
 
 
 def combine(base: torch.Tensor, residual: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .channels import FIELDS, NUM_CHANNELS
+from .channels import NUM_CHANNELS, SLICES
 from .segmentation.looks import label_colors
 from .sh import fibonacci_sphere, sh_basis
 from .transfer import Preset
@@ -31,7 +31,6 @@ SIGMA_PER_BLOCK = 0.35
 DIRECTION_SCALE = 3.0
 STRONG_GRADIENT_HU_PER_MM = 10.0
 SHADING_DIRECTIONS = 48
-_SLICES = {field.name: slice(field.start, field.stop) for field in FIELDS}
 
 
 @dataclass(frozen=True)
@@ -92,12 +91,12 @@ def prime(
     mean_grad = grad_blocks[keep].mean(1)
     strong = torch.linalg.vector_norm(mean_grad, dim=-1, keepdim=True) >= STRONG_GRADIENT_HU_PER_MM
     up = torch.tensor([0.0, 0.0, 1.0], device=hu.device).expand_as(mean_grad)
-    base[:, _SLICES["dir_means"]] = torch.where(strong, mean_grad, up)
-    base[:, _SLICES["rgb"]] = _colors(preset, hu[keep], block_labels[keep], group_colors)
-    base[:, _SLICES["sh"]] = _shading_sh(preset, grad_blocks[keep], blocks(inputs[5])[keep])
+    base[:, SLICES["dir_means"]] = torch.where(strong, mean_grad, up)
+    base[:, SLICES["rgb"]] = _colors(preset, hu[keep], block_labels[keep], group_colors)
+    base[:, SLICES["sh"]] = _shading_sh(preset, grad_blocks[keep], blocks(inputs[5])[keep])
     alpha = 1.0 - (1.0 - opacity[keep].clamp(0.0, 0.999)) ** h
-    base[:, _SLICES["opacity_logits"]] = torch.logit(alpha.clamp(1e-6, 1 - 1e-6))[:, None]
-    base[:, _SLICES["log_scales"]] = torch.tensor(
+    base[:, SLICES["opacity_logits"]] = torch.logit(alpha.clamp(1e-6, 1 - 1e-6))[:, None]
+    base[:, SLICES["log_scales"]] = torch.tensor(
         [math.log(SIGMA_PER_BLOCK * h)] * 3 + [math.log(DIRECTION_SCALE)] * 3, device=hu.device
     )
     return Primed(base, index, block_labels[keep])

@@ -23,14 +23,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..channels import FIELDS, NUM_CHANNELS
+from ..channels import NUM_CHANNELS, SLICES
 from .inputs import NUM_INPUT_CHANNELS
 
 MAX_LOG_SCALE_STEP = 1.5
 MAX_OPACITY_STEP = 8.0
 OPACITY_INPUT_GAIN = 100.0  # per-mm opacity a -> log(1 + 100 a) / log(101): 0.01 /mm is 0.15
 LEAK = 0.01
-_BOUNDS = {field.name: (field.start, field.stop) for field in FIELDS}
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,7 @@ def bounded(raw: torch.Tensor) -> torch.Tensor:
     """Residuals [B, 37, ...] with log-scale and opacity steps bounded by tanh (0 stays 0)."""
     out = raw.clone()
     for name, limit in (("log_scales", MAX_LOG_SCALE_STEP), ("opacity_logits", MAX_OPACITY_STEP)):
-        start, stop = _BOUNDS[name]
-        out[:, start:stop] = limit * torch.tanh(raw[:, start:stop] / limit)
+        out[:, SLICES[name]] = limit * torch.tanh(raw[:, SLICES[name]] / limit)
     return out
 
 
