@@ -33,6 +33,7 @@ from RenderFMLib.groundtruth.cache import make_ground_truth
 from RenderFMLib.optimize import density
 from RenderFMLib.optimize import finetune as loop
 from RenderFMLib.optimize.evaluate import Scores
+from RenderFMLib.optimize.views import views_for
 from RenderFMLib.segmentation.readers import read_labels
 from RenderFMLib.volume import Volume, read_ct, to_sitk
 
@@ -405,3 +406,24 @@ def test_split_children_keep_labels_and_adam_state_follows() -> None:
     assert not torch.equal(new["means"][2], new["means"][3])
     # children are drawn from the parent's position marginal: within 5 sigma (3 mm scales)
     assert (new["means"][2:] - params["means"].detach()[parent]).abs().max() < 15.0
+
+
+def test_fixed_positions_keep_every_mean_and_train_the_rest(scan: Scan) -> None:
+    """The network's teachers (training/teachers.py) fine-tune with positions fixed: the means
+    come back bit for bit while the other fields move (12 steps of Adam at learning rates of
+    5e-3 to 0.05 move them by far more than the 1e-4 asked)."""
+    gaussians = SixDGaussians.load(scan.model)
+    train, heldout = views_for(gaussians, None, str(scan.targets), size=64, orbit_views=1,
+                               close_ups=0, heldout_size=64)
+    options = loop.FinetuneOptions(iterations=12, budget_s=None, crop=32, fixed_positions=True)
+    result = loop.finetune(gaussians, train, heldout, options)
+    assert result.steps == 12 and not result.kept_start
+    start, tuned = gaussians.params(), result.gaussians.params()
+    assert torch.equal(start["means"], tuned["means"])
+    for name in ("opacity_logits", "log_scales", "sh"):
+        assert float((start[name] - tuned[name]).abs().max()) > 1e-4, name
+
+
+def test_fixed_positions_refuse_densify() -> None:
+    with pytest.raises(ValueError, match="densify .* fixed_positions"):
+        loop.FinetuneOptions(densify=True, fixed_positions=True)

@@ -58,7 +58,9 @@ MIN_VIEWS = 4
 class FinetuneOptions:
     """iterations: most steps; budget_s: wall-clock seconds for the whole run (None: no limit);
     crop: window side in pixels; densify: split and prune; max_growth: cap on the Gaussian count
-    as a multiple of the start; seed: crops, views and splits."""
+    as a multiple of the start; seed: crops, views and splits; fixed_positions: keep every
+    position mean where it is (the network's teachers: a block's Gaussian cannot move in the
+    channel table)."""
 
     iterations: int = 3000
     budget_s: float | None = 300.0
@@ -66,6 +68,12 @@ class FinetuneOptions:
     densify: bool = False
     max_growth: float = 2.0
     seed: int = 0
+    fixed_positions: bool = False
+
+    def __post_init__(self) -> None:
+        if self.densify and self.fixed_positions:
+            raise ValueError("densify moves children away from their parent: it cannot be "
+                             "combined with fixed_positions")
 
 
 @dataclass
@@ -169,7 +177,8 @@ class _State:
         self.views = [_with_foreground(view) for view in train]
         self.half_views = [_with_foreground(downsample_view(view, 2)) for view in train]
         self.generator = torch.Generator().manual_seed(options.seed)
-        self.params = {name: value.detach().clone().requires_grad_(True)
+        self.params = {name: value.detach().clone().requires_grad_(
+                           name != "means" or not options.fixed_positions)
                        for name, value in gaussians.params().items()}
         self.labels = gaussians.labels.clone()
         spacing = _voxel_spacing(gaussians)
@@ -178,7 +187,7 @@ class _State:
         self.cap = int(options.max_growth * len(gaussians))
         self.optimizer = torch.optim.Adam(
             [{"params": [value], "lr": LR.get(name, LR_MEANS * self.block_mm), "name": name}
-             for name, value in self.params.items()], eps=1e-15)
+             for name, value in self.params.items() if value.requires_grad], eps=1e-15)
         self.gradient_sum = torch.zeros(len(gaussians))
         self.gradient_count = 0
         self.step = 0

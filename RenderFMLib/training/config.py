@@ -17,7 +17,10 @@ class TrainConfig:
     Adam's, decayed by a cosine to a tenth; crop_voxels: a sample's side in voxels at most;
     size: target side in pixels; spacings_mm: isotropic spacings a sample's CT is drawn at;
     eval_every: steps between held-out scores and checkpoints; eval_size, eval_spacing_mm: of
-    the held-out views; seed: every random choice."""
+    the held-out views; seed: every random choice. distill_steps: the first steps regress the
+    residuals of per-scan fine-tuned teachers (teachers.py) instead of rendering; teacher_steps,
+    teacher_size, teacher_spacing_mm (one of spacings_mm): the teachers' fine-tuning steps,
+    view side in pixels and spacing."""
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
     steps: int = 2000
@@ -30,6 +33,10 @@ class TrainConfig:
     eval_size: int = 128
     eval_spacing_mm: float = 3.0
     seed: int = 0
+    distill_steps: int = 0
+    teacher_steps: int = 300
+    teacher_size: int = 256
+    teacher_spacing_mm: float = 3.0
 
     def to_dict(self) -> dict:
         return {**asdict(self), "spacings_mm": list(self.spacings_mm)}
@@ -52,7 +59,8 @@ class TrainConfig:
     def check(self) -> None:
         positive = {"steps": self.steps, "batch": self.batch, "crop_voxels": self.crop_voxels,
                     "size": self.size, "eval_every": self.eval_every,
-                    "eval_size": self.eval_size}
+                    "eval_size": self.eval_size, "teacher_steps": self.teacher_steps,
+                    "teacher_size": self.teacher_size}
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive whole number, not {value!r}")
@@ -61,6 +69,13 @@ class TrainConfig:
         if not (self.learning_rate > 0 and self.eval_spacing_mm > 0 and self.spacings_mm
                 and all(value > 0 for value in self.spacings_mm)):
             raise ValueError("learning_rate and the spacings must be positive")
+        if isinstance(self.distill_steps, bool) or not isinstance(self.distill_steps, int) \
+                or not 0 <= self.distill_steps <= self.steps:
+            raise ValueError(f"distill_steps must be a whole number in [0, steps], not "
+                             f"{self.distill_steps!r}")
+        if self.distill_steps and self.teacher_spacing_mm not in self.spacings_mm:
+            raise ValueError(f"teacher_spacing_mm ({self.teacher_spacing_mm}) must be one of "
+                             f"spacings_mm {list(self.spacings_mm)}")
 
 
 def read_config(path: str | Path | None) -> TrainConfig:

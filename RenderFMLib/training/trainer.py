@@ -1,5 +1,8 @@
 """The training loop of `renderfm train`: Adam on the network's weights against dvr images of
-random augmented crops (samples.py), data-parallel over processes, resumable.
+random augmented crops (samples.py), data-parallel over processes, resumable. With
+config.distill_steps, the first steps instead regress the residuals of per-scan fine-tuned
+teachers (teachers.py; made first, and kept in RUN/teachers/), a start the image-space steps
+then refine.
 
 Each step takes `batch` samples; sample i of step s is drawn from the seed (seed, s, i) alone,
 so a step is the same whatever the number of processes: process r of W takes the samples
@@ -41,10 +44,18 @@ from .checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .heldout import heldout_cases, network_scores, summary
 from .manifest import read_manifest
-from .samples import Sample, draw_sample, load_grids
+from .samples import Sample, ScanGrids, draw_sample, load_grids
+from .teachers import (
+    Teacher,
+    channel_scales,
+    distill_loss,
+    load_teachers,
+    make_teachers,
+    teachers_summary,
+)
 
 METRICS = "metrics.csv"
-COLUMNS = ("step", "seconds", "loss", "learning_rate", "heldout_loss", "heldout_psnr",
+COLUMNS = ("step", "phase", "seconds", "loss", "learning_rate", "heldout_loss", "heldout_psnr",
            "heldout_ssim", "heldout_ssim_fg")
 FINAL_LR_SHARE = 0.1
 
@@ -84,6 +95,8 @@ def train(manifest: str | Path, config: TrainConfig, run: str | Path, *, resume:
     if resume:
         state = _resumed(run, network, optimizer, state)
         rows = _read_rows(run / METRICS, state["step"])
+    teachers = _teachers(scans, config, run, rank, world, progress)
+    scales = channel_scales(teachers) if teachers else None
     cases = []
     if rank == 0:
         progress(0.0, "rendering held-out targets")
@@ -93,7 +106,7 @@ def train(manifest: str | Path, config: TrainConfig, run: str | Path, *, resume:
     agp = summary([case.agp for case in cases])
     scores = agp
     if rank == 0 and state["step"] == 0 and not rows:
-        rows.append(_row(0, 0.0, float("nan"), config.learning_rate, agp))
+        rows.append(_row(0, "", 0.0, float("nan"), config.learning_rate, agp))
     step, started, stopped = state["step"], time.monotonic() - state["seconds"], "steps"
     try:
         while step < config.steps:
@@ -104,14 +117,15 @@ def train(manifest: str | Path, config: TrainConfig, run: str | Path, *, resume:
                 stopped = "cancelled"
                 break
             lr = _learning_rate(config, step)
-            loss = _step(network, optimizer, scans, config, step, lr, rank, world, device)
+            loss = _step(network, optimizer, _loss_of(network, scans, teachers, scales, config,
+                                                      step, device), config, step, lr, rank, world)
             step += 1
             if rank == 0:
                 evaluate = step % config.eval_every == 0 or step == config.steps
                 if evaluate and cases:
                     scores = summary(network_scores(network, cases))
-                rows.append(_row(step, time.monotonic() - started, loss, lr,
-                                 scores if evaluate else None))
+                rows.append(_row(step, _phase(config, step - 1), time.monotonic() - started,
+                                 loss, lr, scores if evaluate else None))
                 if evaluate:
                     _save(run, network, optimizer, state, step, started, rows)
                 progress(step / config.steps, f"step {step}, loss {loss:.4f}")
@@ -125,6 +139,8 @@ def train(manifest: str | Path, config: TrainConfig, run: str | Path, *, resume:
                           "seconds": round(time.monotonic() - started, 1),
                           "train_config": config.to_dict(), "heldout_agp": agp,
                           "heldout_network": scores,
+                          **({"distilled_from": teachers_summary(scans, run)} if teachers
+                             else {}),
                           "scans": [str(entry.ct) for entry in entries if not entry.heldout],
                           "heldout_scans": [str(entry.ct) for entry in entries
                                             if entry.heldout]})
@@ -150,15 +166,43 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
     return config.learning_rate * share
 
 
-def _step(network: RenderFMNetwork, optimizer: torch.optim.Optimizer, scans: list,
-          config: TrainConfig, step: int, lr: float, rank: int, world: int,
-          device: torch.device) -> float:
+def _teachers(scans: list[ScanGrids], config: TrainConfig, run: Path, rank: int, world: int,
+              progress: Progress) -> list[Teacher]:
+    """The distillation teachers (none without distill_steps), made where missing: each process
+    makes its share, then all read them all."""
+    if not config.distill_steps:
+        return []
+    make_teachers(scans, config, run, rank=rank, world=world, progress=progress)
+    if world > 1:
+        dist.barrier()
+    return load_teachers(scans, config, run)
+
+
+def _phase(config: TrainConfig, step: int) -> str:
+    """What step `step` (from 0) trains on: "distill" (teachers' residuals) or "image"."""
+    return "distill" if step < config.distill_steps else "image"
+
+
+def _loss_of(network: RenderFMNetwork, scans: list[ScanGrids], teachers: list[Teacher],
+             scales: torch.Tensor | None, config: TrainConfig, step: int,
+             device: torch.device) -> Callable[[tuple[int, ...]], torch.Tensor | None]:
+    """The loss of one sample of this step, by its seed."""
+    if _phase(config, step) == "distill":
+        assert scales is not None  # there are teachers when there are distill steps
+        return lambda seed: distill_loss(network, teachers, scales, seed, config.crop_voxels,
+                                         device)
+    return lambda seed: sample_loss(network, draw_sample(scans, seed, config.crop_voxels,
+                                                         config.size), device)
+
+
+def _step(network: RenderFMNetwork, optimizer: torch.optim.Optimizer,
+          loss_of: Callable[[tuple[int, ...]], torch.Tensor | None], config: TrainConfig,
+          step: int, lr: float, rank: int, world: int) -> float:
     """One optimiser step over this process's share of the batch; the batch's mean loss."""
     optimizer.zero_grad(set_to_none=False)
     total = torch.zeros(1, dtype=torch.float64)
     for index in range(rank, config.batch, world):
-        sample = draw_sample(scans, (config.seed, step, index), config.crop_voxels, config.size)
-        loss = sample_loss(network, sample, device)
+        loss = loss_of((config.seed, step, index))
         if loss is not None:
             (loss / config.batch).backward()
             total += loss.item() / config.batch
@@ -204,10 +248,10 @@ def _resumed(run: Path, network: RenderFMNetwork, optimizer: torch.optim.Optimiz
     return state
 
 
-def _row(step: int, seconds: float, loss: float, lr: float,
+def _row(step: int, phase: str, seconds: float, loss: float, lr: float,
          scores: dict[str, float] | None) -> dict:
     held = scores or {}
-    values = (step, round(seconds, 2), loss, lr, held.get("loss"), held.get("psnr"),
+    values = (step, phase, round(seconds, 2), loss, lr, held.get("loss"), held.get("psnr"),
               held.get("ssim"), held.get("ssim_fg"))
     return {column: ("" if value is None else value) for column, value in zip(COLUMNS, values)}
 
