@@ -153,10 +153,11 @@ def _scores(scores: Scores) -> dict[str, float]:
 
 
 def teachers_summary(scans: list[ScanGrids], run: Path) -> dict:
-    """How many teachers, and their mean held-out scores before and after fine-tuning (from
-    their JSON), for the weights' description."""
+    """How many teachers, the seconds they took (one after another) and their mean held-out
+    scores before and after fine-tuning (from their JSON), for the weights' description."""
     facts = [json.loads(teacher_file(run, scan, preset).with_suffix(".json").read_text(
         encoding="utf-8")) for scan, preset in teacher_jobs(scans)]
     means = {when: {score: round(statistics.fmean(fact[when][score] for fact in facts), 4)
                     for score in ("psnr", "ssim", "ssim_fg")} for when in ("before", "after")}
-    return {"teachers": len(facts), **means}
+    return {"teachers": len(facts), "seconds": round(sum(fact["seconds"] for fact in facts), 1),
+            **means}
