@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from RenderFMLib.build import build_gaussians
 from RenderFMLib.channels import NUM_CHANNELS
 from RenderFMLib.cli import main
+from RenderFMLib.errors import RenderFMError
 from RenderFMLib.network.model import NetworkConfig, RenderFMNetwork
 from RenderFMLib.network.weights import load_network
 from RenderFMLib.optimize.evaluate import heldout_scores
@@ -224,3 +225,7 @@ def test_teachers_hold_what_fine_tuning_found_and_distillation_learns_it(manifes
 
     untrained = RenderFMNetwork(NetworkConfig(width=8, depth=2))
     assert loss(load_network(run / "weights.safetensors")) < loss(untrained)
+
+    other = TrainConfig.from_dict({**config.to_dict(), "teacher_steps": 21})
+    with pytest.raises(RenderFMError, match="made with other settings"):
+        load_teachers(scans, other, run)

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from ..build import build_gaussians, prime_volume
 from ..channels import FIELDS, NUM_CHANNELS
+from ..errors import RenderFMError
 from ..files import write_atomic
 from ..frame import Progress, silent
 from ..network.model import RenderFMNetwork
@@ -62,6 +63,7 @@ def teacher_jobs(scans: list[ScanGrids]) -> list[tuple[ScanGrids, Preset]]:
 
 
 def teacher_file(run: Path, scan: ScanGrids, preset: Preset) -> Path:
+    """RUN/teachers/<scan>__<preset>.safetensors (its facts in the .json beside it)."""
     return run / FOLDER / f"{scan.entry.name}__{preset.name}.safetensors"
 
 
@@ -94,8 +96,8 @@ def _make_teacher(scan: ScanGrids, preset: Preset, config: TrainConfig, path: Pa
                           for field in FIELDS], dim=1)
     tensors = {"index": primed.index.cpu().contiguous(),
                "residual": (channels - primed.base).cpu().contiguous()}
-    about = {"scan": str(scan.entry.ct), "preset": preset.name,
-             "spacing_mm": config.teacher_spacing_mm, "steps": result.steps,
+    about = {"scan": str(scan.entry.ct), "preset": preset.name, **_settings(config),
+             "steps": result.steps,
              "seconds": round(time.monotonic() - started, 1), "kept_start": result.kept_start,
              "before": _scores(result.before), "after": _scores(result.after)}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,11 +107,22 @@ def _make_teacher(scan: ScanGrids, preset: Preset, config: TrainConfig, path: Pa
     write_atomic(path, lambda partial: save_file(tensors, str(partial)))
 
 
+def _settings(config: TrainConfig) -> dict:
+    """The config terms a teacher is made with."""
+    return {"spacing_mm": config.teacher_spacing_mm, "teacher_steps": config.teacher_steps,
+            "teacher_size": config.teacher_size, "seed": config.seed}
+
+
 def load_teachers(scans: list[ScanGrids], config: TrainConfig, run: Path) -> list[Teacher]:
-    """Every teacher of the manifest's training scans, from RUN/teachers/."""
+    """Every teacher of the manifest's training scans, from RUN/teachers/; RenderFMError when
+    one was made with other settings (another run's folder)."""
     teachers = []
     for scan, preset in teacher_jobs(scans):
         path = teacher_file(run, scan, preset)
+        about = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        if any(about.get(key) != value for key, value in _settings(config).items()):
+            raise RenderFMError(f"teacher {path} was made with other settings than this "
+                                "config's teacher terms; train into a new folder")
         tensors = load_file(str(path))
         volume, labels = scan.grids[config.teacher_spacing_mm]
         index, residual = tensors["index"], tensors["residual"]
