@@ -8,6 +8,10 @@ teacher is residual = tuned - AGP base per block ([N, 37], channels.py) with the
 ([N, 3] k, j, i on the half-resolution grid). Measured on the sample (CT-Chest-Contrast-Enhanced,
 400 steps, held-out views): foreground SSIM 0.558 -> 0.751 with positions fixed, 0.771 moving.
 
+Off by default (distill_steps 0): in the one run made (docs/network/experiments/, 18 teachers,
+900 regression steps) the regression loss hardly fell and the held-out scores stayed at AGP's;
+what fine-tuning finds for one block depends on that scan's views more than on its neighbourhood.
+
 Each teacher is RUN/teachers/<scan>__<preset>.safetensors with a .json of its scores, written
 whole or not at all; a stopped run reuses the ones it made.
 """
@@ -127,7 +131,7 @@ def load_teachers(scans: list[ScanGrids], config: TrainConfig, run: Path) -> lis
         volume, labels = scan.grids[config.teacher_spacing_mm]
         index, residual = tensors["index"], tensors["residual"]
         if residual.shape != (len(index), NUM_CHANNELS):
-            raise ValueError(f"teacher {path} holds residuals {list(residual.shape)}, not "
+            raise RenderFMError(f"teacher {path} holds residuals {list(residual.shape)}, not "
                              f"[{len(index)}, {NUM_CHANNELS}]")
         teachers.append(Teacher(path.stem, volume, labels, preset, index, residual))
     return teachers
