@@ -10,8 +10,9 @@ memory) reads the bundled sample (CT + segmentation) and measures, through the p
   includes reading and decompressing both files, with the shipped network (the default) and
   with weights=None (AGP alone), taking turns;
 - time per frame: median over 8 orbit views (azimuth 0, 45, ... 315) of render(...) at
-  --size x --size pixels, after one warm-up frame;
-- the Gaussian count;
+  --size x --size pixels, after one warm-up frame, with the network's Gaussians and AGP's in
+  turn (the ratio is what the network's larger Gaussians cost per frame);
+- the Gaussian count and the mean position scale (mm) of each;
 - peak resident set size of that process (getrusage ru_maxrss), and its resident set size right
   after `import torch`, for reference (what any torch program costs before doing anything).
 
@@ -73,19 +74,21 @@ def measure(preset: str, size: int, runs: int) -> dict:
     prepare_s, agp_s = [], []
     for _ in range(runs):
         start = time.perf_counter()
-        prepare(ct_path, seg_path, preset, weights=None)
+        agp = prepare(ct_path, seg_path, preset, weights=None)
         agp_s.append(time.perf_counter() - start)
         start = time.perf_counter()
         gaussians = prepare(ct_path, seg_path, preset)
         prepare_s.append(time.perf_counter() - start)
 
     render(gaussians, default_camera(gaussians), size)  # warm-up
-    frame_s = []
+    render(agp, default_camera(agp), size)
+    frame_s, agp_frame_s = [], []
     for view in range(ORBIT_VIEWS):
-        camera = default_camera(gaussians, azimuth=360.0 * view / ORBIT_VIEWS)
-        start = time.perf_counter()
-        render(gaussians, camera, size)
-        frame_s.append(time.perf_counter() - start)
+        for model, times in ((gaussians, frame_s), (agp, agp_frame_s)):
+            camera = default_camera(model, azimuth=360.0 * view / ORBIT_VIEWS)
+            start = time.perf_counter()
+            render(model, camera, size)
+            times.append(time.perf_counter() - start)
 
     return {
         "preset": preset,
@@ -96,11 +99,20 @@ def measure(preset: str, size: int, runs: int) -> dict:
         "prepare_agp_s": statistics.median(agp_s),
         "frame_s": statistics.median(frame_s),
         "frame_all_s": frame_s,
+        "frame_agp_s": statistics.median(agp_frame_s),
+        "scale_mm": _mean_position_scale(gaussians),
+        "scale_agp_mm": _mean_position_scale(agp),
         "peak_rss_mb": _peak_rss_mb(),
         "rss_after_torch_mb": rss_after_torch,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
+
+
+def _mean_position_scale(gaussians) -> float:
+    """Mean over Gaussians and the three position axes of the scale (a standard deviation before
+    correlations), in mm."""
+    return float(gaussians.log_scales[:, :3].exp().mean())
 
 
 def _machine() -> dict:
@@ -159,7 +171,9 @@ def main() -> int:
               f"(runs {', '.join(f'{t:.2f}' for t in row['prepare_all_s'])}); "
               f"frame {1000 * row['frame_s']:.0f} ms "
               f"(views {min(row['frame_all_s']) * 1000:.0f}..{max(row['frame_all_s']) * 1000:.0f}"
-              f" ms); peak RSS {row['peak_rss_mb']:.0f} MB "
+              f" ms; AGP alone {1000 * row['frame_agp_s']:.0f} ms); mean position scale "
+              f"{row['scale_mm']:.2f} mm (AGP {row['scale_agp_mm']:.2f}); "
+              f"peak RSS {row['peak_rss_mb']:.0f} MB "
               f"(after import torch: {row['rss_after_torch_mb']:.0f} MB)")
 
     print()
@@ -167,13 +181,13 @@ def main() -> int:
           f"{args.size}x{args.size} px, bundled sample CT ({rows[0]['voxels']} voxels) "
           "with its segmentation")
     print()
-    print("| Preset | Gaussians | Prepare, network (AGP alone) (s) | Frame (ms) | Frames/s | "
-          "Peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| Preset | Gaussians | Prepare, network (AGP alone) (s) | "
+          f"Frame {args.size}x{args.size}, network (AGP alone) (ms) | Peak RSS (MB) |")
+    print("|---|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['preset']} | {row['gaussians']:,} | {row['prepare_s']:.2f} "
               f"({row['prepare_agp_s']:.2f}) | "
-              f"{1000 * row['frame_s']:.0f} | {1 / row['frame_s']:.1f} | "
+              f"{1000 * row['frame_s']:.0f} ({1000 * row['frame_agp_s']:.0f}) | "
               f"{row['peak_rss_mb']:.0f} |")
     after_torch = max(row["rss_after_torch_mb"] for row in rows)
     print(f"\nPeak RSS is the whole process; `import torch` alone takes {after_torch:.0f} MB.")
