@@ -1,6 +1,7 @@
 """Experiment (python docs/network/experiments/fgssim_train.py RUN_DIR, from the repository root):
-the shipped run with SSIM taken over the foreground (the pixels either image covers) instead of
-over the whole crop; everything else as docs/network/train_config.json."""
+the 48-voxel-crop run (docs/network/experiments/crop48_config.json, the config the network
+shipped with until crops of 72 voxels replaced it) with SSIM taken over the foreground (the
+pixels either image covers) instead of over the whole crop."""
 import sys
 
 import torch
@@ -26,7 +27,7 @@ def fg_image_loss(rgb, alpha, target_rgb, target_alpha):
 
 trainer.image_loss = fg_image_loss
 torch.set_num_threads(2)
-config = read_config("docs/network/train_config.json")
+config = read_config("docs/network/experiments/crop48_config.json")
 result = trainer.train("docs/network/manifest.json", config, sys.argv[1],
                        progress=lambda f, m: None,
                        about={"command": "docs/network/experiments/fgssim_train.py " + sys.argv[1]})
