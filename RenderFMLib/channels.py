@@ -44,7 +44,9 @@ SLICES = {field.name: slice(field.start, field.stop) for field in FIELDS}
 
 def combine(base: torch.Tensor, residual: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-field Gaussian parameters from base [N, 37] (+ residual [N, 37]); opacity_logits is
-    [N]."""
+    [N]. Each field is its own contiguous tensor, not a strided view into the table: float32
+    reductions follow the memory layout, so a model saved and loaded renders the same bit for bit
+    only if the fields were contiguous when it was prepared too."""
     if base.shape[-1] != NUM_CHANNELS or (residual is not None and residual.shape != base.shape):
         raise ValueError(f"expected [N, {NUM_CHANNELS}] channels, got {tuple(base.shape)}")
     values = base if residual is None else base + residual
@@ -55,5 +57,6 @@ def combine(base: torch.Tensor, residual: torch.Tensor | None = None) -> dict[st
             value = torch.nn.functional.normalize(value, dim=-1)
         elif field.combine == "clamp01":
             value = value.clamp(0.0, 1.0)
-        params[field.name] = value.squeeze(-1) if field.stop - field.start == 1 else value
+        value = value.squeeze(-1) if field.stop - field.start == 1 else value
+        params[field.name] = value.contiguous()
     return params
