@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -32,9 +30,7 @@ from .network.weights import SHIPPED, cached_network, resolve_weights
 from .optimize.finetune import FinetuneOptions, FinetuneResult
 from .optimize.finetune import finetune as _finetune
 from .optimize.views import views_for
-from .render.cuda.loader import available as cuda_unavailable_reason
-from .render.cuda.pipeline import render_cuda
-from .render.reference import render_torch
+from .render.backends import pick as pick_renderer
 from .resources import DEFAULT_PRESET
 from .segmentation.classes import GROUPS, group_indices, labels_in_groups
 from .transfer import Preset, load_preset
@@ -43,10 +39,6 @@ from .volume import Volume
 __all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "CropBox", "FinetuneResult", "Frame",
            "Progress", "check_device", "check_finetune_target", "default_camera", "finetune",
            "load_ct", "prepare", "render", "shown"]
-
-BACKENDS = ("auto", "torch", "cuda")
-LOG = logging.getLogger(__name__)
-
 
 def prepare(
     ct: Volume | str | Path,
@@ -282,7 +274,7 @@ def render(
     hidden_groups: Iterable[str] | str = (),
     visible_labels: Iterable[int] | int | None = None,
     crop: CropBox | Iterable[float] | None = None,
-    backend: Literal["auto", "torch", "cuda"] = "auto",
+    backend: Literal["auto", "torch", "cpu", "cuda"] = "auto",
 ) -> Frame:
     """Render the Gaussians seen from `camera` at `size` (side, or (width, height)) pixels.
 
@@ -295,8 +287,10 @@ def render(
     the Gaussians its faces cut clipped there (render/clip.py); a box that holds nothing gives
     an empty frame and a RenderFMWarning. None of these needs a new preparation.
     backend: "cuda" the CUDA kernels (render/cuda; needs CuPy and the Gaussians as float32 on a
-    CUDA device), "torch" the PyTorch reference (any device), "auto" the CUDA kernels where they
-    can run, else torch (saying why once, through logging). Arguments of the wrong type or out
+    CUDA device), "cpu" the CPU kernels (render/cpu; float32 Gaussians on the CPU, built once with
+    the machine's C++ compiler), "torch" the PyTorch reference (any device), "auto" the kernels
+    for the Gaussians' device where they can run, else torch (saying why once, through
+    logging); render/backends.py. Arguments of the wrong type or out
     of range raise ArgumentTypeError / ArgumentError (TypeError / ValueError) naming them.
     """
     check.instance("render", "gaussians", gaussians, SixDGaussians, _GAUSSIANS)
@@ -304,7 +298,7 @@ def render(
     width, height = check.image_size("render", size)
     background = check.rgb("render", "background", background)
     box = None if crop is None else crop_box("render", "crop", crop)
-    renderer = _renderer(backend, gaussians)
+    renderer = pick_renderer(backend, gaussians.device, gaussians.means.dtype)
     gaussians = _shown("render", gaussians, hidden_groups, visible_labels)
     dtype = gaussians.means.dtype
     world_to_camera, intrinsics, centre = camera_tensors(camera, width, height, gaussians.device,
@@ -342,33 +336,3 @@ def _camera(function: str, camera: object) -> Camera:
                                 f"{check.describe(camera)}; api.default_camera(gaussians) gives "
                                 "the orbit view")
     return camera
-
-
-@functools.lru_cache(maxsize=1)
-def _cuda_problem() -> str | None:
-    """Why the CUDA kernels cannot run in this process (None: they can); asked once."""
-    return cuda_unavailable_reason()
-
-
-@functools.cache
-def _log_fallback(reason: str) -> None:
-    LOG.info("rendering with the PyTorch renderer: %s", reason)
-
-
-def _renderer(backend: str, gaussians: SixDGaussians) -> Callable:
-    """render_cuda or render_torch for `backend`; auto logs (once per reason) why not CUDA."""
-    if backend not in BACKENDS:
-        raise RenderFMError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
-    if backend == "torch":
-        return render_torch
-    if backend == "cuda":
-        return render_cuda  # a RenderFMError that says why, where it cannot run
-    reason = _cuda_problem()
-    if reason is None and gaussians.device.type != "cuda":
-        reason = f"the Gaussians are on {gaussians.device}"
-    if reason is None and gaussians.means.dtype != torch.float32:
-        reason = f"the Gaussians are {gaussians.means.dtype}, the CUDA kernels take float32"
-    if reason is None:
-        return render_cuda
-    _log_fallback(reason)
-    return render_torch

@@ -1,4 +1,5 @@
-"""render(backend=...): the CUDA kernels where they can run, the PyTorch reference otherwise."""
+"""render(backend=...): the CUDA or CPU kernels where they can run, the PyTorch reference
+otherwise (render/backends.py)."""
 
 import pytest
 import torch
@@ -6,6 +7,9 @@ import torch
 from RenderFMLib import api
 from RenderFMLib.cli import main
 from RenderFMLib.errors import RenderFMError
+from RenderFMLib.gaussians import SixDGaussians
+from RenderFMLib.render import backends
+from RenderFMLib.render.cpu import available as cpu_problem
 from RenderFMLib.render.cuda.loader import available
 from RenderFMLib.resources import resource_path
 
@@ -17,12 +21,24 @@ def gaussians():
     return api.prepare(SAMPLE, None, "CT-AAA")
 
 
-def test_auto_is_the_reference_on_the_cpu(gaussians):
+@pytest.mark.skipif(cpu_problem() is not None, reason="the CPU kernels cannot be built here")
+def test_auto_is_the_cpu_kernels_on_the_cpu(gaussians):
     camera = api.default_camera(gaussians, azimuth=30.0)
     auto = api.render(gaussians, camera, 48)
+    kernels = api.render(gaussians, camera, 48, backend="cpu")
     reference = api.render(gaussians, camera, 48, backend="torch")
-    assert torch.equal(auto.rgb, reference.rgb) and torch.equal(auto.alpha, reference.alpha)
+    assert torch.equal(auto.rgb, kernels.rgb) and torch.equal(auto.alpha, kernels.alpha)
+    # float32 rounding apart (test_cpu_kernels compares the stages, gradients included)
+    assert torch.allclose(auto.rgb, reference.rgb, atol=1e-5)
     assert auto.alpha.max() > 0.5  # the CT is in the picture
+
+
+def test_cpu_backend_refuses_float64(gaussians):
+    double = SixDGaussians({name: value.double() for name, value in gaussians.params().items()},
+                           gaussians.labels, gaussians.ijk_to_ras, gaussians.volume_shape,
+                           gaussians.preset)
+    with pytest.raises(RenderFMError, match="the CPU kernels cannot render.*float64"):
+        api.render(double, api.default_camera(gaussians), 32, backend="cpu")
 
 
 @pytest.mark.skipif(available() is None, reason="CuPy and a CUDA device are present")
@@ -32,21 +48,26 @@ def test_cupy_without_a_gpu_says_why(gaussians):
     assert available() in str(error.value)
 
 
-def test_auto_picks_the_kernels_only_for_float32_gaussians_on_a_gpu(monkeypatch):
+def test_auto_picks_the_kernels_only_for_float32_gaussians(monkeypatch):
     """As if CuPy and a GPU were there (a stand-in: none is on this machine)."""
-    from types import SimpleNamespace
 
-    monkeypatch.setattr(api, "_cuda_problem", lambda: None)
-    monkeypatch.setattr(api, "render_cuda", "the CUDA renderer")
+    monkeypatch.setattr(backends, "_cuda_problem", lambda: None)
+    monkeypatch.setattr(backends, "_cpu_problem", lambda: None)
+    monkeypatch.setattr(backends, "render_cuda", "the CUDA renderer")
 
-    def fake(device: str, dtype: torch.dtype):
-        return SimpleNamespace(device=torch.device(device), means=torch.zeros(1, dtype=dtype))
+    def pick(backend: str, device: str, dtype: torch.dtype):
+        return backends.pick(backend, torch.device(device), dtype)
 
-    assert api._renderer("auto", fake("cuda:0", torch.float32)) == "the CUDA renderer"
-    assert api._renderer("auto", fake("cuda:0", torch.float64)) is api.render_torch
-    assert api._renderer("auto", fake("cpu", torch.float32)) is api.render_torch
-    assert api._renderer("torch", fake("cuda:0", torch.float32)) is api.render_torch
-    assert api._renderer("cuda", fake("cpu", torch.float32)) == "the CUDA renderer"
+    assert pick("auto", "cuda:0", torch.float32) == "the CUDA renderer"
+    assert pick("auto", "cuda:0", torch.float64) is backends.render_torch
+    assert pick("auto", "cpu", torch.float32) is backends.render_cpu
+    assert pick("auto", "cpu", torch.float64) is backends.render_torch
+    assert pick("torch", "cuda:0", torch.float32) is backends.render_torch
+    assert pick("cuda", "cpu", torch.float32) == "the CUDA renderer"
+    monkeypatch.setattr(backends, "_cpu_problem", lambda: "no C++ compiler")
+    assert pick("auto", "cpu", torch.float32) is backends.render_torch
+    with pytest.raises(RenderFMError, match="CPU kernels cannot render.*no C\\+\\+ compiler"):
+        pick("cpu", "cpu", torch.float32)
 
 
 def test_unknown_backend(gaussians):

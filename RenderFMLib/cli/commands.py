@@ -125,15 +125,20 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
 
 def _check_backend(args: argparse.Namespace) -> None:
-    """--backend cuda where the CUDA kernels cannot run: say why before any work."""
-    from ..render.cuda.loader import available
+    """--backend cuda or cpu where those kernels cannot run: say why before any work."""
+    from ..render.cpu import available as cpu_problem
+    from ..render.cuda.loader import available as cuda_problem
 
-    if args.backend != "cuda":
-        return
-    if (reason := available()) is not None:
-        raise UsageError(f"--backend cuda: {reason}")
-    if not str(args.device).startswith("cuda"):
-        raise UsageError("--backend cuda needs the Gaussians on the GPU: add --device cuda")
+    if args.backend == "cuda":
+        if (reason := cuda_problem()) is not None:
+            raise UsageError(f"--backend cuda: {reason}")
+        if not str(args.device).startswith("cuda"):
+            raise UsageError("--backend cuda needs the Gaussians on the GPU: add --device cuda")
+    if args.backend == "cpu":
+        if (reason := cpu_problem()) is not None:
+            raise UsageError(f"--backend cpu: {reason}")
+        if str(args.device) != "cpu":
+            raise UsageError("--backend cpu renders Gaussians on the CPU: leave out --device")
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
@@ -237,9 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=image_side, default=512, help="image side in pixels")
     render.add_argument("--background", type=background_rgb, default=(0.0, 0.0, 0.0),
                         help="R,G,B in 0..1 (default black)")
-    render.add_argument("--backend", choices=["auto", "torch", "cuda"], default="auto",
+    render.add_argument("--backend", choices=["auto", "torch", "cpu", "cuda"], default="auto",
                         help="renderer: the CUDA kernels (cuda; needs CuPy and --device cuda), "
-                             "the PyTorch reference (torch), or cuda where it can run (auto)")
+                             "the CPU kernels (cpu; built once with the machine's C++ compiler), "
+                             "the PyTorch reference (torch), or the kernels for --device where "
+                             "they can run (auto)")
     render.add_argument("-o", "--output", required=True, help="output .png")
     render.set_defaults(run=_cmd_render)
 

@@ -4,6 +4,13 @@ image of a camera, with the PyTorch renderer (a shifted principal point), differ
 Fine-tuning renders crops of full-resolution views: the detail the display will show, at a
 fraction of a whole frame's cost. scale 2 renders the window of the view at half its size (the
 coarser pixels a smaller display has), against the target averaged over 2 x 2 pixels.
+
+The renderer is api.render's "auto" choice (render/backends.py): the CPU kernels for float32
+Gaussians on the CPU where they build, the CUDA kernels on a GPU, else the PyTorch reference. A
+window sees a fraction of the Gaussians: a first pass without gradients finds those it shows
+(radius > 0), and only they go through the differentiable renderer, so that the per-Gaussian
+work of the backward pass (precompute's, slice_project's) is done for them alone. The frame and
+the gradients are those of rendering all of them: the others reach no pixel of the window.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..camera import Camera, camera_tensors
-from ..render.reference import precompute, render_torch
+from ..render.backends import pick, pick_stages
 
 
 def render_window(params: dict[str, torch.Tensor], camera: Camera, size: int,
@@ -25,12 +32,28 @@ def render_window(params: dict[str, torch.Tensor], camera: Camera, size: int,
     intrinsics = intrinsics.clone()
     intrinsics[0, 2] -= x0
     intrinsics[1, 2] -= y0
+    shown = shown_in_window(params, world_to_camera, intrinsics, centre, side)
+    params = {name: value[shown] for name, value in params.items()}
+    precompute, _ = pick_stages(device, dtype)
     s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
-    rgb, alpha, _ = render_torch(
+    rgb, alpha, _ = pick("auto", device, dtype)(
         params["means"], params["dir_means"], s_c, gains, s_dd_inv, params["opacity_logits"],
         params["rgb"], params["sh"], world_to_camera, intrinsics, centre, side, side,
         torch.zeros(3, dtype=dtype, device=device))
     return rgb, alpha
+
+
+def shown_in_window(params: dict[str, torch.Tensor], world_to_camera: torch.Tensor,
+                    intrinsics: torch.Tensor, centre: torch.Tensor, side: int) -> torch.Tensor:
+    """[M] int64, the indices of the Gaussians that reach a pixel of the side x side window
+    (intrinsics already shifted to it): slice_project's radius > 0, without gradients."""
+    precompute, slice_project = pick_stages(params["means"].device, params["means"].dtype)
+    with torch.no_grad():
+        s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
+        projected = slice_project(
+            params["means"], params["dir_means"], s_c, gains, s_dd_inv, params["opacity_logits"],
+            params["rgb"], params["sh"], world_to_camera, intrinsics, centre, side, side)
+    return (projected["radii"] > 0).nonzero().squeeze(-1)
 
 
 def downsample(image: torch.Tensor, scale: int) -> torch.Tensor:

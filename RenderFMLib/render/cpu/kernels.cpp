@@ -1,0 +1,243 @@
+// The render stages on the CPU: loops over Gaussians, tiles and pixels that call the same math
+// as the CUDA kernels (../cuda/gaussian_math.cuh and gaussian_math_bwd.cuh, compiled here by the
+// host C++ compiler), spread over a few threads. PyTorch twins: ../reference; pipeline.py wraps
+// these functions in autograd and checks nothing (its caller does).
+//
+//   precompute         once per model: S_c, K, S_dd^-1                (precompute.cu)
+//   slice_project_fwd  per Gaussian: slice, shade, project             (slice_project_fwd.cu)
+//   slice_project_bwd  per Gaussian, recomputing its forward           (slice_project_bwd.cu)
+//   blend_fwd          per pixel: its tile's list front to back        (blend_fwd.cu)
+//   blend_bwd          per pixel: back to front from blend_fwd's T     (blend_bwd.cu)
+//
+// The blend takes any tile size (the binning is the reference's tile_keys): a pixel walks only
+// its tile's list, so small tiles waste fewer alpha tests. It stops where the CUDA kernel's pixel
+// stops (blend_step's done), and blend_bwd walks the instances blend_fwd consumed, as the CUDA
+// pair does. Work is dealt to the threads in fixed turns and the blend's gradients are summed per
+// thread, then added in thread order: for a given thread count, every run gives the same bits.
+// Arrays are row-major float32 (int64 ids and ranges, int32 radii and counts), as the CUDA kernels
+// take them.
+#include <algorithm>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "gaussian_math_bwd.cuh"
+
+namespace {
+
+using renderfm::Mat3;
+using renderfm::Vec3;
+
+Vec3 load_vec3(const float* p, int64_t g) { return {p[3 * g], p[3 * g + 1], p[3 * g + 2]}; }
+
+Mat3 load_mat3(const float* p, int64_t g) {
+  Mat3 a;
+  for (int k = 0; k < 9; ++k) a.m[k] = p[9 * g + k];
+  return a;
+}
+
+void store_vec3(float* p, int64_t g, Vec3 v) {
+  p[3 * g] = v.x;
+  p[3 * g + 1] = v.y;
+  p[3 * g + 2] = v.z;
+}
+
+void store_mat3(float* p, int64_t g, const Mat3& a) {
+  for (int k = 0; k < 9; ++k) p[9 * g + k] = a.m[k];
+}
+
+// Run body(worker, begin, end) over [0, n) in chunks of `grain`, dealt in turn to `threads`
+// workers (worker w takes chunks w, w + threads, ...); worker 0 is the calling thread.
+template <typename Body>
+void parallel_chunks(int64_t n, int64_t grain, int threads, Body body) {
+  threads = std::max(threads, 1);
+  auto work = [&](int worker) {
+    for (int64_t begin = worker * grain; begin < n; begin += threads * grain)
+      body(worker, begin, std::min(begin + grain, n));
+  };
+  std::vector<std::thread> pool;
+  for (int worker = 1; worker < threads; ++worker) pool.emplace_back(work, worker);
+  work(0);
+  for (auto& thread : pool) thread.join();
+}
+
+constexpr int64_t GAUSSIAN_GRAIN = 4096;  // Gaussians per chunk of the per-Gaussian stages
+constexpr int64_t TILE_GRAIN = 16;        // tiles per chunk of the blend
+
+// The tile geometry shared by the blend's passes.
+struct Tiles {
+  int size, tiles_x, width, height;
+  // pixel (px, py) of the tile's local index; false outside the image
+  bool pixel(int64_t tile, int local, int* px, int* py) const {
+    *px = static_cast<int>(tile % tiles_x) * size + local % size;
+    *py = static_cast<int>(tile / tiles_x) * size + local / size;
+    return *px < width && *py < height;
+  }
+};
+
+struct Footprints {
+  const float *means2d, *conics, *colors, *opacities, *depths;
+  renderfm::Vec2 mean(int64_t g) const { return {means2d[2 * g], means2d[2 * g + 1]}; }
+  renderfm::Conic conic(int64_t g) const {
+    return {conics[3 * g], conics[3 * g + 1], conics[3 * g + 2]};
+  }
+  Vec3 color(int64_t g) const { return load_vec3(colors, g); }
+};
+
+}  // namespace
+
+extern "C" {
+
+void precompute(int64_t n, const float* log_scales, const float* corr_logits, float* s_c,
+                float* gains, float* s_dd_inv, int threads) {
+  parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      Mat3 cov, gain, dd_inv;
+      renderfm::precompute_gaussian(log_scales + 6 * g, corr_logits + 15 * g, &cov, &gain, &dd_inv);
+      store_mat3(s_c, g, cov);
+      store_mat3(gains, g, gain);
+      store_mat3(s_dd_inv, g, dd_inv);
+    }
+  });
+}
+
+void slice_project_fwd(int64_t n, const float* means, const float* dir_means, const float* s_c,
+                       const float* gains, const float* s_dd_inv, const float* opacity_logits,
+                       const float* rgb, const float* sh, const float* world_to_camera,
+                       const float* intrinsics, const float* camera_centre, int width, int height,
+                       float* means2d, float* conics, float* depths, int32_t* radii,
+                       float* opacities, float* colors, int threads) {
+  const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
+  const Vec3 centre = load_vec3(camera_centre, 0);
+  parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      Vec3 mu_c;
+      float alpha;
+      renderfm::slice_gaussian(load_vec3(means, g), load_vec3(dir_means, g), load_mat3(gains, g),
+                               load_mat3(s_dd_inv, g), opacity_logits[g], centre, &mu_c, &alpha);
+      const Vec3 color = renderfm::shade_gaussian(mu_c, centre, load_vec3(rgb, g), sh + 9 * g);
+      const renderfm::Projection proj =
+          renderfm::project_gaussian(mu_c, load_mat3(s_c, g), alpha, color, cam);
+      means2d[2 * g] = proj.mean2d.x;
+      means2d[2 * g + 1] = proj.mean2d.y;
+      conics[3 * g] = proj.conic.a;
+      conics[3 * g + 1] = proj.conic.b;
+      conics[3 * g + 2] = proj.conic.c;
+      depths[g] = proj.depth;
+      radii[g] = proj.radius;
+      opacities[g] = alpha;
+      store_vec3(colors, g, color);
+    }
+  });
+}
+
+void slice_project_bwd(int64_t n, const float* means, const float* dir_means, const float* s_c,
+                       const float* gains, const float* s_dd_inv, const float* opacity_logits,
+                       const float* rgb, const float* sh, const float* world_to_camera,
+                       const float* intrinsics, const float* camera_centre, int width, int height,
+                       const float* grad_means2d, const float* grad_conics,
+                       const float* grad_depths, const float* grad_opacities,
+                       const float* grad_colors, float* grad_means, float* grad_dir_means,
+                       float* grad_s_c, float* grad_gains, float* grad_s_dd_inv,
+                       float* grad_opacity_logits, float* grad_rgb, float* grad_sh, int threads) {
+  const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
+  const Vec3 centre = load_vec3(camera_centre, 0);
+  parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      const renderfm::ProjectionGrad grad = {
+          {grad_means2d[2 * g], grad_means2d[2 * g + 1]},
+          {grad_conics[3 * g], grad_conics[3 * g + 1], grad_conics[3 * g + 2]},
+          grad_depths[g],
+          grad_opacities[g],
+          load_vec3(grad_colors, g)};
+      const renderfm::GaussianGrad d = renderfm::slice_project_bwd(
+          load_vec3(means, g), load_vec3(dir_means, g), load_mat3(s_c, g), load_mat3(gains, g),
+          load_mat3(s_dd_inv, g), opacity_logits[g], load_vec3(rgb, g), sh + 9 * g, centre, cam,
+          grad);
+      store_vec3(grad_means, g, d.mean);
+      store_vec3(grad_dir_means, g, d.dir_mean);
+      store_mat3(grad_s_c, g, d.s_c);
+      store_mat3(grad_gains, g, d.gain);
+      store_mat3(grad_s_dd_inv, g, d.s_dd_inv);
+      grad_opacity_logits[g] = d.opacity_logit;
+      store_vec3(grad_rgb, g, d.rgb);
+      for (int k = 0; k < 9; ++k) grad_sh[9 * g + k] = d.sh[k];
+    }
+  });
+}
+
+void blend_fwd(const float* means2d, const float* conics, const float* colors,
+               const float* opacities, const float* depths, const int64_t* gaussian_ids,
+               const int64_t* tile_ranges, int64_t num_tiles, int tile_size, int width, int height,
+               const float* background, float* out_rgb, float* out_alpha, float* out_depth,
+               float* final_t, int32_t* n_consumed, int threads) {
+  const Tiles tiles = {tile_size, (width + tile_size - 1) / tile_size, width, height};
+  const Footprints f = {means2d, conics, colors, opacities, depths};
+  const Vec3 back = {background[0], background[1], background[2]};
+  parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t start = tile_ranges[2 * tile], stop = tile_ranges[2 * tile + 1];
+      for (int local = 0; local < tile_size * tile_size; ++local) {
+        int px, py;
+        if (!tiles.pixel(tile, local, &px, &py)) continue;
+        renderfm::PixelState state = renderfm::empty_pixel();
+        int consumed = 0;
+        for (int64_t k = start; k < stop && !state.done; ++k) {
+          const int64_t g = gaussian_ids[k];
+          if (renderfm::blend_step(state, f.mean(g), f.conic(g), opacities[g], f.color(g),
+                                   depths[g], px, py))
+            consumed = static_cast<int>(k - start) + 1;
+        }
+        const int64_t pixel = static_cast<int64_t>(py) * width + px;
+        float rgb[3];
+        renderfm::finish_pixel(state, back, rgb, &out_alpha[pixel], &out_depth[pixel]);
+        store_vec3(out_rgb, pixel, {rgb[0], rgb[1], rgb[2]});
+        final_t[pixel] = state.t;
+        n_consumed[pixel] = consumed;
+      }
+    }
+  });
+}
+
+// grads: [N, 10] zeroed, per Gaussian dL/d (mean2d x, y, conic a, b, c, colour r, g, b, opacity,
+// depth); the caller splits it.
+void blend_bwd(const float* means2d, const float* conics, const float* colors,
+               const float* opacities, const float* depths, const int64_t* gaussian_ids,
+               const int64_t* tile_ranges, int64_t num_tiles, int tile_size, int width, int height,
+               int64_t n, const float* background, const float* out_alpha, const float* out_depth,
+               const float* final_t, const int32_t* n_consumed, const float* grad_rgb,
+               const float* grad_alpha, const float* grad_depth, float* grads, int threads) {
+  const Tiles tiles = {tile_size, (width + tile_size - 1) / tile_size, width, height};
+  const Footprints f = {means2d, conics, colors, opacities, depths};
+  const Vec3 back = {background[0], background[1], background[2]};
+  std::vector<std::vector<float>> spare(std::max(threads, 1) - 1);
+  for (auto& buffer : spare) buffer.assign(10 * n, 0.0f);
+  parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int worker, int64_t begin, int64_t end) {
+    float* sums = worker == 0 ? grads : spare[worker - 1].data();
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t start = tile_ranges[2 * tile];
+      for (int local = 0; local < tile_size * tile_size; ++local) {
+        int px, py;
+        if (!tiles.pixel(tile, local, &px, &py)) continue;
+        const int64_t pixel = static_cast<int64_t>(py) * width + px;
+        renderfm::PixelGradState state = renderfm::start_pixel_bwd(
+            final_t[pixel], out_alpha[pixel], out_depth[pixel], back, load_vec3(grad_rgb, pixel),
+            grad_alpha[pixel], grad_depth[pixel]);
+        for (int64_t k = start + n_consumed[pixel] - 1; k >= start; --k) {
+          const int64_t g = gaussian_ids[k];
+          renderfm::FootprintGrad d = {};
+          if (!renderfm::blend_step_bwd(state, f.mean(g), f.conic(g), opacities[g], f.color(g),
+                                        depths[g], px, py, &d))
+            continue;
+          const float terms[10] = {d.mean2d.x, d.mean2d.y, d.conic.a, d.conic.b, d.conic.c,
+                                   d.color.x,  d.color.y,  d.color.z, d.opacity, d.depth};
+          for (int j = 0; j < 10; ++j) sums[10 * g + j] += terms[j];
+        }
+      }
+    }
+  });
+  for (const auto& buffer : spare)
+    for (int64_t k = 0; k < 10 * n; ++k) grads[k] += buffer[k];
+}
+
+}  // extern "C"

@@ -1,0 +1,130 @@
+"""Build kernels.cpp once with the host C++ compiler and load it with ctypes.
+
+`library()` compiles kernels.cpp (with ../cuda's math headers) into a shared library the first
+time it is asked for on this machine, caches it on disk under a name that hashes the sources,
+the compiler and its flags, and loads it once per process; `available()` says whether that
+worked, else why not (one sentence). No torch extension machinery, no ninja, no Python headers:
+a plain C ABI, called with tensors' data pointers. A build takes about 1 s.
+
+Flags: ``-O3 -std=c++17`` and no ``-ffast-math`` or ``-march=native`` (both change float
+rounding: FMA contraction, flushed denormals, approximate functions), so the CPU path computes
+what the CUDA kernels and the PyTorch reference compute, to float32 rounding.
+
+The cache: ``$RENDERFM_CACHE`` if set, else ``~/.cache/renderfm``; the library is written to a
+temporary name and renamed, so a concurrent or interrupted build never leaves a broken file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+from ..cuda import CUDA_DIR
+
+LOG = logging.getLogger(__name__)
+SOURCE = Path(__file__).with_name("kernels.cpp")
+HEADERS = ("gaussian_math.cuh", "gaussian_math_bwd.cuh")
+FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
+_lock = threading.Lock()
+_loaded: dict[str, ctypes.CDLL | str] = {}
+
+P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+SIGNATURES = {  # argument types of kernels.cpp's functions, in order
+    "precompute": [I64, P, P, P, P, P, I32],
+    "slice_project_fwd": [I64, *[P] * 11, I32, I32, *[P] * 6, I32],
+    "slice_project_bwd": [I64, *[P] * 11, I32, I32, *[P] * 13, I32],
+    "blend_fwd": [*[P] * 7, I64, I32, I32, I32, *[P] * 6, I32],
+    "blend_bwd": [*[P] * 7, I64, I32, I32, I32, I64, *[P] * 9, I32],
+}
+
+
+def available() -> str | None:
+    """None when the CPU kernels can run in this process, else why not."""
+    found = _load()
+    return None if isinstance(found, ctypes.CDLL) else found
+
+
+def library() -> ctypes.CDLL:
+    """The loaded kernels (built first if needed); RuntimeError saying why they cannot be."""
+    found = _load()
+    if isinstance(found, str):
+        raise RuntimeError(f"the CPU kernels cannot run here: {found}")
+    return found
+
+
+def cache_dir() -> Path:
+    """Where built libraries are kept."""
+    root = os.environ.get("RENDERFM_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "renderfm"
+
+
+def _load() -> ctypes.CDLL | str:
+    with _lock:
+        if "lib" not in _loaded:
+            _loaded["lib"] = _build_and_load()
+            if isinstance(_loaded["lib"], str):
+                LOG.info("the CPU kernels are not used: %s", _loaded["lib"])
+        return _loaded["lib"]
+
+
+def _build_and_load() -> ctypes.CDLL | str:
+    compiler = shutil.which(os.environ.get("CXX", "g++"))
+    if compiler is None:
+        return "no C++ compiler (g++, or $CXX) on the PATH"
+    path = cache_dir() / f"renderfm_cpu_{_fingerprint(compiler)}.so"
+    if not path.is_file():
+        problem = _build(compiler, path)
+        if problem is not None:
+            return problem
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as error:
+        return f"the built library {path} cannot be loaded ({error})"
+    for name, argtypes in SIGNATURES.items():
+        function = getattr(lib, name)
+        function.argtypes, function.restype = argtypes, None
+    return lib
+
+
+def _fingerprint(compiler: str) -> str:
+    """A hash of the sources, the flags and the compiler's version."""
+    digest = hashlib.sha256()
+    for path in (SOURCE, *(CUDA_DIR / name for name in HEADERS)):
+        digest.update(path.read_bytes())
+    digest.update(" ".join(FLAGS).encode())
+    try:
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
+                                 timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        version = compiler
+    digest.update(version.encode())
+    return digest.hexdigest()[:16]
+
+
+def _build(compiler: str, path: Path) -> str | None:
+    """Compile SOURCE into path (atomically); None, or why it failed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".so", dir=path.parent)
+        os.close(handle)
+    except OSError as error:
+        return f"the cache folder {path.parent} is not writable ({error})"
+    try:
+        result = subprocess.run([compiler, *FLAGS, f"-I{CUDA_DIR}", str(SOURCE), "-o", temporary],
+                                capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            return f"{compiler} failed on {SOURCE.name}: {result.stderr.strip()[:500]}"
+        os.replace(temporary, path)
+        LOG.info("built the CPU kernels: %s", path)
+        return None
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"{compiler} could not be run ({error})"
+    finally:
+        Path(temporary).unlink(missing_ok=True)

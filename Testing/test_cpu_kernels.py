@@ -1,0 +1,210 @@
+"""The CPU kernels (render/cpu: the CUDA math headers in C++ loops, through ctypes) against the
+PyTorch reference, forward and backward, and their build.
+
+The per-Gaussian and per-pixel math is the CUDA kernels' own and is checked function by function
+in test_cuda_*_host.py; here the loops around it are checked (tiles, pixels, threads, argument
+order, autograd), on the sample CT and on the blend scenes of cuda_host/scenes.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from cuda_host.scenes import BLEND_BACKGROUND, BLEND_CASES, F32, project_scene
+
+from RenderFMLib import api
+from RenderFMLib.camera import camera_tensors
+from RenderFMLib.render import backends
+from RenderFMLib.render.cpu import available, loader, pipeline
+from RenderFMLib.render.reference import blend, precompute, render_torch, tile_keys
+from RenderFMLib.resources import resource_path
+
+pytestmark = pytest.mark.skipif(available() is not None,
+                                reason=f"the CPU kernels cannot be built here: {available()}")
+SIZE = 96  # px
+PARAMS = ("means", "dir_means", "log_scales", "corr_logits", "opacity_logits", "rgb", "sh")
+
+
+@pytest.fixture(scope="module")
+def shaped():
+    """The sample CT's AGP Gaussians (CT-Bone) with random shapes and view dependence, as
+    fine-tuning leaves them: correlations, unequal scales, direction means off the gradient."""
+    gaussians = api.prepare(resource_path("sample", "ct.nii.gz"), None, "CT-Bone", weights=None)
+    gen = torch.Generator().manual_seed(3)
+    params = {name: value.clone() for name, value in gaussians.params().items()}
+    n = len(gaussians)
+    params["corr_logits"] += 1.5 * torch.randn(n, 15, generator=gen)
+    params["log_scales"] += 0.4 * torch.randn(n, 6, generator=gen)
+    params["dir_means"] += 0.5 * torch.randn(n, 3, generator=gen)
+    return gaussians, params
+
+
+def _frame(renderer, params: dict, camera, grad: bool, background=(0.1, 0.2, 0.3)):
+    """(rgb, alpha, depth, {name: gradient}) of one frame; the loss weighs every output with
+    fixed random cotangents, so that every gradient path is used."""
+    params = {k: v.detach().clone().requires_grad_(grad) for k, v in params.items()}
+    w2c, intrinsics, centre = camera_tensors(camera, SIZE, SIZE, torch.device("cpu"), F32)
+    s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
+    rgb, alpha, depth = renderer(params["means"], params["dir_means"], s_c, gains, s_dd_inv,
+                                 params["opacity_logits"], params["rgb"], params["sh"], w2c,
+                                 intrinsics, centre, SIZE, SIZE, torch.tensor(background))
+    grads = {}
+    if grad:
+        gen = torch.Generator().manual_seed(1)
+        weights = [torch.randn(t.shape, generator=gen) for t in (rgb, alpha, depth)]
+        loss = sum((w * t).sum() for w, t in zip(weights, (rgb, alpha, 1e-3 * depth)))
+        loss.backward()
+        grads = {k: v.grad for k, v in params.items()}
+    return rgb.detach(), alpha.detach(), depth.detach(), grads
+
+
+@pytest.mark.parametrize("azimuth, elevation", [(30.0, 10.0), (200.0, -35.0)])
+def test_frame_and_gradients_match_the_reference(shaped, azimuth, elevation):
+    """Frames within 1e-5 (float32 sums of tens of terms in a different order: the reference
+    forms T in float64 from log1p; measured 5.4e-7) and depth within 2e-3 mm (measured 6e-4);
+    every gradient within 1e-4 of its largest magnitude (measured: up to 3.2e-6, in log_scales;
+    a wrong or missing term is off by O(1) of it)."""
+    gaussians, params = shaped
+    camera = api.default_camera(gaussians, azimuth, elevation)
+    ours = _frame(pipeline.render_cpu, params, camera, grad=True)
+    ref = _frame(render_torch, params, camera, grad=True)
+    assert ref[1].max() > 0.9 and (ref[1] > 0.01).float().mean() > 0.2  # the CT fills the view
+    for got, want in zip(ours[:2], ref[:2]):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    torch.testing.assert_close(ours[2], ref[2], rtol=0, atol=2e-3)
+    for name in PARAMS:
+        got, want = ours[3][name], ref[3][name]
+        scale = want.abs().max()
+        assert scale > 0, name
+        err = (got - want).abs()
+        assert (err <= 1e-4 * scale).all(), (name, err.max() / scale)
+
+
+@pytest.mark.parametrize("name", sorted(BLEND_CASES))
+def test_blend_matches_the_reference(name):
+    """The blend stage alone on cuda_host's scenes (stacked: transmittance runs out; opaque: the
+    0.99 cap; empty; a 7 x 5 image smaller than a tile), forward and backward, same binning."""
+    make, width, height = BLEND_CASES[name]
+    projected = project_scene(make(), width, height)
+    ids, ranges = tile_keys(projected["means2d"], projected["radii"], projected["depths"], width,
+                            height, pipeline.TILE_SIZE)
+    background = torch.tensor(BLEND_BACKGROUND, dtype=F32)
+    outputs = {}
+    for label, function in (("cpu", pipeline.blend), ("reference", blend)):
+        inputs = [projected[k].detach().clone().requires_grad_() for k in
+                  ("means2d", "conics", "colors", "opacities", "depths")]
+        extra = (pipeline.TILE_SIZE,) if function is blend else ()
+        rgb, alpha, depth = function(*inputs, ids, ranges, width, height, background, *extra)
+        gen = torch.Generator().manual_seed(2)
+        loss = sum((torch.randn(t.shape, generator=gen) * t).sum() for t in (rgb, alpha, depth))
+        if loss.requires_grad:
+            loss.backward()
+        grads = [torch.zeros_like(t) if t.grad is None else t.grad for t in inputs]
+        outputs[label] = (rgb.detach(), alpha.detach(), depth.detach(), grads)
+    ours, ref = outputs["cpu"], outputs["reference"]
+    torch.testing.assert_close(ours[0], ref[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(ours[1], ref[1], rtol=0, atol=1e-5)
+    torch.testing.assert_close(ours[2], ref[2], rtol=0, atol=1e-3)
+    for got, want in zip(ours[3], ref[3]):
+        scale = float(want.abs().max()) if want.numel() else 0.0
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * max(scale, 1e-3))
+    if name == "empty":
+        assert len(ids) == 0 and (ours[1] == 0).all()
+    else:
+        assert (ref[1] > 0).float().mean() > 0.2
+
+
+def test_same_bits_every_run_and_forward_for_any_thread_count(shaped):
+    """Work is dealt in fixed turns: two runs agree bit for bit, gradients included; the forward
+    pass does not depend on the thread count (each pixel and Gaussian is one thread's)."""
+    gaussians, params = shaped
+    camera = api.default_camera(gaussians, 75.0, 20.0)
+    first = _frame(pipeline.render_cpu, params, camera, grad=True)
+    second = _frame(pipeline.render_cpu, params, camera, grad=True)
+    assert all(torch.equal(a, b) for a, b in zip(first[:3], second[:3]))
+    assert all(torch.equal(first[3][k], second[3][k]) for k in PARAMS)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = _frame(pipeline.render_cpu, params, camera, grad=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(first[:3], single[:3]))
+
+
+def test_non_finite_gaussians_are_culled(shaped):
+    """NaN or Inf in a Gaussian culls it (DESIGN.md section 6): the frame is the frame without
+    it."""
+    gaussians, params = shaped
+    camera = api.default_camera(gaussians, 30.0, 10.0)
+    poisoned = {k: v.clone() for k, v in params.items()}
+    rows = torch.arange(0, len(gaussians), 997)
+    poisoned["means"][rows[::3], 0] = math.nan
+    poisoned["opacity_logits"][rows[1::3]] = math.inf * 0.0  # NaN
+    poisoned["log_scales"][rows[2::3], 1] = math.inf
+    keep = torch.ones(len(gaussians), dtype=torch.bool)
+    keep[rows] = False
+    got = _frame(pipeline.render_cpu, poisoned, camera, grad=False)
+    want = _frame(pipeline.render_cpu, {k: v[keep] for k, v in params.items()}, camera, grad=False)
+    assert torch.isfinite(got[0]).all()
+    torch.testing.assert_close(got[0], want[0], rtol=0, atol=1e-6)
+
+
+def test_the_window_renderer_is_the_kernels_and_culls_nothing_it_shows(shaped):
+    """optimize/windows.render_window: the kernels (auto) on the Gaussians its first pass keeps,
+    the same window as the reference over all of them."""
+    from RenderFMLib.optimize.windows import render_window
+
+    gaussians, params = shaped
+    camera = api.default_camera(gaussians, 120.0, 5.0)
+    window = (100, 60, 64)
+    rgb, alpha = render_window(params, camera, 256, window)
+    w2c, intrinsics, centre = camera_tensors(camera, 256, 256, torch.device("cpu"), F32)
+    intrinsics[0, 2] -= window[0]
+    intrinsics[1, 2] -= window[1]
+    s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
+    want = render_torch(params["means"], params["dir_means"], s_c, gains, s_dd_inv,
+                        params["opacity_logits"], params["rgb"], params["sh"], w2c, intrinsics,
+                        centre, 64, 64, torch.zeros(3))
+    assert want[1].max() > 0.5
+    torch.testing.assert_close(rgb, want[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(alpha, want[1], rtol=0, atol=1e-5)
+
+
+@pytest.fixture
+def fresh_loader(monkeypatch, tmp_path):
+    """The loader as in a new process, with an empty cache in tmp_path."""
+    monkeypatch.setattr(loader, "_loaded", {})
+    monkeypatch.setenv("RENDERFM_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_build_once_into_the_cache_atomically(fresh_loader, monkeypatch):
+    assert loader.available() is None
+    built = list(fresh_loader.iterdir())
+    assert len(built) == 1 and built[0].name.startswith("renderfm_cpu_")  # no temporary left
+    stamp = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(loader, "_loaded", {})  # a second process: loads, does not build
+    assert loader.available() is None and built[0].stat().st_mtime_ns == stamp
+
+
+def test_no_compiler_falls_back_to_the_reference(fresh_loader, monkeypatch, caplog):
+    monkeypatch.setenv("CXX", "no-such-compiler-renderfm")
+    reason = loader.available()
+    assert reason == "no C++ compiler (g++, or $CXX) on the PATH"
+    monkeypatch.setattr(backends, "_cpu_problem", loader.available)
+    assert backends.pick("auto", torch.device("cpu"), torch.float32) is render_torch
+    with pytest.raises(Exception, match="no C\\+\\+ compiler"):
+        backends.pick("cpu", torch.device("cpu"), torch.float32)
+    assert not list(fresh_loader.iterdir())
+
+
+def test_a_failed_build_says_why_and_leaves_nothing(fresh_loader, monkeypatch, tmp_path_factory):
+    broken = tmp_path_factory.mktemp("src") / "kernels.cpp"
+    broken.write_text("this is not C++\n")
+    monkeypatch.setattr(loader, "SOURCE", broken)
+    reason = loader.available()
+    assert reason is not None and "failed on kernels.cpp" in reason
+    assert not list(fresh_loader.iterdir())
