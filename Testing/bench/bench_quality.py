@@ -4,8 +4,9 @@
         [--sizes 256,512] [--views-eval 4] [--ft-size 384] [--ft-views 24] [--ft-heldout-size 512]
         [--device cpu] [--out docs/quality]
 
-Per scan x preset: prepare() (AGP) and finetune() against dvr, timed (--budget-s includes its dvr
-targets; --ft-* are finetune()'s size, views and heldout_size), then AGP and fine-tuned renders from
+Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetune() against dvr,
+timed (--budget-s includes its dvr targets; --ft-* are finetune()'s size, views and
+heldout_size), then AGP and fine-tuned renders from
 held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at each size scored
 against dvr and Slicer's CPU ray cast (where slicer-core is installed): medians over views of PSNR,
 SSIM, foreground SSIM (pixels either image covers), MS-SSIM (>= 161 px). Frame time: median over
@@ -249,7 +250,7 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
     tag = f"{scan.name} / {preset}"
     log(f"{tag}: preparing (AGP)")
     started = time.perf_counter()
-    agp = prepare(ct, scan.seg, preset, device=args.device)
+    agp = prepare(ct, scan.seg, preset, weights=None, device=args.device)
     prepare_s = time.perf_counter() - started
     log(f"{tag}: {len(agp):,} Gaussians in {prepare_s:.1f} s; fine-tuning ({args.budget_s:g} s)")
     last = [time.monotonic()]

@@ -20,7 +20,7 @@ import functools
 
 import torch
 
-from ..reference import precompute as reference_precompute
+from ..reference.precompute import precompute_backward
 from ..reference.tile_keys import tile_keys
 from .loader import library
 
@@ -48,10 +48,7 @@ class _Precompute(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        # Once per model and optimizer step, not per frame: autograd through the reference.
-        with torch.enable_grad():
-            inputs = [t.detach().requires_grad_() for t in ctx.saved_tensors]
-            return torch.autograd.grad(reference_precompute(*inputs), inputs, grads)
+        return precompute_backward(*ctx.saved_tensors, grads)
 
 
 def precompute(log_scales: torch.Tensor, corr_logits: torch.Tensor

@@ -24,7 +24,7 @@ import functools
 
 import torch
 
-from ..reference import precompute as reference_precompute
+from ..reference.precompute import precompute_backward
 from ..reference.tile_keys import TILE_SIZE, tile_grid
 from .buffers import POOL
 from .loader import as_arg, i32, i64, kernels, launch, launch_scope
@@ -46,10 +46,7 @@ class _Precompute(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        # Once per model and optimizer step, not per frame: autograd through the reference.
-        with torch.enable_grad():
-            inputs = [t.detach().requires_grad_() for t in ctx.saved_tensors]
-            return torch.autograd.grad(reference_precompute(*inputs), inputs, grads)
+        return precompute_backward(*ctx.saved_tensors, grads)
 
 
 def precompute(log_scales: torch.Tensor, corr_logits: torch.Tensor

@@ -49,6 +49,16 @@ def precompute(
     return s_c, gain, s_dd_inv
 
 
+def precompute_backward(log_scales: torch.Tensor, corr_logits: torch.Tensor,
+                        grads: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """dL/d (log_scales, corr_logits) from dL/d precompute's (S_c, K, S_dd_inv), by autograd
+    through `precompute`: the backward of the CUDA and CPU kernels' precompute (once per model
+    and optimizer step, not per frame)."""
+    with torch.enable_grad():
+        inputs = [log_scales.detach().requires_grad_(), corr_logits.detach().requires_grad_()]
+        return torch.autograd.grad(precompute(*inputs), inputs, grads)
+
+
 def precompute_direct(
     log_scales: torch.Tensor, corr_logits: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
