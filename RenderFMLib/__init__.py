@@ -16,7 +16,7 @@ _EXPORTS = {  # public name -> the module that defines it
     **dict.fromkeys(["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "CropBox", "FinetuneResult", "Frame",
                      "Progress",
                      "check_device", "check_finetune_target", "default_camera", "finetune",
-                     "load_ct", "prepare", "render", "shown"], "api"),
+                     "load_ct", "load_ct_as_read", "prepare", "render", "shown"], "api"),
     "Camera": "camera",
     "RenderFMError": "errors",
     "SixDGaussians": "gaussians",

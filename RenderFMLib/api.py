@@ -23,7 +23,7 @@ from .crop import CropBox, clipped_splats, crop_box
 from .errors import ArgumentTypeError, RenderFMError, RenderFMWarning
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
-from .loading import compact_labels, load_ct, load_labels
+from .loading import compact_labels, load_ct, load_ct_as_read, load_labels
 from .memory import check_preparation
 from .network.model import RenderFMNetwork
 from .network.weights import SHIPPED, cached_network, resolve_weights
@@ -38,7 +38,7 @@ from .volume import Volume
 
 __all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "CropBox", "FinetuneResult", "Frame",
            "Progress", "check_device", "check_finetune_target", "default_camera", "finetune",
-           "load_ct", "prepare", "render", "shown"]
+           "load_ct", "load_ct_as_read", "prepare", "render", "shown"]
 
 def prepare(
     ct: Volume | str | Path,
@@ -160,7 +160,8 @@ def finetune(
     """Optimise one scan's Gaussians against target views of it (optimize/finetune.py).
 
     ct: the CT the Gaussians were prepared from (a Volume in HU or a path, read with hu_offset
-    and resampled to spacing_mm as prepare() did); needed for target "dvr", which renders 6
+    and resampled to spacing_mm as prepare() did, to check that it is); needed for target
+    "dvr", which renders from the CT on its own grid, as Slicer draws it, never resampled: 6
     held-out views (4 orbit, 2 close-ups; never trained on) at heldout_size, then training
     targets, `views` orbit views and `close_ups` zoomed views at size x size pixels, as many as
     30 % of the budget allows (at least 4). target may instead be a `make-gt` settings folder (dvr
@@ -177,8 +178,8 @@ def finetune(
     if str(target) == "dvr":
         if ct is None:
             raise RenderFMError("fine-tuning against dvr needs the CT the Gaussians came from")
-        volume = load_ct(ct, hu_offset, spacing_mm, gaussians.device)
-        _check_same_ct(gaussians, volume)
+        volume = load_ct_as_read(ct, hu_offset, gaussians.device)  # the look Slicer draws
+        _check_same_ct(gaussians, load_ct(volume, None, spacing_mm, gaussians.device))
     train, heldout = views_for(gaussians, volume, str(target), size=size, orbit_views=views,
                                close_ups=close_ups, heldout_size=heldout_size, seed=seed,
                                progress=lambda f, m: progress(0.1 * f, m))

@@ -25,16 +25,27 @@ def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
             spacing_mm: float | None = None, device: str | torch.device = "cpu") -> Volume:
     """The CT in float32 HU on `device`, as prepare() reads it: read (or taken), offset by
     hu_offset, resampled to spacing_mm (isotropic) when given."""
-    if isinstance(ct, Volume):
-        volume = ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
-    else:
-        volume = read_ct(ct, hu_offset=hu_offset)
+    volume = _as_given(ct, hu_offset)
     if spacing_mm is None:
         spacing_mm = _spacing_for_thick_slices(volume)
     if spacing_mm is not None:
         check_resampling(math.prod(isotropic_grid(volume, spacing_mm)[1]))  # before the work
         volume = resample_isotropic(volume, spacing_mm)
     return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
+
+
+def load_ct_as_read(ct: Volume | str | Path, hu_offset: float | None = None,
+                    device: str | torch.device = "cpu") -> Volume:
+    """The CT in float32 HU on `device` on its own grid, never resampled: what Slicer draws."""
+    volume = _as_given(ct, hu_offset)
+    return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
+
+
+def _as_given(ct: Volume | str | Path, hu_offset: float | None) -> Volume:
+    """The CT read (or taken) and offset by hu_offset."""
+    if isinstance(ct, Volume):
+        return ct if hu_offset is None else Volume(ct.array + hu_offset, ct.ijk_to_ras)
+    return read_ct(ct, hu_offset=hu_offset)
 
 
 def _spacing_for_thick_slices(volume: Volume) -> float | None:

@@ -233,6 +233,28 @@ def test_every_option_reaches_api_finetune_and_its_defaults_are_the_apis(
     assert defaults == {name: api_defaults[name] for name in defaults}
 
 
+def test_a_ct_input_with_spacing_passes_the_ct_as_read(scan: Scan, tmp_path: Path, capsys,
+                                                      monkeypatch) -> None:
+    """`finetune CT --spacing 2`: prepared on the 2 mm grid, fine-tuned against the CT on its own
+    3 mm grid (api.finetune gets that CT and spacing_mm 2, to check the Gaussians' grid)."""
+    calls = []
+
+    @functools.wraps(api.finetune)  # the command takes its defaults from the signature
+    def finetune(gaussians, ct, **options):
+        calls.append((gaussians, ct, options))
+        scores = Scores(0.0, 30.0, 0.9, 0.8, ())
+        return api.FinetuneResult(gaussians, scores, scores, 0, 0.0, "iterations")
+
+    monkeypatch.setattr(api, "finetune", finetune)
+    status, _, err = run(capsys, scan.ct, "--seg", scan.seg, "--preset", PRESET, "--weights",
+                         "none", "--spacing", "2", "-o", tmp_path / "c.safetensors")
+    assert status == 0, err
+    ((gaussians, ct, options),) = calls
+    assert tuple(gaussians.volume_shape) == (48, 48, 48)
+    assert torch.equal(ct.array, read_ct(scan.ct).array.float())
+    assert (options["spacing_mm"], options["hu_offset"]) == (2.0, None)
+
+
 # --- mistakes: one line, status 2, nothing written --------------------------------------------
 
 ARGPARSE = "renderfm finetune: error: argument "
@@ -320,6 +342,27 @@ def test_short_finetune_lowers_the_heldout_loss(scan: Scan) -> None:
     assert (result.steps, result.stopped, result.kept_start) == (24, "iterations", False)
     assert result.after.loss < result.before.loss
     assert len(result.before.per_view) == len(result.after.per_view) == 6
+
+
+def test_dvr_targets_come_from_the_ct_as_read(scan: Scan, monkeypatch) -> None:
+    """Gaussians prepared on a resampled grid (spacing_mm 2 on the 3 mm crop) are fine-tuned
+    against dvr views of the CT on its own grid, the look Slicer draws: the targets' CT has the
+    file's shape and values, while the CT check still uses the resampled grid."""
+    gaussians = api.prepare(scan.ct, scan.seg, PRESET, weights=None, spacing_mm=2.0)
+    seen = []
+
+    def capture(gaussians, ct, target, **kwargs):
+        seen.append(ct)
+        raise KeyboardInterrupt  # enough: the targets' CT is known
+
+    monkeypatch.setattr(api, "views_for", capture)
+    with pytest.raises(KeyboardInterrupt):
+        api.finetune(gaussians, scan.ct, spacing_mm=2.0, budget_s=None)
+    as_read = read_ct(scan.ct)
+    assert tuple(gaussians.volume_shape) == (48, 48, 48) != tuple(as_read.shape)
+    assert torch.equal(seen[0].array, as_read.array.float())
+    with pytest.raises(api.RenderFMError, match="not the one these Gaussians were prepared from"):
+        api.finetune(gaussians, scan.ct, budget_s=None)  # without the spacing: another grid
 
 
 def test_should_stop_cancels_with_a_complete_model(scan: Scan, tmp_path: Path) -> None:

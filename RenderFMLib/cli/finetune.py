@@ -61,7 +61,13 @@ def _start(args: argparse.Namespace
            ) -> tuple[SixDGaussians, Volume | str | None, dict[str, float | None]]:
     """(Gaussians, the CT for the dvr target, how api.finetune reads that CT): a prepared model
     with --ct read as --hu-offset and --spacing say, or the input CT read once and prepared."""
-    from ..api import DEFAULT_PRESET, check_device, check_finetune_target, load_ct, prepare
+    from ..api import (
+        DEFAULT_PRESET,
+        check_device,
+        check_finetune_target,
+        load_ct_as_read,
+        prepare,
+    )
     from ..gaussians import SixDGaussians
 
     device = check_device(args.device)
@@ -77,11 +83,11 @@ def _start(args: argparse.Namespace
         raise UsageError("--ct: only for a prepared model; INPUT is the CT here")
     with progress_bar("preparing") as progress:
         progress(0.0, "reading the CT")
-        ct = load_ct(args.input, args.hu_offset, args.spacing, device)
-        gaussians = prepare(ct, args.seg, args.preset or DEFAULT_PRESET,
+        ct = load_ct_as_read(args.input, args.hu_offset, device)  # dvr's targets: not resampled
+        gaussians = prepare(ct, args.seg, args.preset or DEFAULT_PRESET, spacing_mm=args.spacing,
                             weights=weights_argument(args.weights), device=device,
                             progress=progress)
-    return gaussians, ct, {}
+    return gaussians, ct, {"spacing_mm": args.spacing}
 
 
 def add_finetune(commands: argparse._SubParsersAction) -> None:

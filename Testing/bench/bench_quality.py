@@ -2,7 +2,7 @@
 
     python Testing/bench/bench_quality.py [--scans NAME|PATH ...] [--presets P ...] [--budget-s 300]
         [--sizes 256,512] [--views-eval 4] [--ft-size 384] [--ft-views 24] [--ft-heldout-size 512]
-        [--device cpu] [--out docs/quality]
+        [--spacing MM] [--device cpu] [--out docs/quality]
 
 Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetune() against dvr,
 timed (--budget-s includes its dvr targets; --ft-* are finetune()'s size, views and
@@ -250,7 +250,7 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
     tag = f"{scan.name} / {preset}"
     log(f"{tag}: preparing (AGP)")
     started = time.perf_counter()
-    agp = prepare(ct, scan.seg, preset, weights=None, device=args.device)
+    agp = prepare(ct, scan.seg, preset, weights=None, spacing_mm=args.spacing, device=args.device)
     prepare_s = time.perf_counter() - started
     log(f"{tag}: {len(agp):,} Gaussians in {prepare_s:.1f} s; fine-tuning ({args.budget_s:g} s)")
     last = [time.monotonic()]
@@ -263,7 +263,7 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
     started = time.perf_counter()
     result = finetune(agp, ct, budget_s=args.budget_s, size=args.ft_size, views=args.ft_views,
                       close_ups=args.ft_views // 3, heldout_size=args.ft_heldout_size,
-                      progress=progress)
+                      spacing_mm=args.spacing, progress=progress)
     finetune_s = time.perf_counter() - started
     log(f"{tag}: {result.steps} steps in {finetune_s:.0f} s ({result.stopped}); held-out "
         f"{result.before.line()} -> {result.after.line()}")
@@ -311,6 +311,8 @@ def main() -> int:
                         help="held-out orbit views (4); close-ups: half as many, at least 1")
     for name, default in [("--ft-size", 384), ("--ft-views", 24), ("--ft-heldout-size", 512)]:
         parser.add_argument(name, type=int, default=default, help=f"finetune() setting ({default})")
+    parser.add_argument("--spacing", type=float, default=None,
+                        help="prepare on this isotropic grid (mm); references stay the CT's own")
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality")
     args = parser.parse_args()
@@ -324,6 +326,7 @@ def main() -> int:
               f"Fine-tune budget {args.budget_s:g} s per scan x preset; held-out views: "
               f"{args.views_eval} orbit + {max(1, args.views_eval // 2)} close-ups; cells: "
               "median over views, AGP -> fine-tuned"
+              + (f"; prepared at {args.spacing:g} mm" if args.spacing else "")
               + (f"; slicer-cpu skipped: {problem}" if problem else "")]
     print("\n".join(header), flush=True)
     rows: list[dict] = []
