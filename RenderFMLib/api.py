@@ -40,6 +40,7 @@ __all__ = ["DEFAULT_PRESET", "MAX_IMAGE_SIDE", "CropBox", "FinetuneResult", "Fra
            "Progress", "check_device", "check_finetune_target", "default_camera", "finetune",
            "load_ct", "load_ct_as_read", "prepare", "render", "shown"]
 
+
 def prepare(
     ct: Volume | str | Path,
     segmentation: Volume | str | Path | None = None,

@@ -1,5 +1,5 @@
 """Rendering a window of a view: the pixels [x0, x0 + side) x [y0, y0 + side) of a size x size
-image of a camera, with the PyTorch renderer (a shifted principal point), differentiable.
+image of a camera (a shifted principal point), differentiable.
 
 Fine-tuning renders crops of full-resolution views: the detail the display will show, at a
 fraction of a whole frame's cost. scale 2 renders the window of the view at half its size (the
