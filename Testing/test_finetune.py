@@ -27,6 +27,7 @@ from safetensors import safe_open
 from RenderFMLib import api
 from RenderFMLib.cli import main
 from RenderFMLib.demo import sample_paths
+from RenderFMLib.errors import RenderFMWarning
 from RenderFMLib.gaussians import SixDGaussians
 from RenderFMLib.groundtruth import dvr
 from RenderFMLib.groundtruth.cache import make_ground_truth
@@ -348,7 +349,8 @@ def test_dvr_targets_come_from_the_ct_as_read(scan: Scan, monkeypatch) -> None:
     """Gaussians prepared on a resampled grid (spacing_mm 2 on the 3 mm crop) are fine-tuned
     against dvr views of the CT on its own grid, the look Slicer draws: the targets' CT has the
     file's shape and values, while the CT check still uses the resampled grid."""
-    gaussians = api.prepare(scan.ct, scan.seg, PRESET, weights=None, spacing_mm=2.0)
+    with pytest.warns(RenderFMWarning, match="different grid"):  # the segmentation follows
+        gaussians = api.prepare(scan.ct, scan.seg, PRESET, weights=None, spacing_mm=2.0)
     seen = []
 
     def capture(gaussians, ct, target, **kwargs):
