@@ -82,3 +82,25 @@ def test_cli_backend_cuda_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err == f"renderfm: error: --backend cuda: {available()}\n"
     assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_backend_cpu_without_a_compiler_is_one_line(tmp_path, capsys, monkeypatch):
+    """As if no C++ compiler were found (a stand-in: this machine has g++)."""
+    import RenderFMLib.render.cpu as cpu
+
+    monkeypatch.setattr(cpu, "available", lambda: "no C++ compiler (g++, or $CXX) on the PATH")
+    status = main(["render", str(SAMPLE), "--preset", "CT-AAA", "--size", "32", "--backend",
+                   "cpu", "-o", str(tmp_path / "out.png")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == "renderfm: error: --backend cpu: no C++ compiler (g++, or $CXX) on the PATH\n"
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.skipif(cpu_problem() is not None, reason="the CPU kernels cannot be built here")
+def test_cli_backend_cpu_renders(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    status = main(["render", str(SAMPLE), "--preset", "CT-AAA", "--size", "32", "--backend",
+                   "cpu", "-o", str(out)])
+    assert status == 0, capsys.readouterr().err
+    assert out.stat().st_size > 0
