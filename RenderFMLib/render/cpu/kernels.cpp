@@ -21,30 +21,17 @@
 #include <thread>
 #include <vector>
 
+#include "array_io.cuh"
 #include "gaussian_math_bwd.cuh"
 
 namespace {
 
+using renderfm::load_mat3;
+using renderfm::load_vec3;
 using renderfm::Mat3;
+using renderfm::store_mat3;
+using renderfm::store_vec3;
 using renderfm::Vec3;
-
-Vec3 load_vec3(const float* p, int64_t g) { return {p[3 * g], p[3 * g + 1], p[3 * g + 2]}; }
-
-Mat3 load_mat3(const float* p, int64_t g) {
-  Mat3 a;
-  for (int k = 0; k < 9; ++k) a.m[k] = p[9 * g + k];
-  return a;
-}
-
-void store_vec3(float* p, int64_t g, Vec3 v) {
-  p[3 * g] = v.x;
-  p[3 * g + 1] = v.y;
-  p[3 * g + 2] = v.z;
-}
-
-void store_mat3(float* p, int64_t g, const Mat3& a) {
-  for (int k = 0; k < 9; ++k) p[9 * g + k] = a.m[k];
-}
 
 // Run body(worker, begin, end) over [0, n) in chunks of `grain`, dealt in turn to `threads`
 // workers (worker w takes chunks w, w + threads, ...); worker 0 is the calling thread.

@@ -30,7 +30,7 @@ from ..cuda import CUDA_DIR
 
 LOG = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("kernels.cpp")
-HEADERS = ("gaussian_math.cuh", "gaussian_math_bwd.cuh")
+HEADERS = ("array_io.cuh", "gaussian_math.cuh", "gaussian_math_bwd.cuh")
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
 _lock = threading.Lock()
 _loaded: dict[str, ctypes.CDLL | str] = {}

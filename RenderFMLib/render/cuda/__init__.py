@@ -7,7 +7,8 @@ The kernel sources, shipped as package data, one stage and direction per file:
                            build it with g++ and compare it with the reference)
     gaussian_math_bwd.cuh  their backward (vector-Jacobian) twins: what torch autograd gives
     tile_keys.cuh          tile binning's math: counts, keys, per-tile range search
-    kernel_io.cuh          device-side loads, stores and grid-stride indexing
+    array_io.cuh           loads and stores of a Gaussian's row (also the CPU loops' ../cpu)
+    kernel_io.cuh          grid-stride indexing, and array_io.cuh
     precompute.cu          ``precompute``: S_c, K, S_dd^-1 per Gaussian (once per model)
     slice_project_fwd.cu   ``slice_project_fwd``: slice, shade, project and cull (per frame)
     slice_project_bwd.cu   ``slice_project_bwd``: its backward, one thread per Gaussian
