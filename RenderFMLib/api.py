@@ -23,7 +23,7 @@ from .crop import CropBox, clipped_splats, crop_box
 from .errors import ArgumentTypeError, RenderFMError, RenderFMWarning
 from .frame import MAX_IMAGE_SIDE, Frame, Progress, check_device, silent
 from .gaussians import SixDGaussians
-from .loading import compact_labels, load_ct, load_ct_as_read, load_labels
+from .loading import compact_labels, load_ct, load_ct_as_read, load_labels, prepared_grid
 from .memory import check_preparation
 from .network.model import RenderFMNetwork
 from .network.weights import SHIPPED, cached_network, resolve_weights
@@ -180,7 +180,7 @@ def finetune(
         if ct is None:
             raise RenderFMError("fine-tuning against dvr needs the CT the Gaussians came from")
         volume = load_ct_as_read(ct, hu_offset, gaussians.device)  # the look Slicer draws
-        _check_same_ct(gaussians, load_ct(volume, None, spacing_mm, gaussians.device))
+        _check_same_ct(gaussians, *prepared_grid(volume, spacing_mm))
     train, heldout = views_for(gaussians, volume, str(target), size=size, orbit_views=views,
                                close_ups=close_ups, heldout_size=heldout_size, seed=seed,
                                progress=lambda f, m: progress(0.1 * f, m))
@@ -216,13 +216,15 @@ def _check_finetune_numbers(iterations: int, budget_s: float | None, size: int,
                                 "close_ups >= 0")
 
 
-def _check_same_ct(gaussians: SixDGaussians, volume: Volume) -> None:
-    """RenderFMError when the CT is not the one the Gaussians were prepared from."""
-    same = (tuple(volume.shape) == tuple(gaussians.volume_shape)
-            and np.allclose(volume.ijk_to_ras, gaussians.ijk_to_ras, atol=1e-3))
+def _check_same_ct(gaussians: SixDGaussians, ijk_to_ras: np.ndarray,
+                   shape: tuple[int, int, int]) -> None:
+    """RenderFMError when the CT's prepared grid (ijk_to_ras, shape) is not the one the Gaussians
+    were prepared on."""
+    same = (tuple(shape) == tuple(gaussians.volume_shape)
+            and np.allclose(ijk_to_ras, gaussians.ijk_to_ras, atol=1e-3))
     if not same:
         raise RenderFMError(
-            f"the CT (grid {list(volume.shape)}) is not the one these Gaussians were prepared from "
+            f"the CT (grid {list(shape)}) is not the one these Gaussians were prepared from "
             f"(grid {list(gaussians.volume_shape)}, or another position); give that CT, with the "
             "same --spacing")
 

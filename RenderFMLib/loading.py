@@ -34,6 +34,18 @@ def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
     return Volume(volume.array.to(device=device, dtype=torch.float32), volume.ijk_to_ras)
 
 
+def prepared_grid(volume: Volume, spacing_mm: float | None = None
+                  ) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """(ijk_to_ras, shape (K, J, I)) of the grid load_ct puts `volume` on for spacing_mm (its own
+    grid, or an isotropic one for spacing_mm or thick slices), without resampling it."""
+    if spacing_mm is None:
+        spacing_mm = _spacing_for_thick_slices(volume)
+    if spacing_mm is None:
+        k, j, i = volume.shape
+        return np.asarray(volume.ijk_to_ras), (k, j, i)
+    return isotropic_grid(volume, spacing_mm)
+
+
 def load_ct_as_read(ct: Volume | str | Path, hu_offset: float | None = None,
                     device: str | torch.device = "cpu") -> Volume:
     """The CT in float32 HU on `device` on its own grid, never resampled: what Slicer draws."""

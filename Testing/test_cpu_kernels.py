@@ -16,6 +16,7 @@ from cuda_host.scenes import BLEND_BACKGROUND, BLEND_CASES, F32, project_scene
 
 from RenderFMLib import api
 from RenderFMLib.camera import camera_tensors
+from RenderFMLib.errors import RenderFMError
 from RenderFMLib.render import backends
 from RenderFMLib.render.cpu import available, loader, pipeline
 from RenderFMLib.render.reference import blend, precompute, render_torch, tile_keys
@@ -196,7 +197,7 @@ def test_no_compiler_falls_back_to_the_reference(fresh_loader, monkeypatch, capl
     assert reason == "no C++ compiler (g++, or $CXX) on the PATH"
     monkeypatch.setattr(backends, "_cpu_problem", loader.available)
     assert backends.pick("auto", torch.device("cpu"), torch.float32) is render_torch
-    with pytest.raises(Exception, match="no C\\+\\+ compiler"):
+    with pytest.raises(RenderFMError, match="no C\\+\\+ compiler"):
         backends.pick("cpu", torch.device("cpu"), torch.float32)
     assert not list(fresh_loader.iterdir())
 
