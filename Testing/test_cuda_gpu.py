@@ -173,7 +173,9 @@ def test_tile_keys_equal_reference(device):
 
 def test_precompute_matches_reference(device):
     """S_c, K, S_dd^-1 within 1e-4 of each matrix's largest entry (test_cuda_math_host's bound
-    for well-conditioned direction scales); the backward is the reference's own autograd."""
+    for well-conditioned direction scales); the backward (precompute_bwd.cu) within 1e-4 of each
+    Gaussian's largest gradient from autograd through the reference in float64 (float32 through
+    two 3x3 inverses; test_cpu_kernels measures 2e-7 for the same math)."""
     scene = blend_scene(2000, seed=14)
     inputs = [scene[k].to(device).requires_grad_() for k in ("log_scales", "corr_logits")]
     got, want = stages.precompute(*inputs), reference.precompute(*inputs)
@@ -181,9 +183,12 @@ def test_precompute_matches_reference(device):
         error = (g - w).detach().abs().amax((1, 2))
         assert (error <= 1e-4 * w.detach().abs().amax((1, 2))).all()
     cotangents = [torch.randn_like(w) for w in want]
+    exact = [t.detach().cpu().double().requires_grad_() for t in inputs]
     for g, w in zip(torch.autograd.grad(got, inputs, cotangents),
-                    torch.autograd.grad(want, inputs, cotangents)):
-        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+                    torch.autograd.grad(reference.precompute(*exact), exact,
+                                        [c.cpu().double() for c in cotangents])):
+        error = (g.cpu().double() - w).abs().amax(1)
+        assert (error <= 1e-4 * w.abs().amax(1)).all()
 
 
 # ---------------------------------------------------------------- gradients -------------------

@@ -23,7 +23,8 @@ nvrtc = pytest.importorskip(
            "'nvidia-cuda-nvrtc-cu12>=12.8,<13' (the 'test' extra)")
 
 ARCHITECTURES = (75, 80, 86, 89, 90)  # Turing, Ampere (A100, RTX 30), Ada, Hopper
-KERNELS = {"precompute.cu": {"precompute"}, "slice_project_fwd.cu": {"slice_project_fwd"},
+KERNELS = {"precompute.cu": {"precompute"}, "precompute_bwd.cu": {"precompute_bwd"},
+           "slice_project_fwd.cu": {"slice_project_fwd"},
            "slice_project_bwd.cu": {"slice_project_bwd"},
            "tile_keys.cu": {"tile_counts", "tile_keys", "tile_ranges"},
            "blend_fwd.cu": {"blend_fwd"}, "blend_bwd.cu": {"blend_bwd"}}

@@ -8,7 +8,8 @@ Per preset and spacing (prepare(..., weights=None, spacing_mm=...): AGP; 1.5 mm 
 Gaussian per voxel of the 3 mm sample): the median over --views orbit views of
 - a frame through api.render with backend "torch" and "cpu", in turn per view, after a warm-up;
 - a frame's forward and backward pass (a loss on rgb and alpha) with every parameter requiring
-  gradients, for each backend;
+  gradients, for each backend (precompute too: the reference's, or the kernels' precompute and
+  precompute_bwd);
 - a "cpu" frame at each blend tile size in --tiles (pipeline.TILE_SIZE, the shipped value
   marked), the largest --sizes only.
 The ratios torch / cpu come from the same run. Prints the machine and markdown tables.
@@ -42,12 +43,14 @@ def frame_s(gaussians, camera, size: int, backend: str) -> float:
 
 
 def step_s(gaussians, camera, size: int, backend: str) -> float:
-    """Seconds of one differentiable frame and its backward pass (precompute included)."""
+    """Seconds of one differentiable frame and its backward pass, the backend's precompute
+    included."""
     params = {k: v.detach().clone().requires_grad_() for k, v in gaussians.params().items()}
     w2c, intrinsics, centre = camera_tensors(camera, size, size, torch.device("cpu"),
                                              torch.float32)
     started = time.perf_counter()
-    s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
+    slicing = cpu_pipeline.precompute if backend == "cpu" else precompute
+    s_c, gains, s_dd_inv = slicing(params["log_scales"], params["corr_logits"])
     rgb, alpha, _ = pick(backend, torch.device("cpu"), torch.float32)(
         params["means"], params["dir_means"], s_c, gains, s_dd_inv, params["opacity_logits"],
         params["rgb"], params["sh"], w2c, intrinsics, centre, size, size, torch.zeros(3))

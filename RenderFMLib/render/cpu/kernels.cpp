@@ -4,6 +4,7 @@
 // these functions in autograd and checks nothing (its caller does).
 //
 //   precompute         once per model: S_c, K, S_dd^-1                (precompute.cu)
+//   precompute_bwd     per Gaussian: dL/d log-scales, correlations    (precompute_bwd.cu)
 //   slice_project_fwd  per Gaussian: slice, shade, project             (slice_project_fwd.cu)
 //   slice_project_bwd  per Gaussian, recomputing its forward           (slice_project_bwd.cu)
 //   blend_fwd          per pixel: its tile's list front to back        (blend_fwd.cu)
@@ -85,6 +86,18 @@ void precompute(int64_t n, const float* log_scales, const float* corr_logits, fl
       store_mat3(gains, g, gain);
       store_mat3(s_dd_inv, g, dd_inv);
     }
+  });
+}
+
+void precompute_bwd(int64_t n, const float* log_scales, const float* corr_logits,
+                    const float* grad_s_c, const float* grad_gains, const float* grad_s_dd_inv,
+                    float* grad_log_scales, float* grad_corr_logits, int threads) {
+  parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g)
+      renderfm::precompute_gaussian_bwd(log_scales + 6 * g, corr_logits + 15 * g,
+                                        load_mat3(grad_s_c, g), load_mat3(grad_gains, g),
+                                        load_mat3(grad_s_dd_inv, g), grad_log_scales + 6 * g,
+                                        grad_corr_logits + 15 * g);
   });
 }
 

@@ -38,6 +38,7 @@ _loaded: dict[str, ctypes.CDLL | str] = {}
 P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 SIGNATURES = {  # argument types of kernels.cpp's functions, in order
     "precompute": [I64, P, P, P, P, P, I32],
+    "precompute_bwd": [I64, *[P] * 7, I32],
     "slice_project_fwd": [I64, *[P] * 11, I32, I32, *[P] * 6, I32],
     "slice_project_bwd": [I64, *[P] * 11, I32, I32, *[P] * 13, I32],
     "blend_fwd": [*[P] * 7, I64, I32, I32, I32, *[P] * 6, I32],

@@ -1,6 +1,6 @@
 """One frame with the CPU kernels (kernels.cpp): the stages, autograd, and render_cpu.
 
-    precompute      kernels.cpp precompute          backward: the reference's graph
+    precompute      precompute / precompute_bwd     autograd: _Precompute
     slice_project   slice_project_fwd / _bwd        autograd: _SliceProject
     tile_keys       the reference's (torch.sort)    no gradient (integers)
     blend           blend_fwd / blend_bwd           autograd: _Blend
@@ -20,7 +20,6 @@ import functools
 
 import torch
 
-from ..reference.precompute import precompute_backward
 from ..reference.tile_keys import tile_keys
 from .loader import library
 
@@ -48,7 +47,12 @@ class _Precompute(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        return precompute_backward(*ctx.saved_tensors, grads)
+        log_scales, corr_logits = ctx.saved_tensors
+        grads = [g.contiguous() for g in grads]  # zeros for an unused output (materialised)
+        outputs = torch.empty_like(log_scales), torch.empty_like(corr_logits)
+        library().precompute_bwd(len(log_scales), _ptr(log_scales), _ptr(corr_logits),
+                                 *map(_ptr, grads), *map(_ptr, outputs), _threads())
+        return outputs
 
 
 def precompute(log_scales: torch.Tensor, corr_logits: torch.Tensor

@@ -1,10 +1,12 @@
 // Backward (vector-Jacobian) twins of gaussian_math.cuh's per-frame functions, shared by the CUDA
-// backward kernels and the host test harness. Each gives what torch autograd gives through the
-// PyTorch reference, including its conventions at the edges:
+// backward kernels, the CPU kernels and the host test harness. Each gives what torch autograd
+// gives through the PyTorch reference, including its conventions at the edges:
 //
-//   slice_project_bwd  render/reference/slice_project.py  slice_project (slice, shade, project)
-//   start_pixel_bwd,   render/reference/blend.py          blend (one pixel, walked back to front
-//   blend_step_bwd                                        from the forward's final T)
+//   precompute_gaussian_bwd  render/reference/precompute.py    precompute (block form)
+//   slice_project_bwd        render/reference/slice_project.py slice_project (slice, shade,
+//                                                              project)
+//   start_pixel_bwd,         render/reference/blend.py         blend (one pixel, walked back to
+//   blend_step_bwd                                             front from the forward's final T)
 //
 // Edge conventions (torch's): clamp, clamp_min and clamp_max pass the gradient where the input
 // lies within the bounds, bounds included; torch.where passes it to the branch taken, so the
@@ -50,6 +52,90 @@ RFM_HD Vec3 normalized_bwd(Vec3 v, Vec3 grad) {
   const float norm = sqrtf(dot(v, v));
   if (!(norm >= MIN_NORM)) return scaled(grad, 1.0f / MIN_NORM);
   return scaled(sub(grad, scaled(v, dot(grad, v) / (norm * norm))), 1.0f / norm);
+}
+
+// ---------------------------------------------------------------- stage 1 backward ------------
+
+RFM_HD Mat3 negated(Mat3 a) {
+  for (int k = 0; k < 9; ++k) a.m[k] = -a.m[k];
+  return a;
+}
+
+// A + A^T.
+RFM_HD Mat3 symmetrized(const Mat3& a) { return mat_add(a, transpose(a)); }
+
+// -X^-T G X^-T: the gradient of X from G, the gradient of its inverse X^-1 (given as x_inv).
+RFM_HD Mat3 inverse_bwd(const Mat3& x_inv, const Mat3& g) {
+  const Mat3 x_inv_t = transpose(x_inv);
+  return negated(mul(mul(x_inv_t, g), x_inv_t));
+}
+
+// dL/d (log_scales, corr_logits) of precompute_gaussian, given dL/d its s_c, gain and s_dd_inv;
+// render/reference/precompute.py's precompute_backward (torch autograd through the block form).
+// Reverse mode through the forward's steps, with R = (I + M M^T)^-1 B^-1 and T = M^T R, so
+// gain = A_pp T; the solves B^-1 X count as the products B^-1 X (the gradient reaching B's upper
+// triangle, which torch drops, meets factor entries that are zero). Every factor entry is
+// s_row * u: d log s_row collects g * entry over its row, d c collects g * s_row * 2 sig (1 - sig).
+// An all-zero cotangent gives zeros (a culled Gaussian, NaN or Inf parameters included).
+RFM_HD void precompute_gaussian_bwd(const float log_scales[6], const float corr_logits[15],
+                                    const Mat3& g_s_c, const Mat3& g_gain, const Mat3& g_s_dd_inv,
+                                    float g_log_scales[6], float g_corr_logits[15]) {
+  for (int k = 0; k < 6; ++k) g_log_scales[k] = 0.0f;
+  for (int k = 0; k < 15; ++k) g_corr_logits[k] = 0.0f;
+  bool zero = true;
+  for (int k = 0; k < 9; ++k)
+    zero = zero && g_s_c.m[k] == 0.0f && g_gain.m[k] == 0.0f && g_s_dd_inv.m[k] == 0.0f;
+  if (zero) return;
+  // the forward, as precompute_gaussian computes it
+  const Mat3 a_pp = factor_block(log_scales, corr_logits, 0, 0);
+  const Mat3 a_dp = factor_block(log_scales, corr_logits, 3, 0);
+  const Mat3 b = factor_block(log_scales, corr_logits, 3, 3);
+  const Mat3 m = lower_solve(b, a_dp);
+  const Mat3 m_t = transpose(m);
+  const Mat3 b_inv = lower_solve(b, identity());
+  const Mat3 p_inv = inverse(plus_identity(mul(m, m_t)));  // (I + M M^T)^-1
+  const Mat3 q_inv = inverse(plus_identity(mul(m_t, m)));  // (I + M^T M)^-1
+  const Mat3 r = mul(p_inv, b_inv);
+  const Mat3 t = mul(m_t, r);
+  const Mat3 b_inv_t = transpose(b_inv);
+  // s_c = A_pp Q^-1 A_pp^T and gain = A_pp T
+  const Mat3 g_a_pp = mat_add(
+      mat_add(mul(mul(g_s_c, a_pp), transpose(q_inv)), mul(mul(transpose(g_s_c), a_pp), q_inv)),
+      mul(g_gain, transpose(t)));
+  const Mat3 g_q_inv = mul(mul(transpose(a_pp), g_s_c), a_pp);
+  const Mat3 g_t = mul(transpose(a_pp), g_gain);
+  // T = M^T R, R = P^-1 B^-1, s_dd_inv = B^-T P^-1 B^-1
+  Mat3 g_m = mul(r, transpose(g_t));
+  const Mat3 g_r = mul(m, g_t);
+  const Mat3 g_p_inv = mat_add(mul(g_r, b_inv_t), mul(mul(b_inv, g_s_dd_inv), b_inv_t));
+  const Mat3 g_b_inv =
+      mat_add(mul(transpose(p_inv), g_r), mat_add(mul(mul(p_inv, b_inv), transpose(g_s_dd_inv)),
+                                                  mul(mul(transpose(p_inv), b_inv), g_s_dd_inv)));
+  // Q = I + M^T M, P = I + M M^T
+  g_m = mat_add(g_m, mul(m, symmetrized(inverse_bwd(q_inv, g_q_inv))));
+  g_m = mat_add(g_m, mul(symmetrized(inverse_bwd(p_inv, g_p_inv)), m));
+  // M = B^-1 A_dp, and B^-1
+  const Mat3 g_a_dp = mul(b_inv_t, g_m);
+  const Mat3 g_b = mat_add(negated(mul(g_a_dp, m_t)), inverse_bwd(b_inv, g_b_inv));
+  // onto the factor's entries s_row * u
+  const Mat3* blocks[3][2] = {{&a_pp, &g_a_pp}, {&a_dp, &g_a_dp}, {&b, &g_b}};
+  for (int which = 0; which < 3; ++which) {
+    const int row0 = which == 0 ? 0 : 3, col0 = which == 2 ? 3 : 0;
+    const Mat3& entry = *blocks[which][0];
+    const Mat3& grad = *blocks[which][1];
+    for (int i = 0; i < 3; ++i) {
+      const int row = row0 + i;
+      for (int j = 0; j < 3; ++j) {
+        const int col = col0 + j;
+        if (col > row) continue;
+        g_log_scales[row] += grad.m[3 * i + j] * entry.m[3 * i + j];
+        if (col == row) continue;
+        const float sig = sigmoid(corr_logits[row * (row - 1) / 2 + col]);
+        g_corr_logits[row * (row - 1) / 2 + col] =
+            grad.m[3 * i + j] * expf(log_scales[row]) * 2.0f * sig * (1.0f - sig);
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------- stage 2 backward ------------

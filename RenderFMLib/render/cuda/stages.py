@@ -1,6 +1,6 @@
 """The CUDA stages, with the inputs and outputs of their PyTorch twins (../reference).
 
-    precompute      precompute.cu (once per model)                 backward: the reference's
+    precompute      precompute.cu / precompute_bwd.cu              autograd: _Precompute
     slice_project   slice_project_fwd.cu / slice_project_bwd.cu    autograd: _SliceProject
     tile_keys       tile_keys.cu + torch's radix sort              no gradient (integers)
     blend           blend_fwd.cu / blend_bwd.cu                    autograd: _Blend
@@ -24,7 +24,6 @@ import functools
 
 import torch
 
-from ..reference.precompute import precompute_backward
 from ..reference.tile_keys import TILE_SIZE, tile_grid
 from .buffers import POOL
 from .loader import as_arg, i32, i64, kernels, launch, launch_scope
@@ -46,13 +45,21 @@ class _Precompute(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        return precompute_backward(*ctx.saved_tensors, grads)
+        log_scales, corr_logits = ctx.saved_tensors
+        n, device = log_scales.shape[0], log_scales.device
+        grads = [g.contiguous() for g in grads]  # zeros for an unused output (materialised)
+        outputs = torch.empty_like(log_scales), torch.empty_like(corr_logits)
+        with launch_scope(device):
+            launch(kernels(device)["precompute_bwd"], n,
+                   (i64(n), as_arg(log_scales), as_arg(corr_logits), *map(as_arg, grads),
+                    *map(as_arg, outputs)))
+        return outputs
 
 
 def precompute(log_scales: torch.Tensor, corr_logits: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """reference.precompute on the GPU: (S_c, K, S_dd^-1), each [N, 3, 3], from log_scales
-    [N, 6] and corr_logits [N, 15]; its backward recomputes the reference's graph."""
+    [N, 6] and corr_logits [N, 15]."""
     return _Precompute.apply(log_scales, corr_logits)
 
 

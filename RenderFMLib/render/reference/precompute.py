@@ -52,8 +52,7 @@ def precompute(
 def precompute_backward(log_scales: torch.Tensor, corr_logits: torch.Tensor,
                         grads: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     """dL/d (log_scales, corr_logits) from dL/d precompute's (S_c, K, S_dd_inv), by autograd
-    through `precompute`: the backward of the CUDA and CPU kernels' precompute (once per model
-    and optimizer step, not per frame)."""
+    through `precompute`: the twin of the CUDA and CPU kernels' precompute_bwd."""
     with torch.enable_grad():
         inputs = [log_scales.detach().requires_grad_(), corr_logits.detach().requires_grad_()]
         return torch.autograd.grad(precompute(*inputs), inputs, grads)
