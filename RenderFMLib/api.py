@@ -29,7 +29,7 @@ from .network.model import RenderFMNetwork
 from .network.weights import SHIPPED, cached_network, resolve_weights
 from .optimize.finetune import FinetuneOptions, FinetuneResult
 from .optimize.finetune import finetune as _finetune
-from .optimize.views import views_for
+from .optimize.sampling import views_for
 from .render.backends import pick as pick_renderer
 from .resources import DEFAULT_PRESET
 from .segmentation.classes import GROUPS, group_indices, labels_in_groups
@@ -144,9 +144,7 @@ def finetune(
     ct: Volume | str | Path | None = None,
     *,
     target: str | Path = "dvr",
-    size: int = 384,
-    views: int = 24,
-    close_ups: int = 8,
+    size: int = 512,
     heldout_size: int = 512,
     iterations: int = 3000,
     budget_s: float | None = 300.0,
@@ -163,28 +161,28 @@ def finetune(
     ct: the CT the Gaussians were prepared from (a Volume in HU or a path, read with hu_offset
     and resampled to spacing_mm as prepare() did, to check that it is); needed for target
     "dvr", which renders from the CT on its own grid, as Slicer draws it, never resampled: 6
-    held-out views (4 orbit, 2 close-ups; never trained on) at heldout_size, then training
-    targets, `views` orbit views and `close_ups` zoomed views at size x size pixels, as many as
-    30 % of the budget allows (at least 4). target may instead be a `make-gt` settings folder (dvr
-    or pathtraced images of this scan and preset; every 4th view is held out). iterations and
-    budget_s (seconds for the whole call: targets, optimisation and scoring; None: no limit) end
-    the run, as do should_stop() and Ctrl-C; crop: the side in pixels of the window rendered per
-    step. Returns a FinetuneResult (.gaussians, held-out .before / .after scores, steps, seconds,
-    why it stopped).
+    held-out views (4 orbit, 2 close-ups; never trained on) at heldout_size, and each step a
+    crop x crop window of a new random view (any azimuth, elevations up to 60 degrees, a quarter
+    of them close-ups) of size / 2 to size pixels. target may instead be a `make-gt` settings
+    folder (dvr or pathtraced images of this scan and preset; every 4th view is held out, the
+    others are cut into windows). iterations and budget_s (seconds for the whole call: held-out
+    targets, optimisation and scoring; None: no limit) end the run, as do should_stop() and
+    Ctrl-C. Returns a FinetuneResult (.gaussians, held-out .before / .after scores, steps,
+    seconds, why it stopped).
     """
     started = time.monotonic()
     check_finetune_target(target)
-    _check_finetune_numbers(iterations, budget_s, size, heldout_size, crop, views, close_ups)
+    _check_finetune_numbers(iterations, budget_s, size, heldout_size, crop)
     volume = None
     if str(target) == "dvr":
         if ct is None:
             raise RenderFMError("fine-tuning against dvr needs the CT the Gaussians came from")
         volume = load_ct_as_read(ct, hu_offset, gaussians.device)  # the look Slicer draws
         _check_same_ct(gaussians, *prepared_grid(volume, spacing_mm))
-    train, heldout = views_for(gaussians, volume, str(target), size=size, orbit_views=views,
-                               close_ups=close_ups, heldout_size=heldout_size, seed=seed,
+    train, heldout = views_for(gaussians, volume, str(target), size=size, crop=crop,
+                               heldout_size=heldout_size, seed=seed,
                                progress=lambda f, m: progress(0.1 * f, m))
-    options = FinetuneOptions(iterations, budget_s, crop, densify, seed=seed)
+    options = FinetuneOptions(iterations, budget_s, densify, seed=seed)
     return _finetune(gaussians, train, heldout, options, started=started,
                      progress=lambda f, m: progress(0.1 + 0.9 * f, m), should_stop=should_stop)
 
@@ -201,19 +199,17 @@ def check_finetune_target(target: str | Path) -> None:
 
 
 def _check_finetune_numbers(iterations: int, budget_s: float | None, size: int,
-                            heldout_size: int, crop: int, views: int, close_ups: int) -> None:
+                            heldout_size: int, crop: int) -> None:
     """RenderFMError naming the first argument out of range."""
     checks = [("iterations", iterations, iterations >= 0),
               ("budget_s", budget_s, budget_s is None or budget_s > 0),
               ("size", size, 16 <= size <= MAX_IMAGE_SIDE),
               ("heldout_size", heldout_size, 16 <= heldout_size <= MAX_IMAGE_SIDE),
-              ("crop", crop, 16 <= crop),
-              ("views", views, views >= 1), ("close_ups", close_ups, close_ups >= 0)]
+              ("crop", crop, 16 <= crop)]
     for name, value, ok in checks:
         if not ok:
             raise RenderFMError(f"finetune: {name} out of range ({value}); iterations >= 0, "
-                                "budget_s > 0, sizes 16..8192, crop >= 16, views >= 1, "
-                                "close_ups >= 0")
+                                "budget_s > 0, sizes 16..8192, crop >= 16")
 
 
 def _check_same_ct(gaussians: SixDGaussians, ijk_to_ras: np.ndarray,

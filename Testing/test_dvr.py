@@ -336,6 +336,35 @@ def test_silhouette_agrees_with_the_gaussian_renderer(sample_ct):
     assert iou > 0.94, iou
 
 
+# ---------------------------------------------------------------- scenes and windows ----------
+
+def test_a_scene_renders_each_camera_and_window_as_render_dvr_does(sample_ct):
+    """One DvrScene (normals computed once) drawn from two cameras (two headlights) gives each
+    render_dvr frame, and a window of a frame gives those pixels: within 1e-6 (the same rays
+    and samples; only the passes over them are cut elsewhere, which reorders float32 products
+    of transmittance)."""
+    scene = dvr.DvrScene(sample_ct, _bone())
+    for azimuth in (0.0, 130.0):
+        camera = orbit_camera(sample_ct.center_ras(), sample_ct.bounding_radius(), azimuth, 20)
+        whole = render_dvr(sample_ct, _bone(), camera, (96, 80))
+        again = scene.render(camera, (96, 80))
+        window = scene.render(camera, (96, 80), window=(30, 12, 40))
+        assert whole.alpha.max() > 0.9
+        for got, want in ((again, whole), (window, whole)):
+            rows = slice(12, 52) if got is window else slice(None)
+            columns = slice(30, 70) if got is window else slice(None)
+            for name in ("rgb", "alpha"):
+                torch.testing.assert_close(getattr(got, name), getattr(want, name)[rows, columns],
+                                           rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("window", [(-1, 0, 8), (0, 0, 0), (60, 0, 8), (0, 40, 9)])
+def test_a_window_outside_the_image_raises(window):
+    ct = Volume(torch.zeros(4, 4, 4), np.eye(4))
+    with pytest.raises(RenderFMError, match="window"):
+        dvr.DvrScene(ct, _bone()).render(_axis_camera(2), (64, 48), window=window)
+
+
 # ---------------------------------------------------------------- bad input -------------------
 
 @pytest.mark.parametrize(

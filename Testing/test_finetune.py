@@ -3,9 +3,9 @@ voxels (96 mm) around a lumbar vertebra and the air behind the back, prepared wi
 segmentation (about 2500 Gaussians).
 
 The command runs in this process (main([...])), so torch is imported once and the loop can be
-interrupted by a patched step. Targets: dvr rendered on the fly at 64 px (one test: 6 training
-and 6 held-out views), else a make-gt folder of 8 dvr views at 64 px (2 held out) rendered once
-for the module.
+interrupted by a patched step. Targets: dvr rendered on the fly (a window of a new random view
+each step, 6 held-out views at 64 px), else a make-gt folder of 8 dvr views at 64 px (2 held out)
+rendered once for the module.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from RenderFMLib.groundtruth.cache import make_ground_truth
 from RenderFMLib.optimize import density
 from RenderFMLib.optimize import finetune as loop
 from RenderFMLib.optimize.evaluate import Scores
-from RenderFMLib.optimize.views import views_for
+from RenderFMLib.optimize.sampling import views_for
 from RenderFMLib.segmentation.readers import read_labels
 from RenderFMLib.volume import Volume, read_ct, to_sitk
 
@@ -218,8 +218,7 @@ def test_every_option_reaches_api_finetune_and_its_defaults_are_the_apis(
     monkeypatch.setattr(api, "finetune", finetune)
     status, _, err = run(capsys, scan.model, "--ct", scan.ct, "--hu-offset", "5", "--spacing", "3",
                          "--target", "dvr", "--iterations", "7", "--budget-s", "9.5", "--size",
-                         "20", "--heldout-size", "24", "--views", "3", "--close-ups", "1",
-                         "--crop", "18", "--seed", "5", "--densify",
+                         "20", "--heldout-size", "24", "--crop", "18", "--seed", "5", "--densify",
                          "-o", tmp_path / "a.safetensors")
     assert status == 0, err
     status, _, err = run(capsys, scan.model, "--ct", scan.ct, "-o", tmp_path / "b.safetensors")
@@ -228,7 +227,7 @@ def test_every_option_reaches_api_finetune_and_its_defaults_are_the_apis(
     (ct, given), (_, defaults) = calls
     assert ct == str(scan.ct)
     assert callable(given.pop("progress")) and callable(defaults.pop("progress"))
-    assert given == {"target": "dvr", "size": 20, "views": 3, "close_ups": 1, "heldout_size": 24,
+    assert given == {"target": "dvr", "size": 20, "heldout_size": 24,
                      "iterations": 7, "budget_s": 9.5, "crop": 18, "densify": True, "seed": 5,
                      "hu_offset": 5.0, "spacing_mm": 3.0}
     assert defaults == {name: api_defaults[name] for name in defaults}
@@ -335,11 +334,10 @@ def test_ct_input_refuses_ct_and_checks_the_output_first(scan: Scan, tmp_path: P
 # --- the optimisation ------------------------------------------------------------------------
 
 def test_short_finetune_lowers_the_heldout_loss(scan: Scan) -> None:
-    """From AGP alone, 24 steps lower the held-out loss. (From the network's Gaussians, which
-    start closer, these 24 steps on 4 views did not: fine-tuning then keeps its start.)"""
+    """From AGP alone, 24 steps on windows of new random views lower the held-out loss."""
     gaussians = api.prepare(scan.ct, scan.seg, PRESET, weights=None)
-    result = api.finetune(gaussians, scan.ct, size=64, views=4, close_ups=2, heldout_size=64,
-                          crop=32, iterations=24, budget_s=None)
+    result = api.finetune(gaussians, scan.ct, size=64, heldout_size=64, crop=32, iterations=24,
+                          budget_s=None)
     assert (result.steps, result.stopped, result.kept_start) == (24, "iterations", False)
     assert result.after.loss < result.before.loss
     assert len(result.before.per_view) == len(result.after.per_view) == 6
@@ -458,9 +456,9 @@ def test_fixed_positions_keep_every_mean_and_train_the_rest(scan: Scan) -> None:
     come back bit for bit while the other fields move (12 steps of Adam at learning rates of
     5e-3 to 0.05 move them by far more than the 1e-4 asked)."""
     gaussians = SixDGaussians.load(scan.model)
-    train, heldout = views_for(gaussians, None, str(scan.targets), size=64, orbit_views=1,
-                               close_ups=0, heldout_size=64)
-    options = loop.FinetuneOptions(iterations=12, budget_s=None, crop=32, fixed_positions=True)
+    train, heldout = views_for(gaussians, None, str(scan.targets), size=64, crop=32,
+                               heldout_size=64)
+    options = loop.FinetuneOptions(iterations=12, budget_s=None, fixed_positions=True)
     result = loop.finetune(gaussians, train, heldout, options)
     assert result.steps == 12 and not result.kept_start
     start, tuned = gaussians.params(), result.gaussians.params()

@@ -27,7 +27,7 @@ from RenderFMLib.errors import RenderFMError
 from RenderFMLib.network.model import NetworkConfig, RenderFMNetwork
 from RenderFMLib.network.weights import load_network
 from RenderFMLib.optimize.evaluate import heldout_scores
-from RenderFMLib.optimize.views import views_for
+from RenderFMLib.optimize.sampling import views_for
 from RenderFMLib.resources import resource_path
 from RenderFMLib.training.config import TrainConfig
 from RenderFMLib.training.manifest import read_manifest
@@ -214,8 +214,7 @@ def test_teachers_hold_what_fine_tuning_found_and_distillation_learns_it(manifes
     grid[:, k, j, i] = teacher.residual.T
     tuned = build_gaussians(teacher.volume, teacher.labels, teacher.preset, grid)
     agp = build_gaussians(teacher.volume, teacher.labels, teacher.preset)
-    _, views = views_for(agp, teacher.volume, "dvr", size=48, orbit_views=1, close_ups=0,
-                         heldout_size=48)
+    _, views = views_for(agp, teacher.volume, "dvr", size=48, crop=48, heldout_size=48)
     assert abs(heldout_scores(tuned, views).psnr - about["after"]["psnr"]) < 1e-3
     assert about["after"]["psnr"] > about["before"]["psnr"]
 

@@ -10,7 +10,7 @@ everything else with slicer.util.pip_install.
 
 import slicer
 
-TORCH_REQUIREMENT = ">=2.2"  # as pyproject.toml's torch requirement
+TORCH_REQUIREMENT = ">=2.4"  # as pyproject.toml's torch requirement
 
 
 def install(requirements: list, torch_name: str, totalsegmentator_name: str) -> None:

@@ -19,7 +19,6 @@ from .args import (
     millimetres,
     non_negative,
     output_file,
-    positive,
     progress_bar,
     refuse_for_model,
     seconds,
@@ -40,8 +39,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     out = output_file(args.output, MODEL_SUFFIX, input_paths(args))
     gaussians, ct, reading = _start(args)
     with progress_bar("fine-tuning") as progress:
-        result = finetune(gaussians, ct, target=args.target, size=args.size, views=args.views,
-                          close_ups=args.close_ups, heldout_size=args.heldout_size,
+        result = finetune(gaussians, ct, target=args.target, size=args.size,
+                          heldout_size=args.heldout_size,
                           iterations=args.iterations, budget_s=args.budget_s, crop=args.crop,
                           densify=args.densify, seed=args.seed, progress=progress,
                           hu_offset=reading.get("hu_offset"), spacing_mm=reading.get("spacing_mm"))
@@ -117,10 +116,9 @@ def add_finetune(commands: argparse._SubParsersAction) -> None:
                "Slicer's look) or a make-gt folder OUT/<scan>/<preset>/<renderer>-<size>px"),
               ("--iterations", non_negative, "N", "most optimisation steps"),
               ("--budget-s", seconds, "S", "most seconds for the whole run, targets included"),
-              ("--size", image_side, "N", "side in pixels of the dvr training views"),
+              ("--size", image_side, "N", "largest side in pixels of the dvr training views (a "
+               "new random view each step, size/2 to size)"),
               ("--heldout-size", image_side, "N", "side in pixels of the dvr held-out views"),
-              ("--views", positive, "N", "dvr training views around the CT"),
-              ("--close-ups", non_negative, "N", "dvr training views zoomed on the anatomy"),
               ("--crop", image_side, "N", "side in pixels of the window rendered per step"),
               ("--seed", int, "N", "random seed of views, windows and splits")]
     for flag, kind, metavar, text in tuning:

@@ -69,6 +69,18 @@ SAMPLES_PER_PASS = 1 << 20
 
 
 @dataclass(frozen=True)
+class _Geometry:
+    """The camera-independent channels, each [K, J, I] float32: HU, |grad HU| (HU/mm) when the
+    preset's gradient opacity is not constant 1, and the unit normals [3, K, J, I] (grad / |grad|,
+    zero where the gradient is flat) when it shades; upper as in _Field."""
+
+    hu: torch.Tensor
+    magnitude: torch.Tensor | None
+    normals: torch.Tensor | None
+    upper: torch.Tensor
+
+
+@dataclass(frozen=True)
 class _Field:
     """What the rays sample: channels [1, C, K, J, I] float32, HU first, then |grad| (HU/mm) when
     the preset's gradient opacity is not constant 1, then diffuse and specular shading when the
@@ -105,31 +117,56 @@ def render_dvr(
     Returns a Frame: rgb [H, W, 3] in [0, 1] with the background, alpha [H, W], depth [H, W]
     (expected depth in mm along the optical axis, 0 where alpha is 0).
     """
-    preset = preset if isinstance(preset, Preset) else load_preset(preset)
-    width, height = _image_size(size)
-    step = _step(ct, step_mm)
-    if not 0.0 <= ambient_light <= 1.0:
-        raise RenderFMError(f"ambient_light must be in [0, 1], not {ambient_light}")
-    if not 0.0 < early_stop <= 1.0:
-        raise RenderFMError(f"early_stop must be in (0, 1], not {early_stop}")
-    backdrop = _background(background)
-    device = check_device(device)
-    field = _field(ct, preset, _light(camera), ambient_light, device)
-    origin, directions, z_per_mm = _rays(camera, width, height, ct, device)
-    t_near, t_far = _clip(origin, directions, field.upper)
-    out = torch.zeros(width * height, 5, dtype=torch.float32, device=device)
-    chunks = range(0, width * height, RAYS_PER_CHUNK)
-    for number, start in enumerate(chunks):
-        rays = slice(start, start + RAYS_PER_CHUNK)
-        out[rays] = _march(field, preset, origin, directions[rays], t_near[rays], t_far[rays],
-                           step, early_stop)
-        if progress is not None:
-            progress((number + 1) / len(chunks), "ray marching")
-    colour, alpha = out[:, :3].clamp(0.0, 1.0), out[:, 3]
-    rgb = colour + (1.0 - alpha[:, None]) * backdrop.to(device)
-    depth = torch.where(alpha > 0, out[:, 4] * z_per_mm / alpha.clamp_min(1e-12), 0.0)
-    return Frame(rgb.view(height, width, 3), alpha.view(height, width),
-                 depth.view(height, width))
+    scene = DvrScene(ct, preset, step_mm=step_mm, ambient_light=ambient_light,
+                     early_stop=early_stop, device=device)
+    return scene.render(camera, size, background=background, progress=progress)
+
+
+class DvrScene:
+    """`ct` (HU, RAS mm) and `preset` made ready for ray marching from many cameras (render_dvr's
+    arguments): the HU and the unit normals (the camera-independent part of the shading) are
+    computed once; each frame adds the headlight's shading."""
+
+    def __init__(self, ct: Volume, preset: Preset | str, *, step_mm: float | None = None,
+                 ambient_light: float = 0.0, early_stop: float = DEFAULT_EARLY_STOP,
+                 device: str | torch.device = "cpu") -> None:
+        self.preset = preset if isinstance(preset, Preset) else load_preset(preset)
+        if not 0.0 <= ambient_light <= 1.0:
+            raise RenderFMError(f"ambient_light must be in [0, 1], not {ambient_light}")
+        if not 0.0 < early_stop <= 1.0:
+            raise RenderFMError(f"early_stop must be in (0, 1], not {early_stop}")
+        self.ct, self.step, self.early_stop = ct, _step(ct, step_mm), early_stop
+        self.ambient_light = ambient_light
+        self.device = check_device(device)
+        self.geometry = _geometry(ct, self.preset, self.device)
+
+    def render(self, camera: Camera, size: int | tuple[int, int], *,
+               window: tuple[int, int, int] | None = None,
+               background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+               progress: Progress | None = None) -> Frame:
+        """The frame of `camera` at `size` pixels (render_dvr's), or only its pixels
+        [x0, x0 + side) x [y0, y0 + side) for window (x0, y0, side): a side x side Frame."""
+        width, height = _image_size(size)
+        pixels = _window_pixels(window, width, height)
+        backdrop = _background(background)
+        field = _field(self.geometry, self.preset, _light(camera), self.ambient_light)
+        origin, directions, z_per_mm = _rays(camera, width, height, pixels, self.ct, self.device)
+        t_near, t_far = _clip(origin, directions, field.upper)
+        count = len(directions)
+        out = torch.zeros(count, 5, dtype=torch.float32, device=self.device)
+        chunks = range(0, count, RAYS_PER_CHUNK)
+        for number, start in enumerate(chunks):
+            rays = slice(start, start + RAYS_PER_CHUNK)
+            out[rays] = _march(field, self.preset, origin, directions[rays], t_near[rays],
+                               t_far[rays], self.step, self.early_stop)
+            if progress is not None:
+                progress((number + 1) / len(chunks), "ray marching")
+        colour, alpha = out[:, :3].clamp(0.0, 1.0), out[:, 3]
+        rgb = colour + (1.0 - alpha[:, None]) * backdrop.to(self.device)
+        depth = torch.where(alpha > 0, out[:, 4] * z_per_mm / alpha.clamp_min(1e-12), 0.0)
+        rows, columns = pixels[3], pixels[2]
+        return Frame(rgb.view(rows, columns, 3), alpha.view(rows, columns),
+                     depth.view(rows, columns))
 
 
 def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -163,55 +200,79 @@ def _light(camera: Camera) -> np.ndarray:
     return towards / np.linalg.norm(towards)
 
 
-def _field(
-    ct: Volume, preset: Preset, light: np.ndarray, ambient_light: float, device: torch.device
-) -> _Field:
-    """The per-frame channels of ct on device (see _Field)."""
-    volume = Volume(ct.array.to(device=device, dtype=torch.float32), ct.ijk_to_ras)
-    hu = volume.array
-    channels, magnitude_index, shading_index = [hu], None, None
+def _window_pixels(window: tuple[int, int, int] | None, width: int, height: int
+                   ) -> tuple[int, int, int, int]:
+    """(x0, y0, columns, rows) of the pixels to render: the whole image, or window (x0, y0,
+    side), which must lie inside it."""
+    if window is None:
+        return 0, 0, width, height
+    x0, y0, side = (int(v) for v in window)
+    if side < 1 or x0 < 0 or y0 < 0 or x0 + side > width or y0 + side > height:
+        raise RenderFMError(f"window {tuple(window)} (x0, y0, side) is not inside the "
+                            f"{width}x{height} image")
+    return x0, y0, side, side
+
+
+def _geometry(ct: Volume, preset: Preset, device: torch.device) -> _Geometry:
+    """The camera-independent channels of ct on device (see _Geometry)."""
+    hu = ct.array.to(device=device, dtype=torch.float32)
+    magnitude, normals = None, None
     varies = any(factor != 1.0 for _, factor in preset.gradient_opacity)
     if varies or preset.shade:
-        gradient = gradient_ras(volume)
-        magnitude = torch.linalg.vector_norm(gradient, dim=0)
+        gradient = gradient_ras(Volume(hu, ct.ijk_to_ras))
+        norm = torch.linalg.vector_norm(gradient, dim=0)
         if varies:
-            magnitude_index = len(channels)
-            channels.append(magnitude)
+            magnitude = norm
         if preset.shade:
-            shading_index = len(channels)
-            flat = FLAT_GRADIENT * float(hu.max() - hu.min())
-            channels += _voxel_shading(preset, gradient, magnitude, torch.from_numpy(light).to(hu),
-                                       ambient_light, flat)
-    upper = torch.tensor([1.0 if n > 1 else -1.0 for n in volume.shape[::-1]], device=device)
-    return _Field(torch.stack(channels)[None], magnitude_index, shading_index, upper)
+            lit = norm > FLAT_GRADIENT * float(hu.max() - hu.min())
+            normals = torch.where(lit, gradient / norm.clamp_min(1e-30), 0.0)
+    upper = torch.tensor([1.0 if n > 1 else -1.0 for n in hu.shape[::-1]], device=device)
+    return _Geometry(hu, magnitude, normals, upper)
 
 
-def _voxel_shading(
-    preset: Preset, gradient: torch.Tensor, magnitude: torch.Tensor, light: torch.Tensor,
-    ambient_light: float, flat: float,
-) -> list[torch.Tensor]:
-    """[diffuse, specular], each [K, J, I]: two-sided headlight shading of every voxel; gradient
-    [3, K, J, I] and magnitude [K, J, I] in HU/mm, light [3] unit (RAS), flat in HU/mm."""
-    cosine = (torch.einsum("c...,c->...", gradient, light) / magnitude.clamp_min(1e-30)).abs()
-    lit = magnitude > flat
+def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light: float
+           ) -> _Field:
+    """The per-frame channels: the geometry's, and the shading under `light` (see _Field)."""
+    channels, magnitude_index, shading_index = [geometry.hu], None, None
+    if geometry.magnitude is not None:
+        magnitude_index = len(channels)
+        channels.append(geometry.magnitude)
+    if geometry.normals is not None:
+        shading_index = len(channels)
+        channels += _voxel_shading(preset, geometry.normals,
+                                   torch.from_numpy(light).to(geometry.hu), ambient_light)
+    return _Field(torch.stack(channels)[None], magnitude_index, shading_index, geometry.upper)
+
+
+def _voxel_shading(preset: Preset, normals: torch.Tensor, light: torch.Tensor,
+                   ambient_light: float) -> list[torch.Tensor]:
+    """[diffuse, specular], each [K, J, I]: two-sided headlight shading of every voxel; normals
+    [3, K, J, I] unit (zero where the gradient is flat: no diffuse or specular light), light [3]
+    unit (RAS)."""
+    cosine = torch.einsum("c...,c->...", normals, light).abs()
+    lit = normals.abs().amax(0) > 0
     diffuse = preset.ambient * ambient_light + torch.where(lit, preset.diffuse * cosine, 0.0)
     specular = torch.where(lit, preset.specular * cosine.pow(preset.specular_power), 0.0)
     return [diffuse, specular]
 
 
 def _rays(
-    camera: Camera, width: int, height: int, ct: Volume, device: torch.device
+    camera: Camera, width: int, height: int, pixels: tuple[int, int, int, int], ct: Volume,
+    device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rays in grid_sample's normalised coordinates (voxel centre 0 at -1, n - 1 at +1 on each
-    axis, ordered i, j, k), parametrised by the RAS distance t (mm) from the camera.
+    """Rays through the pixels (x0, y0, columns, rows) of a width x height image, in
+    grid_sample's normalised coordinates (voxel centre 0 at -1, n - 1 at +1 on each axis,
+    ordered i, j, k), parametrised by the RAS distance t (mm) from the camera.
 
-    Returns origin [3] (the camera centre), directions [H * W, 3] (normalised units per mm), and
-    z_per_mm [H * W] (optical-axis depth per mm along each ray).
+    Returns origin [3] (the camera centre), directions [rows * columns, 3] (normalised units per
+    mm), and z_per_mm [rows * columns] (optical-axis depth per mm along each ray).
     """
     f64 = torch.float64
     intrinsics = camera.intrinsics(width, height)
-    v, u = torch.meshgrid(torch.arange(height, dtype=f64, device=device) + 0.5,
-                          torch.arange(width, dtype=f64, device=device) + 0.5, indexing="ij")
+    x0, y0, columns, rows = pixels
+    v, u = torch.meshgrid(torch.arange(y0, y0 + rows, dtype=f64, device=device) + 0.5,
+                          torch.arange(x0, x0 + columns, dtype=f64, device=device) + 0.5,
+                          indexing="ij")
     x = (u - intrinsics[0, 2]) / intrinsics[0, 0]
     y = (v - intrinsics[1, 2]) / intrinsics[1, 1]
     in_camera = torch.stack([x, y, torch.ones_like(x)], dim=-1).reshape(-1, 3)

@@ -37,8 +37,8 @@ class Cancelled(RenderFMError):
 @dataclass(frozen=True)
 class FinetuneSettings:
     """Fine-tuning after AGP: budget_s, seconds for the whole stage, target views included (None:
-    until api.finetune's iterations are done), and api.finetune's other keywords (size, views,
-    close_ups, heldout_size, iterations, crop, densify, seed)."""
+    until api.finetune's iterations are done), and api.finetune's other keywords (size,
+    heldout_size, iterations, crop, densify, seed)."""
 
     budget_s: float | None = 300.0
     keywords: Mapping[str, Any] = field(default_factory=dict)

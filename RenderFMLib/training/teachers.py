@@ -37,15 +37,14 @@ from ..network.model import RenderFMNetwork
 from ..network.predict import block_residuals
 from ..optimize.evaluate import Scores
 from ..optimize.finetune import FinetuneOptions, finetune
-from ..optimize.views import views_for
+from ..optimize.sampling import views_for
 from ..transfer import Preset
 from ..volume import Volume
 from .config import TrainConfig
 from .samples import ScanGrids
 
 FOLDER = "teachers"
-ORBIT_VIEWS = 16
-CLOSE_UPS = 4
+TEACHER_CROP = 128  # px, the window of each teacher step (as api.finetune's crop)
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,7 @@ def _make_teacher(scan: ScanGrids, preset: Preset, config: TrainConfig, path: Pa
     started = time.monotonic()
     volume, labels = scan.grids[config.teacher_spacing_mm]
     agp = build_gaussians(volume, labels, preset)
-    train, heldout = views_for(agp, volume, "dvr", size=config.teacher_size,
-                               orbit_views=ORBIT_VIEWS, close_ups=CLOSE_UPS,
+    train, heldout = views_for(agp, volume, "dvr", size=config.teacher_size, crop=TEACHER_CROP,
                                heldout_size=config.teacher_size, seed=config.seed)
     options = FinetuneOptions(iterations=config.teacher_steps, budget_s=None,
                               seed=config.seed, fixed_positions=True)

@@ -75,7 +75,6 @@ def timed_prepare(ct, scan, preset: str, weights, runs: int):
 def tuned(gaussians, ct, iterations: int, args: argparse.Namespace):
     """Fine-tuned Gaussians after `iterations` steps (no time budget) and the run's facts."""
     result = finetune(gaussians, ct, iterations=iterations, budget_s=None, size=args.ft_size,
-                      views=args.ft_views, close_ups=args.ft_views // 3,
                       heldout_size=args.ft_size)
     return result.gaussians, {"steps": result.steps, "seconds": round(result.seconds, 1),
                               "heldout_after": result.after.line()}
@@ -145,8 +144,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="preparations timed (3)")
     parser.add_argument("--ft-iterations", type=int, default=0,
                         help="fine-tuning steps from AGP (half as many from the network; 0: none)")
-    parser.add_argument("--ft-size", type=int, default=256, help="fine-tuning view side (256)")
-    parser.add_argument("--ft-views", type=int, default=24, help="fine-tuning orbit views (24)")
+    parser.add_argument("--ft-size", type=int, default=256,
+                        help="fine-tuning's largest view side (256)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "network")
     args = parser.parse_args()
     args.weights = resolve_weights(args.weights)

@@ -1,11 +1,11 @@
 """Image quality of AGP and fine-tuned Gaussians against dvr and Slicer's CPU ray cast, per scan.
 
     python Testing/bench/bench_quality.py [--scans NAME|PATH ...] [--presets P ...] [--budget-s 300]
-        [--sizes 256,512] [--views-eval 4] [--ft-size 384] [--ft-views 24] [--ft-heldout-size 512]
+        [--sizes 256,512] [--views-eval 4] [--ft-size 512] [--ft-heldout-size 512]
         [--spacing MM] [--device cpu] [--out docs/quality]
 
 Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetune() against dvr,
-timed (--budget-s includes its dvr targets; --ft-* are finetune()'s size, views and
+timed (--budget-s includes its dvr targets; --ft-* are finetune()'s size and
 heldout_size), then AGP and fine-tuned renders from
 held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at each size scored
 against dvr and Slicer's CPU ray cast (where slicer-core is installed): medians over views of PSNR,
@@ -261,8 +261,8 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
             log(f"{tag}: fine-tune {fraction:.0%}, {message}")
 
     started = time.perf_counter()
-    result = finetune(agp, ct, budget_s=args.budget_s, size=args.ft_size, views=args.ft_views,
-                      close_ups=args.ft_views // 3, heldout_size=args.ft_heldout_size,
+    result = finetune(agp, ct, budget_s=args.budget_s, size=args.ft_size,
+                      heldout_size=args.ft_heldout_size,
                       spacing_mm=args.spacing, progress=progress)
     finetune_s = time.perf_counter() - started
     log(f"{tag}: {result.steps} steps in {finetune_s:.0f} s ({result.stopped}); held-out "
@@ -309,7 +309,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="256,512", help="image sides to score (256,512)")
     parser.add_argument("--views-eval", type=int, default=4,
                         help="held-out orbit views (4); close-ups: half as many, at least 1")
-    for name, default in [("--ft-size", 384), ("--ft-views", 24), ("--ft-heldout-size", 512)]:
+    for name, default in [("--ft-size", 512), ("--ft-heldout-size", 512)]:
         parser.add_argument(name, type=int, default=default, help=f"finetune() setting ({default})")
     parser.add_argument("--spacing", type=float, default=None,
                         help="prepare on this isotropic grid (mm); references stay the CT's own")
