@@ -20,6 +20,12 @@ from RenderFMLib.transfer import load_preset
 SIZE, CROP = 64, 32  # px
 
 
+@pytest.fixture
+def always_new(monkeypatch):
+    """Every FreshViews sample a new view (no reuse), as the first tests check the views."""
+    monkeypatch.setattr(sampling, "FRESH_SHARE", 1.0)
+
+
 @pytest.fixture(scope="module")
 def setting(sample_ct):
     preset = load_preset("CT-Bone")
@@ -38,7 +44,7 @@ def _elevation(camera) -> float:
     return math.degrees(math.asin(towards[2] / np.linalg.norm(towards)))
 
 
-def test_fresh_views_are_new_views_within_the_ranges(setting) -> None:
+def test_fresh_views_are_new_views_within_the_ranges(setting, always_new) -> None:
     """40 draws: 40 different cameras at elevations within MAX_ELEVATION, sides from SIZE / 2 to
     SIZE, windows of CROP inside them; both framings (the whole CT and close-ups, 0.3 of its
     radius) occur, and most windows show anatomy (FOREGROUND_CROPS = 0.9 are centred on the
@@ -59,7 +65,7 @@ def test_fresh_views_are_new_views_within_the_ranges(setting) -> None:
     assert sum(showing) >= 0.7 * len(windows)
 
 
-def test_a_fresh_window_is_that_view_of_dvr(setting) -> None:
+def test_a_fresh_window_is_that_view_of_dvr(setting, always_new) -> None:
     """The target of a window equals those pixels of the whole dvr frame (within 1e-6, as in
     test_dvr's window test)."""
     ct, preset, _ = setting
@@ -76,6 +82,21 @@ def test_the_seed_fixes_the_views(setting) -> None:
     first, again, other = _draw(setting, 3), _draw(setting, 3), _draw(setting, 3, seed=1)
     assert [(w.camera, w.size, w.box) for w in first] == [(w.camera, w.size, w.box) for w in again]
     assert [w.camera for w in first] != [w.camera for w in other]
+
+
+def test_fresh_views_reuse_recent_windows(setting, monkeypatch) -> None:
+    """With FRESH_SHARE 1/3 and a pool of 4: about a third of 45 samples are new views (binomial,
+    15 expected: between 6 and 26 is 4 standard deviations), the others repeat one of the 4 newest
+    before them."""
+    monkeypatch.setattr(sampling, "POOL", 4)
+    windows = _draw(setting, 45)
+    new = []
+    for window in windows:
+        if not any(window is seen for seen in new):
+            new.append(window)
+        else:
+            assert any(window is seen for seen in new[-4:])
+    assert windows[0] is new[0] and 6 <= len(new) <= 26
 
 
 def test_cached_windows_are_cut_from_their_views(setting) -> None:

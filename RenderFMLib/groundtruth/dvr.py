@@ -39,9 +39,11 @@ only matters for presets whose gradient opacity is not constant (none of the CT 
 are floating point, not 15-bit fixed point, and their positions along the rays differ.
 
 Memory: rays run in chunks of RAYS_PER_CHUNK; a chunk marches in passes of about SAMPLES_PER_PASS
-samples (~40 float32 temporaries each: at most ~170 MB a pass, whatever the image size); the
-per-frame volume holds 1 to 4 float32 channels per voxel, plus the HU gradient (3 channels) while
-it is built. Measured: a 512 x 512 CT-Bone frame of the bundled 122 x 101 x 112 CT (1.5 mm step)
+samples (~40 float32 temporaries each: at most ~170 MB a pass, whatever the image size); a
+DvrScene holds HU and, for shaded presets, the unit normals (3 channels) and for a varying
+gradient opacity |grad HU|, and each frame stacks 1 to 4 float32 channels per voxel. A DvrScene
+draws many frames, or windows of them (render(window=...): fine-tuning's targets), without
+computing the gradient again. Measured (render_dvr, one frame): a 512 x 512 CT-Bone frame of the bundled 122 x 101 x 112 CT (1.5 mm step)
 raises the process's peak memory by 73 MB (to 552 MB, most of it torch itself).
 """
 
