@@ -43,8 +43,9 @@ samples (~40 float32 temporaries each: at most ~170 MB a pass, whatever the imag
 DvrScene holds HU and, for shaded presets, the unit normals (3 channels) and for a varying
 gradient opacity |grad HU|, and each frame stacks 1 to 4 float32 channels per voxel. A DvrScene
 draws many frames, or windows of them (render(window=...): fine-tuning's targets), without
-computing the gradient again. Measured (render_dvr, one frame): a 512 x 512 CT-Bone frame of the bundled 122 x 101 x 112 CT (1.5 mm step)
-raises the process's peak memory by 73 MB (to 552 MB, most of it torch itself).
+computing the gradient again. Measured (render_dvr, one frame): a 512 x 512 CT-Bone frame of the
+bundled 122 x 101 x 112 CT (1.5 mm step) raises the process's peak memory by 73 MB (to 552 MB,
+most of it torch itself).
 """
 
 from __future__ import annotations
