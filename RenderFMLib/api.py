@@ -162,8 +162,9 @@ def finetune(
     and resampled to spacing_mm as prepare() did, to check that it is); needed for target
     "dvr", which renders from the CT on its own grid, as Slicer draws it, never resampled: 6
     held-out views (4 orbit, 2 close-ups; never trained on) at heldout_size, and each step a
-    crop x crop window of a new random view (any azimuth, elevations up to 60 degrees, a quarter
-    of them close-ups) of size / 2 to size pixels. target may instead be a `make-gt` settings
+    crop x crop window of a random view (any azimuth, elevations up to 60 degrees, a quarter of
+    them close-ups) of size / 2 to size pixels, a new one every third step (else one of the
+    last 64). target may instead be a `make-gt` settings
     folder (dvr or pathtraced images of this scan and preset; every 4th view is held out, the
     others are cut into windows). iterations and budget_s (seconds for the whole call: held-out
     targets, optimisation and scoring; None: no limit) end the run, as do should_stop() and

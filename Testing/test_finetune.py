@@ -187,7 +187,7 @@ def test_ctrl_c_in_the_loop_writes_the_model_so_far_and_exits_130(
     assert same_file(out, scan.model) == ("kept" in lines)
 
 
-@pytest.mark.parametrize("module, name", [(api, "prepare"), (dvr, "render_dvr")],
+@pytest.mark.parametrize("module, name", [(api, "prepare"), (dvr.DvrScene, "render")],
                          ids=["preparing", "rendering targets"])
 def test_ctrl_c_outside_the_loop_writes_nothing(scan: Scan, tmp_path: Path, capsys,
                                                 monkeypatch, module, name: str) -> None:

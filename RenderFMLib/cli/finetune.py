@@ -116,8 +116,8 @@ def add_finetune(commands: argparse._SubParsersAction) -> None:
                "Slicer's look) or a make-gt folder OUT/<scan>/<preset>/<renderer>-<size>px"),
               ("--iterations", non_negative, "N", "most optimisation steps"),
               ("--budget-s", seconds, "S", "most seconds for the whole run, targets included"),
-              ("--size", image_side, "N", "largest side in pixels of the dvr training views (a "
-               "new random view each step, size/2 to size)"),
+              ("--size", image_side, "N", "largest side in pixels of the dvr training views "
+               "(random views, size/2 to size)"),
               ("--heldout-size", image_side, "N", "side in pixels of the dvr held-out views"),
               ("--crop", image_side, "N", "side in pixels of the window rendered per step"),
               ("--seed", int, "N", "random seed of views, windows and splits")]

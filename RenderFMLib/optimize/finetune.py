@@ -1,13 +1,14 @@
 """Fine-tuning one scan's Gaussians against target views (the paper's per-scan "fine-tuning").
 
-Each step renders a window (crop) of a view (sampling.py: a new random view per step for dvr
-targets, windows of a fixed set for a make-gt folder) and takes one Adam step on every field with
-its own learning rate (6DGS's per-scan trainer, larger for a run of hundreds of steps, not
-30,000): position LR_MEANS x block edge h, decaying exponentially to MEANS_DECAY of it by the end
-of the run, every other field decaying to LR_DECAY of its LR (the end is the iteration count or
-the time budget, whichever comes first; a smaller step at the end lets the fit settle: sample,
-CT-Bone at 1.5 mm, 300 s: held-out foreground SSIM 0.871 with the decay, 0.847 without). After
-each step: albedo is clamped to [0, 1], and position scales are kept at or above SCALE_FLOOR x
+Each step renders a window (crop) of a view (sampling.py: random views for dvr targets, a new
+one every third step, windows of a fixed set for a make-gt folder) and takes one Adam step on
+every field with its own learning rate (6DGS's per-scan trainer, larger for a run of hundreds of
+steps, not 30,000): position LR_MEANS x block edge h, decaying exponentially to MEANS_DECAY of it
+by the end of the run, every other field decaying to LR_DECAY of its LR (the end is the
+iteration count or the time budget, whichever comes first; a smaller step at the end lets the
+fit settle: sample, CT-Bone at 1.5 mm, 300 s, fixed views: held-out foreground SSIM 0.871 with
+the decay, 0.847 without).
+After each step: albedo is clamped to [0, 1], and position scales are kept at or above SCALE_FLOOR x
 the smallest voxel spacing (nothing in a CT is finer than its voxels; smaller Gaussians leave
 see-through holes between training pixels). With densify, every DENSIFY_EVERY steps until
 DENSIFY_UNTIL of the run, the SPLIT_FRACTION of Gaussians the optimiser pushes hardest are split

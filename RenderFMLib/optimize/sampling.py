@@ -108,8 +108,8 @@ class FreshViews:
                                 azimuth, elevation)
         return orbit_camera(self.centre, self.radius, azimuth, elevation)
 
-    def _anatomy(self):
-        """A Gaussian's mean (RAS mm) drawn by opacity."""
+    def _anatomy(self) -> np.ndarray:
+        """A Gaussian's mean [3] (RAS mm) drawn by opacity."""
         return self.points[int(torch.multinomial(self.weights, 1, generator=self.generator))]
 
     def _uniform(self) -> float:
@@ -148,7 +148,7 @@ def _box(x: float, y: float, side: int, size: int) -> tuple[int, int, int]:
     return x0, y0, side
 
 
-def _project(camera: Camera, size: int, point) -> tuple[float, float]:
+def _project(camera: Camera, size: int, point: np.ndarray) -> tuple[float, float]:
     """Pixel (x, y) of `point` (RAS mm) in the size x size view of camera; the image centre
     for a point behind the camera."""
     world_to_camera, intrinsics = camera.world_to_camera(), camera.intrinsics(size, size)

@@ -80,11 +80,14 @@ def heldout_cameras(gaussians: SixDGaussians, orbit_views: int = 4,
 
 
 def dvr_target(ct: Volume, preset: Preset) -> Callable[[Camera, int], View]:
-    """render(camera, size) -> View: `dvr` (Slicer's look) of `ct` at size x size pixels."""
-    from ..groundtruth.dvr import render_dvr
+    """render(camera, size) -> View: `dvr` (Slicer's look) of `ct` at size x size pixels (one
+    DvrScene: the CT's gradient computed once for every view)."""
+    from ..groundtruth.dvr import DvrScene
+
+    scene = DvrScene(ct, preset, device=ct.array.device)
 
     def render(camera: Camera, size: int) -> View:
-        frame = render_dvr(ct, preset, camera, size, device=ct.array.device)
+        frame = scene.render(camera, size)
         return View(camera, frame.rgb.float(), frame.alpha.float())
 
     return render
