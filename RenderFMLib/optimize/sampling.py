@@ -44,7 +44,6 @@ from .views import (
     View,
     cached_targets,
     downsample_view,
-    dvr_target,
     heldout_cameras,
 )
 
@@ -174,14 +173,13 @@ def views_for(gaussians: SixDGaussians, ct: Volume | None, target: str, *, size:
     if target == "dvr":
         if ct is None:
             raise RenderFMError("the dvr target needs the CT the Gaussians came from")
-        preset = Preset.from_dict(gaussians.preset)
-        render = dvr_target(ct, preset)
+        scene = DvrScene(ct, Preset.from_dict(gaussians.preset), device=ct.array.device)
         cameras = heldout_cameras(gaussians)
         heldout: list[View] = []
         for number, camera in enumerate(cameras):
-            heldout.append(render(camera, heldout_size))
+            frame = scene.render(camera, heldout_size)
+            heldout.append(View(camera, frame.rgb.float(), frame.alpha.float()))
             progress((number + 1) / len(cameras), f"held-out view {number + 1}/{len(cameras)}")
-        scene = DvrScene(ct, preset, device=ct.array.device)
         return FreshViews(gaussians, scene, size, crop, seed), heldout
     settings, views = cached_targets(target)
     wanted = (gaussians.preset or {}).get("name")

@@ -183,23 +183,34 @@ RFM_HD Mat3 factor_block(const float log_scales[6], const float corr_logits[15],
   return block;
 }
 
+// The blocks of one Gaussian's factor and the terms of the block form built from them (DESIGN.md
+// section 4): A_pp = L[0:3, 0:3], A_dp = L[3:6, 0:3], B = L[3:6, 3:6], M = B^-1 A_dp, B^-1,
+// P^-1 = (I + M M^T)^-1 and Q^-1 = (I + M^T M)^-1. precompute_gaussian and its backward share them.
+struct SlicingBlocks { Mat3 a_pp, a_dp, b, m, b_inv, p_inv, q_inv; };
+
+RFM_HD SlicingBlocks slicing_blocks(const float log_scales[6], const float corr_logits[15]) {
+  SlicingBlocks k;
+  k.a_pp = factor_block(log_scales, corr_logits, 0, 0);
+  k.a_dp = factor_block(log_scales, corr_logits, 3, 0);
+  k.b = factor_block(log_scales, corr_logits, 3, 3);
+  k.m = lower_solve(k.b, k.a_dp);
+  const Mat3 m_t = transpose(k.m);
+  k.b_inv = lower_solve(k.b, identity());
+  k.p_inv = inverse(plus_identity(mul(k.m, m_t)));
+  k.q_inv = inverse(plus_identity(mul(m_t, k.m)));
+  return k;
+}
+
 // View-independent slicing terms of one Gaussian (DESIGN.md section 4, block form):
-//   s_c      = A_pp (I + M^T M)^-1 A_pp^T          mm^2, sliced 3D covariance (RAS)
-//   gain     = A_pp M^T (I + M M^T)^-1 B^-1         mm, K = S_pd S_dd^-1
-//   s_dd_inv = B^-T (I + M M^T)^-1 B^-1             S_dd^-1 (direction units)
-// with A_pp = L[0:3, 0:3], A_dp = L[3:6, 0:3], B = L[3:6, 3:6], M = B^-1 A_dp.
+//   s_c      = A_pp Q^-1 A_pp^T             mm^2, sliced 3D covariance (RAS)
+//   gain     = A_pp M^T P^-1 B^-1           mm, K = S_pd S_dd^-1
+//   s_dd_inv = B^-T P^-1 B^-1               S_dd^-1 (direction units)
 RFM_HD void precompute_gaussian(const float log_scales[6], const float corr_logits[15], Mat3* s_c,
                                 Mat3* gain, Mat3* s_dd_inv) {
-  const Mat3 a_pp = factor_block(log_scales, corr_logits, 0, 0);
-  const Mat3 a_dp = factor_block(log_scales, corr_logits, 3, 0);
-  const Mat3 b = factor_block(log_scales, corr_logits, 3, 3);
-  const Mat3 m = lower_solve(b, a_dp);
-  const Mat3 m_t = transpose(m);
-  const Mat3 b_inv = lower_solve(b, identity());
-  const Mat3 inner_inv = inverse(plus_identity(mul(m, m_t)));  // (I + M M^T)^-1
-  *s_c = mul(mul(a_pp, inverse(plus_identity(mul(m_t, m)))), transpose(a_pp));
-  *gain = mul(mul(mul(a_pp, m_t), inner_inv), b_inv);
-  *s_dd_inv = mul(mul(transpose(b_inv), inner_inv), b_inv);
+  const SlicingBlocks k = slicing_blocks(log_scales, corr_logits);
+  *s_c = mul(mul(k.a_pp, k.q_inv), transpose(k.a_pp));
+  *gain = mul(mul(mul(k.a_pp, transpose(k.m)), k.p_inv), k.b_inv);
+  *s_dd_inv = mul(mul(transpose(k.b_inv), k.p_inv), k.b_inv);
 }
 
 // ---------------------------------------------------------------- stage 2: slice, shade, project

@@ -86,15 +86,10 @@ RFM_HD void precompute_gaussian_bwd(const float log_scales[6], const float corr_
   for (int k = 0; k < 9; ++k)
     zero = zero && g_s_c.m[k] == 0.0f && g_gain.m[k] == 0.0f && g_s_dd_inv.m[k] == 0.0f;
   if (zero) return;
-  // the forward, as precompute_gaussian computes it
-  const Mat3 a_pp = factor_block(log_scales, corr_logits, 0, 0);
-  const Mat3 a_dp = factor_block(log_scales, corr_logits, 3, 0);
-  const Mat3 b = factor_block(log_scales, corr_logits, 3, 3);
-  const Mat3 m = lower_solve(b, a_dp);
+  const SlicingBlocks fwd = slicing_blocks(log_scales, corr_logits);  // the forward's terms
+  const Mat3 &a_pp = fwd.a_pp, &a_dp = fwd.a_dp, &b = fwd.b, &m = fwd.m, &b_inv = fwd.b_inv;
+  const Mat3 &p_inv = fwd.p_inv, &q_inv = fwd.q_inv;
   const Mat3 m_t = transpose(m);
-  const Mat3 b_inv = lower_solve(b, identity());
-  const Mat3 p_inv = inverse(plus_identity(mul(m, m_t)));  // (I + M M^T)^-1
-  const Mat3 q_inv = inverse(plus_identity(mul(m_t, m)));  // (I + M^T M)^-1
   const Mat3 r = mul(p_inv, b_inv);
   const Mat3 t = mul(m_t, r);
   const Mat3 b_inv_t = transpose(b_inv);
