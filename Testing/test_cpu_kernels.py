@@ -68,22 +68,39 @@ def _frame(renderer, params: dict, camera, grad: bool, background=(0.1, 0.2, 0.3
 def test_frame_and_gradients_match_the_reference(shaped, azimuth, elevation):
     """Frames within 1e-5 (float32 sums of tens of terms in a different order: the reference
     forms T in float64 from log1p; measured 5.4e-7) and depth within 2e-3 mm (measured 6e-4);
-    every gradient within 1e-4 of its largest magnitude (measured: up to 3.2e-6, in log_scales;
-    a wrong or missing term is off by O(1) of it)."""
+    every gradient within 1e-4 of its largest magnitude (measured: up to 8e-6; a wrong or
+    missing term is off by O(1) of it). Except where a Gaussian's alpha lies within rounding of
+    the 1/255 cut: torch's own kernels round differently on different CPUs (AVX2, AVX-512), and
+    such a Gaussian is drawn by one renderer and skipped by the other. Measured at (200, -35) on
+    an Intel Xeon: 3 of 27,648 colour values off by up to 4.4e-4, the gradients of 12 of 46,774
+    Gaussians by up to 5e-3 of the largest, one depth by 0.07 mm; on an AMD EPYC none. So
+    FLIP_SHARE of the values may be off by up to 1/255 (one Gaussian's weight at the cut), of the
+    depths by up to 1 mm, of the Gaussians' gradients by up to 1e-2 of the largest."""
     gaussians, params = shaped
     camera = api.default_camera(gaussians, azimuth, elevation)
     ours = _frame(pipeline.render_cpu, params, camera, grad=True, slicing=pipeline.precompute)
     ref = _frame(render_torch, params, camera, grad=True)
     assert ref[1].max() > 0.9 and (ref[1] > 0.01).float().mean() > 0.2  # the CT fills the view
     for got, want in zip(ours[:2], ref[:2]):
-        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
-    torch.testing.assert_close(ours[2], ref[2], rtol=0, atol=2e-3)
+        _assert_close_but_flips((got - want).abs().flatten(), 1e-5, 1.0 / 255.0)
+    _assert_close_but_flips((ours[2] - ref[2]).abs().flatten(), 2e-3, 1.0)
     for name in PARAMS:
         got, want = ours[3][name], ref[3][name]
         scale = want.abs().max()
         assert scale > 0, name
-        err = (got - want).abs()
-        assert (err <= 1e-4 * scale).all(), (name, err.max() / scale)
+        err = (got - want).abs().reshape(len(got), -1).amax(1) / scale  # per Gaussian
+        _assert_close_but_flips(err, 1e-4, 1e-2, name)
+
+
+FLIP_SHARE = 1e-3  # of the values (or Gaussians) a flip at the alpha cut may move
+
+
+def _assert_close_but_flips(err: torch.Tensor, atol: float, flip_atol: float,
+                            name: str = "") -> None:
+    """err [M]: within atol, but for at most FLIP_SHARE of M within flip_atol."""
+    off = int((err > atol).sum())
+    assert off <= FLIP_SHARE * len(err), (name, off, float(err.max()))
+    assert (err <= flip_atol).all(), (name, float(err.max()))
 
 
 @pytest.mark.parametrize("scene", ["sample", "blend"])

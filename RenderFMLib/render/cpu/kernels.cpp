@@ -7,17 +7,19 @@
 //   precompute_bwd     per Gaussian: dL/d log-scales, correlations    (precompute_bwd.cu)
 //   slice_project_fwd  per Gaussian: slice, shade, project             (slice_project_fwd.cu)
 //   slice_project_bwd  per Gaussian, recomputing its forward           (slice_project_bwd.cu)
-//   blend_fwd          per pixel: its tile's list front to back        (blend_fwd.cu)
-//   blend_bwd          per pixel: back to front from blend_fwd's T     (blend_bwd.cu)
+//   blend_fwd          per tile: its list front to back, every pixel   (blend_fwd.cu)
+//   blend_bwd          per tile: back to front from blend_fwd's T      (blend_bwd.cu)
 //
 // The blend takes any tile size (the binning is the reference's tile_keys): a pixel walks only
-// its tile's list, so small tiles waste fewer alpha tests. It stops where the CUDA kernel's pixel
-// stops (blend_step's done), and blend_bwd walks the instances blend_fwd consumed, as the CUDA
-// pair does. Work is dealt to the threads in fixed turns and the blend's gradients are summed per
-// thread, then added in thread order: for a given thread count, every run gives the same bits.
+// its tile's list, so small tiles waste fewer alpha tests; the pixels of a tile walk it together
+// (TileWalk). A pixel stops where the CUDA kernel's pixel stops (blend_step's done), and
+// blend_bwd walks the instances blend_fwd consumed, as the CUDA pair does. Work is dealt to the
+// threads in fixed turns and the blend's gradients are summed per thread, then added in thread
+// order: for a given thread count, every run gives the same bits.
 // Arrays are row-major float32 (int64 ids and ranges, int32 radii and counts), as the CUDA kernels
 // take them.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -70,6 +72,43 @@ struct Footprints {
     return {conics[3 * g], conics[3 * g + 1], conics[3 * g + 2]};
   }
   Vec3 color(int64_t g) const { return load_vec3(colors, g); }
+};
+
+// A tile's pixels, walked together (the blend's order): the tile's list is read once, each
+// Gaussian's footprint exponent is computed for every pixel in one loop the compiler vectorises,
+// and only the pixels where it can reach alpha >= 1/255 take blend_step (or blend_step_bwd), which
+// recomputes alpha exactly. The exponent is footprint_power(pixel_offset(...)) itself, and `reach`
+// lies REACH_MARGIN below the exponent where opacity exp(power) = 1/255 (expf's and logf's
+// rounding is ~1e-7 of that), so no pixel that blend_step would take is skipped. Each pixel still
+// sees the list in order, and each Gaussian's gradient sums take the pixels in order: the outputs
+// are those of a walk pixel by pixel, bit for bit, at a fraction of the alpha tests' cost (most
+// pixels of a tile lie outside most footprints of its list).
+constexpr float REACH_MARGIN = 1e-3f;
+
+struct TileWalk {
+  std::vector<int> px, py, consumed;
+  std::vector<float> power;
+  int count = 0;  // pixels of the tile inside the image
+
+  explicit TileWalk(int tile_size)
+      : px(tile_size * tile_size), py(tile_size * tile_size), consumed(tile_size * tile_size),
+        power(tile_size * tile_size) {}
+
+  void start(const Tiles& tiles, int64_t tile) {
+    count = 0;
+    for (int local = 0; local < tiles.size * tiles.size; ++local)
+      if (tiles.pixel(tile, local, &px[count], &py[count])) ++count;
+  }
+
+  // Fills power[i] for Gaussian g; returns its reach (pixels with power below it get alpha <
+  // 1/255; NaN opacity gives NaN, which skips no pixel).
+  float exponents(const Footprints& f, int64_t g) {
+    const renderfm::Vec2 mean = f.mean(g);
+    const renderfm::Conic conic = f.conic(g);
+    for (int i = 0; i < count; ++i)
+      power[i] = renderfm::footprint_power(renderfm::pixel_offset(mean, px[i], py[i]), conic);
+    return std::log(renderfm::MIN_ALPHA / f.opacities[g]) - REACH_MARGIN;
+  }
 };
 
 }  // namespace
@@ -175,25 +214,34 @@ void blend_fwd(const float* means2d, const float* conics, const float* colors,
   const Footprints f = {means2d, conics, colors, opacities, depths};
   const Vec3 back = {background[0], background[1], background[2]};
   parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    TileWalk walk(tile_size);
+    std::vector<renderfm::PixelState> states;
     for (int64_t tile = begin; tile < end; ++tile) {
+      walk.start(tiles, tile);
+      states.assign(walk.count, renderfm::empty_pixel());
+      std::fill(walk.consumed.begin(), walk.consumed.end(), 0);
+      int alive = walk.count;
       const int64_t start = tile_ranges[2 * tile], stop = tile_ranges[2 * tile + 1];
-      for (int local = 0; local < tile_size * tile_size; ++local) {
-        int px, py;
-        if (!tiles.pixel(tile, local, &px, &py)) continue;
-        renderfm::PixelState state = renderfm::empty_pixel();
-        int consumed = 0;
-        for (int64_t k = start; k < stop && !state.done; ++k) {
-          const int64_t g = gaussian_ids[k];
+      for (int64_t k = start; k < stop && alive > 0; ++k) {
+        const int64_t g = gaussian_ids[k];
+        const float reach = walk.exponents(f, g);
+        for (int i = 0; i < walk.count; ++i) {
+          renderfm::PixelState& state = states[i];
+          if (walk.power[i] < reach || state.done) continue;
           if (renderfm::blend_step(state, f.mean(g), f.conic(g), opacities[g], f.color(g),
-                                   depths[g], px, py))
-            consumed = static_cast<int>(k - start) + 1;
+                                   depths[g], walk.px[i], walk.py[i]))
+            walk.consumed[i] = static_cast<int>(k - start) + 1;
+          else if (state.done)
+            --alive;
         }
-        const int64_t pixel = static_cast<int64_t>(py) * width + px;
+      }
+      for (int i = 0; i < walk.count; ++i) {
+        const int64_t pixel = static_cast<int64_t>(walk.py[i]) * width + walk.px[i];
         float rgb[3];
-        renderfm::finish_pixel(state, back, rgb, &out_alpha[pixel], &out_depth[pixel]);
+        renderfm::finish_pixel(states[i], back, rgb, &out_alpha[pixel], &out_depth[pixel]);
         store_vec3(out_rgb, pixel, {rgb[0], rgb[1], rgb[2]});
-        final_t[pixel] = state.t;
-        n_consumed[pixel] = consumed;
+        final_t[pixel] = states[i].t;
+        n_consumed[pixel] = walk.consumed[i];
       }
     }
   });
@@ -214,20 +262,29 @@ void blend_bwd(const float* means2d, const float* conics, const float* colors,
   for (auto& buffer : spare) buffer.assign(10 * n, 0.0f);
   parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int worker, int64_t begin, int64_t end) {
     float* sums = worker == 0 ? grads : spare[worker - 1].data();
+    TileWalk walk(tile_size);
+    std::vector<renderfm::PixelGradState> states;
     for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t start = tile_ranges[2 * tile];
-      for (int local = 0; local < tile_size * tile_size; ++local) {
-        int px, py;
-        if (!tiles.pixel(tile, local, &px, &py)) continue;
-        const int64_t pixel = static_cast<int64_t>(py) * width + px;
-        renderfm::PixelGradState state = renderfm::start_pixel_bwd(
+      walk.start(tiles, tile);
+      states.clear();
+      int walked = 0;  // the most instances any pixel of the tile consumed
+      for (int i = 0; i < walk.count; ++i) {
+        const int64_t pixel = static_cast<int64_t>(walk.py[i]) * width + walk.px[i];
+        states.push_back(renderfm::start_pixel_bwd(
             final_t[pixel], out_alpha[pixel], out_depth[pixel], back, load_vec3(grad_rgb, pixel),
-            grad_alpha[pixel], grad_depth[pixel]);
-        for (int64_t k = start + n_consumed[pixel] - 1; k >= start; --k) {
-          const int64_t g = gaussian_ids[k];
+            grad_alpha[pixel], grad_depth[pixel]));
+        walk.consumed[i] = n_consumed[pixel];
+        walked = std::max(walked, walk.consumed[i]);
+      }
+      const int64_t start = tile_ranges[2 * tile];
+      for (int64_t k = start + walked - 1; k >= start; --k) {
+        const int64_t g = gaussian_ids[k];
+        const float reach = walk.exponents(f, g);
+        for (int i = 0; i < walk.count; ++i) {
+          if (walk.power[i] < reach || k - start >= walk.consumed[i]) continue;
           renderfm::FootprintGrad d = {};
-          if (!renderfm::blend_step_bwd(state, f.mean(g), f.conic(g), opacities[g], f.color(g),
-                                        depths[g], px, py, &d))
+          if (!renderfm::blend_step_bwd(states[i], f.mean(g), f.conic(g), opacities[g],
+                                        f.color(g), depths[g], walk.px[i], walk.py[i], &d))
             continue;
           const float terms[10] = {d.mean2d.x, d.mean2d.y, d.conic.a, d.conic.b, d.conic.c,
                                    d.color.x,  d.color.y,  d.color.z, d.opacity, d.depth};

@@ -6,9 +6,11 @@ the compiler and its flags, and loads it once per process; `available()` says wh
 worked, else why not (one sentence). No torch extension machinery, no ninja, no Python headers:
 a plain C ABI, called with tensors' data pointers. A build takes about 1 s.
 
-Flags: ``-O3 -std=c++17`` and no ``-ffast-math`` or ``-march=native`` (both change float
-rounding: FMA contraction, flushed denormals, approximate functions), so the CPU path computes
-what the CUDA kernels and the PyTorch reference compute, to float32 rounding.
+Flags: ``-O3 -std=c++17 -ffp-contract=off`` and no ``-ffast-math`` or ``-march=native`` (they
+change float rounding: FMA contraction, flushed denormals, approximate functions), so the CPU
+path computes what the CUDA kernels and the PyTorch reference compute, to float32 rounding, and
+a vectorised loop the same bits as its scalar twin (the blend's alpha tests rely on it), on
+machines with FMA (ARM) too.
 
 The cache: ``$RENDERFM_CACHE`` if set, else ``~/.cache/renderfm``; the library is written to a
 temporary name and renamed, so a concurrent or interrupted build never leaves a broken file.
@@ -31,7 +33,7 @@ from ..cuda import CUDA_DIR
 LOG = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("kernels.cpp")
 HEADERS = ("array_io.cuh", "gaussian_math.cuh", "gaussian_math_bwd.cuh")
-FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
+FLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", "-pthread")
 _lock = threading.Lock()
 _loaded: dict[str, ctypes.CDLL | str] = {}
 
