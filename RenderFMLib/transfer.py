@@ -96,6 +96,27 @@ def _tables(points: tuple, device: torch.device, dtype: torch.dtype) -> tuple:
     return xs, _segment_table(xs, ys.contiguous())
 
 
+def curve_table(points: tuple) -> tuple[torch.Tensor, ...]:
+    """The pieces piecewise_linear evaluates for control points (a Preset field), float32 on the
+    CPU: (xs [P], start x [P + 1], start values [P + 1(, C)], slopes [P + 1(, C)]), contiguous;
+    for the CPU ray marcher (render/cpu/march.cpp), which evaluates them as _evaluate_pieces."""
+    xs, (x_start, y_start, slope) = _tables(points, torch.device("cpu"), torch.float32)
+    return xs, x_start.contiguous(), y_start.contiguous(), slope.contiguous()
+
+
+def transparent_below(points: tuple) -> float | None:
+    """The HU below which scalar-opacity points give exactly 0 (the end of their leading run of
+    zero-opacity points; inf when every point is 0), or None when the lowest point is visible."""
+    if points[0][1] > 0:
+        return None
+    below = points[0][0]
+    for x, y in points[1:]:
+        if y > 0:
+            return below  # opacity rises from `below` (a step at x == below holds from x on)
+        below = x
+    return math.inf
+
+
 def _evaluate(points: tuple, x: torch.Tensor) -> torch.Tensor:
     """Evaluate control points at x, on x's device, in x's dtype (float32 for integer x)."""
     x = x if x.is_floating_point() else x.float()

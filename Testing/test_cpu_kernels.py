@@ -264,7 +264,7 @@ def test_no_compiler_falls_back_to_the_reference(fresh_loader, monkeypatch, capl
 def test_a_failed_build_says_why_and_leaves_nothing(fresh_loader, monkeypatch, tmp_path_factory):
     broken = tmp_path_factory.mktemp("src") / "kernels.cpp"
     broken.write_text("this is not C++\n")
-    monkeypatch.setattr(loader, "SOURCE", broken)
+    monkeypatch.setattr(loader, "SOURCES", (broken, *loader.SOURCES[1:]))
     reason = loader.available()
     assert reason is not None and "failed on kernels.cpp" in reason
     assert not list(fresh_loader.iterdir())

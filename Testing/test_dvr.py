@@ -19,6 +19,7 @@ from RenderFMLib.transfer import Preset
 from RenderFMLib.volume import Volume, read_ct, read_segmentation
 
 WHITE = ((-3000.0, 1.0, 1.0, 1.0), (3000.0, 1.0, 1.0, 1.0))
+BACKENDS = ["cpu", "torch"]  # dvr_march.py: the C++ marcher and its PyTorch reference
 FLAT = ((0.0, 1.0), (255.0, 1.0))
 
 
@@ -71,8 +72,9 @@ def _centroid(weights: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- closed forms ----------------
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_homogeneous_box_gives_the_closed_form_alpha(axis):
+def test_homogeneous_box_gives_the_closed_form_alpha(axis, backend):
     """Constant HU everywhere, opacity a = 0.02 per mm: the central ray (on the optical axis of an
     odd-sized image) crosses the voxel-centre box, (n - 1) spacing mm along the axis, so
     alpha = 1 - (1 - a)^L exactly: the samples split L evenly. float32 leaves ~1e-6."""
@@ -80,7 +82,7 @@ def test_homogeneous_box_gives_the_closed_form_alpha(axis):
     ct = Volume(torch.full(shape, 100.0), _grid(shape, spacing))
     background = (0.2, 0.4, 0.6)
     frame = render_dvr(ct, _preset(((-3000.0, 0.02), (3000.0, 0.02))), _axis_camera(axis), 33,
-                       step_mm=0.7, background=background)
+                       step_mm=0.7, background=background, backend=backend)
     length = (shape[::-1][axis] - 1) * spacing[axis]
     expected = 1 - 0.98**length
     assert frame.alpha[16, 16].item() == pytest.approx(expected, abs=1e-5)
@@ -96,26 +98,31 @@ def test_homogeneous_box_gives_the_closed_form_alpha(axis):
     assert frame.depth[16, 16].item() == pytest.approx(depth, abs=0.05)
 
 
-def test_camera_inside_the_volume_marches_from_the_camera():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_camera_inside_the_volume_marches_from_the_camera(backend):
     shape = (21, 21, 21)
     ct = Volume(torch.full(shape, 100.0), _grid(shape, (2.0, 2.0, 2.0)))
     camera = Camera((0.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0), 20.0)
-    frame = render_dvr(ct, _preset(((-3000.0, 0.02), (3000.0, 0.02))), camera, 33)
+    frame = render_dvr(ct, _preset(((-3000.0, 0.02), (3000.0, 0.02))), camera, 33,
+                       backend=backend)
     assert frame.alpha[16, 16].item() == pytest.approx(1 - 0.98**20.0, abs=1e-5)  # 20 mm to -S
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("step", [0.25, 0.5, 1.0])
-def test_slab_in_air_gives_the_closed_form_alpha(step):
+def test_slab_in_air_gives_the_closed_form_alpha(step, backend):
     """A slab of 1000 HU, 10 voxels of 2 mm thick along S, in -1000 HU air; opacity a = 0.05 per
     mm at and above 0 HU (a step). Trilinear HU crosses 0 half-way between the slab's outer voxel
     centres and the air's, so the opaque path is L = 10 x 2 = 20 mm. Each of the two boundaries
-    falls inside one sample's piece (ds <= step), so the marched path is within L +- ds."""
+    falls inside one sample's piece (ds <= step), so the marched path is within L +- ds. The
+    CPU marcher skips the air's cells (all voxels below 0 HU)."""
     shape = (40, 9, 9)
     hu = torch.full(shape, -1000.0)
     hu[15:25] = 1000.0
     ct = Volume(hu, _grid(shape, (2.0, 2.0, 2.0)))
     preset = _preset(((-3000.0, 0.0), (0.0, 0.0), (0.0, 0.05), (3000.0, 0.05)))
-    alpha = render_dvr(ct, preset, _axis_camera(2), 33, step_mm=step).alpha[16, 16].item()
+    alpha = render_dvr(ct, preset, _axis_camera(2), 33, step_mm=step,
+                       backend=backend).alpha[16, 16].item()
     low, high = 1 - 0.95 ** (20.0 - step), 1 - 0.95 ** (20.0 + step)
     assert low <= alpha <= high
     assert alpha == pytest.approx(1 - 0.95**20.0, abs=0.5 * (high - low))
@@ -139,19 +146,11 @@ def test_result_does_not_depend_on_the_step(sample_ct):
         assert ssim(frame.rgb.numpy(), reference.rgb.numpy()) > ssim_min
 
 
-@pytest.fixture
-def sample_by_sample(monkeypatch) -> None:
-    """Rays march in passes of about SAMPLES_PER_PASS samples shared by a chunk's rays and leave
-    only between passes: at the small sizes of these tests one pass holds whole rays, so the
-    stop would never act. One sample per pass: a ray stops right after the sample that reaches
-    early_stop."""
-    monkeypatch.setattr(dvr, "SAMPLES_PER_PASS", 1)
-
-
-def test_early_stop_only_drops_what_is_left_behind_opaque_pixels(sample_ct, sample_by_sample):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_early_stop_only_drops_what_is_left_behind_opaque_pixels(sample_ct, backend):
     camera = orbit_camera(sample_ct.center_ras(), sample_ct.bounding_radius(), 0, 0)
-    stopped = render_dvr(sample_ct, "CT-Bone", camera, 48)
-    full = render_dvr(sample_ct, "CT-Bone", camera, 48, early_stop=1.0)
+    stopped = render_dvr(sample_ct, "CT-Bone", camera, 48, backend=backend)
+    full = render_dvr(sample_ct, "CT-Bone", camera, 48, early_stop=1.0, backend=backend)
     # A ray stops once its transmittance is below 0.001: at most that much light is left out.
     assert (stopped.rgb - full.rgb).abs().max().item() <= 1e-3 + 1e-5
     assert (stopped.alpha - full.alpha).abs().max().item() <= 1e-3 + 1e-5
@@ -162,14 +161,15 @@ def test_early_stop_only_drops_what_is_left_behind_opaque_pixels(sample_ct, samp
     assert stopped.alpha[opaque].min().item() >= 0.999 - 1e-6  # not before reaching 0.999
 
 
-def test_early_stop_ends_the_ray_at_the_first_sample_past_it(sample_by_sample):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_early_stop_ends_the_ray_at_the_first_sample_past_it(backend):
     """The homogeneous box above, seen along R (58.5 mm between voxel centres), opacity 0.02 per
     mm: each of the N = ceil(58.5 / 0.7) samples lets 0.98^ds through (ds = 58.5 / N). With
     early_stop 0.5 the central ray ends after the first k samples with 0.98^(k ds) <= 0.5."""
     shape, spacing = (20, 30, 40), (2.5, 2.0, 1.5)
     ct = Volume(torch.full(shape, 100.0), _grid(shape, spacing))
     frame = render_dvr(ct, _preset(((-3000.0, 0.02), (3000.0, 0.02))), _axis_camera(0), 33,
-                       step_mm=0.7, early_stop=0.5)
+                       step_mm=0.7, early_stop=0.5, backend=backend)
     ds = 58.5 / math.ceil(58.5 / 0.7)
     k = math.ceil(math.log(0.5) / (ds * math.log(0.98)))
     expected = 1 - 0.98 ** (k * ds)  # 0.505; 0.69 through the whole box
@@ -341,8 +341,8 @@ def test_silhouette_agrees_with_the_gaussian_renderer(sample_ct):
 def test_a_scene_renders_each_camera_and_window_as_render_dvr_does(sample_ct):
     """One DvrScene (normals computed once) drawn from two cameras (two headlights) gives each
     render_dvr frame, and a window of a frame gives those pixels: within 1e-6 (the same rays
-    and samples; only the passes over them are cut elsewhere, which reorders float32 products
-    of transmittance)."""
+    and samples; the PyTorch marcher's passes are cut elsewhere, which reorders float32
+    products of transmittance)."""
     scene = dvr.DvrScene(sample_ct, _bone())
     for azimuth in (0.0, 130.0):
         camera = orbit_camera(sample_ct.center_ras(), sample_ct.bounding_radius(), azimuth, 20)

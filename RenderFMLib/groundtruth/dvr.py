@@ -38,8 +38,10 @@ transfer.py); VTK's are in HU per mean voxel spacing (measured: 2x ours on 2 mm 
 only matters for presets whose gradient opacity is not constant (none of the CT presets). Samples
 are floating point, not 15-bit fixed point, and their positions along the rays differ.
 
-Memory: rays run in chunks of RAYS_PER_CHUNK; a chunk marches in passes of about SAMPLES_PER_PASS
-samples (~40 float32 temporaries each: at most ~170 MB a pass, whatever the image size); a
+The rays march in dvr_march.py: in C++ on the CPU (render/cpu/march.cpp, skipping the samples
+of cells all below the preset's first visible HU), else in PyTorch (its reference; `backend`).
+
+Memory: rays run in chunks of RAYS_PER_CHUNK (PyTorch: in passes of at most ~170 MB); a
 DvrScene holds HU and, for shaded presets, the unit normals (3 channels) and for a varying
 gradient opacity |grad HU|, and each frame stacks 1 to 4 float32 channels per voxel. A DvrScene
 draws many frames, or windows of them (render(window=...): fine-tuning's targets), without
@@ -55,7 +57,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..camera import Camera
 from ..errors import RenderFMError
@@ -63,37 +64,25 @@ from ..frame import MAX_IMAGE_SIDE, Frame, Progress, check_device
 from ..network.inputs import gradient_ras
 from ..transfer import Preset, load_preset
 from ..volume import Volume
+from .dvr_march import Field, empty_cells, march
 
 DEFAULT_EARLY_STOP = 0.999
 FLAT_GRADIENT = 1e-5
 """A voxel's gradient counts as zero below this fraction of the CT's HU range, per mm."""
 RAYS_PER_CHUNK = 1 << 16
-SAMPLES_PER_PASS = 1 << 20
 
 
 @dataclass(frozen=True)
 class _Geometry:
     """The camera-independent channels, each [K, J, I] float32: HU, |grad HU| (HU/mm) when the
     preset's gradient opacity is not constant 1, and the unit normals [3, K, J, I] (grad / |grad|,
-    zero where the gradient is flat) when it shades; upper as in _Field."""
+    zero where the gradient is flat) when it shades; upper and empty as in dvr_march.Field."""
 
     hu: torch.Tensor
     magnitude: torch.Tensor | None
     normals: torch.Tensor | None
     upper: torch.Tensor
-
-
-@dataclass(frozen=True)
-class _Field:
-    """What the rays sample: channels [1, C, K, J, I] float32, HU first, then |grad| (HU/mm) when
-    the preset's gradient opacity is not constant 1, then diffuse and specular shading when the
-    preset shades (None marks a channel left out); upper [3]: the normalised grid coordinate of
-    the last voxel centre along i, j, k (1, or -1 for a single voxel)."""
-
-    channels: torch.Tensor
-    magnitude: int | None
-    shading: int | None
-    upper: torch.Tensor
+    empty: torch.Tensor | None
 
 
 def render_dvr(
@@ -107,6 +96,7 @@ def render_dvr(
     ambient_light: float = 0.0,
     early_stop: float = DEFAULT_EARLY_STOP,
     device: str | torch.device = "cpu",
+    backend: str = "auto",
     progress: Progress | None = None,
 ) -> Frame:
     """Ray-march `ct` (HU, RAS mm) with `preset` seen from `camera` at `size` (side, or (width,
@@ -116,23 +106,26 @@ def render_dvr(
     spacing; background: RGB in [0, 1] behind the volume; ambient_light: the headlight's ambient
     intensity in [0, 1] (0 as in Slicer, where the preset's ambient term then has no effect; 1
     lights it fully); early_stop: a ray stops once its opacity reaches this (0 < early_stop <= 1);
-    device: where to march (cpu or cuda); progress(fraction, message): called per chunk of rays.
+    device: where to march (cpu or cuda); backend: "auto" (C++ on the CPU where it builds, else
+    PyTorch), "torch" or "cpu" (dvr_march.py); progress(fraction, message): called per chunk of
+    rays.
     Returns a Frame: rgb [H, W, 3] in [0, 1] with the background, alpha [H, W], depth [H, W]
     (expected depth in mm along the optical axis, 0 where alpha is 0).
     """
     scene = DvrScene(ct, preset, step_mm=step_mm, ambient_light=ambient_light,
-                     early_stop=early_stop, device=device)
+                     early_stop=early_stop, device=device, backend=backend)
     return scene.render(camera, size, background=background, progress=progress)
 
 
 class DvrScene:
     """`ct` (HU, RAS mm) and `preset` made ready for ray marching from many cameras (render_dvr's
-    arguments): the HU and the unit normals (the camera-independent part of the shading) are
-    computed once; each frame adds the headlight's shading."""
+    arguments; backend: dvr_march.march's, "auto" or "torch" or "cpu"): the HU, the unit normals
+    (the camera-independent part of the shading) and the empty cells are computed once; each
+    frame adds the headlight's shading."""
 
     def __init__(self, ct: Volume, preset: Preset | str, *, step_mm: float | None = None,
                  ambient_light: float = 0.0, early_stop: float = DEFAULT_EARLY_STOP,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", backend: str = "auto") -> None:
         self.preset = preset if isinstance(preset, Preset) else load_preset(preset)
         if not 0.0 <= ambient_light <= 1.0:
             raise RenderFMError(f"ambient_light must be in [0, 1], not {ambient_light}")
@@ -140,6 +133,9 @@ class DvrScene:
             raise RenderFMError(f"early_stop must be in (0, 1], not {early_stop}")
         self.ct, self.step, self.early_stop = ct, _step(ct, step_mm), early_stop
         self.ambient_light = ambient_light
+        if backend not in ("auto", "torch", "cpu"):
+            raise RenderFMError(f"the dvr backend must be auto, torch or cpu, not {backend!r}")
+        self.backend = backend
         self.device = check_device(device)
         self.geometry = _geometry(ct, self.preset, self.device)
 
@@ -160,8 +156,8 @@ class DvrScene:
         chunks = range(0, count, RAYS_PER_CHUNK)
         for number, start in enumerate(chunks):
             rays = slice(start, start + RAYS_PER_CHUNK)
-            out[rays] = _march(field, self.preset, origin, directions[rays], t_near[rays],
-                               t_far[rays], self.step, self.early_stop)
+            out[rays] = march(field, self.preset, origin, directions[rays], t_near[rays],
+                              t_far[rays], self.step, self.early_stop, self.backend)
             if progress is not None:
                 progress((number + 1) / len(chunks), "ray marching")
         colour, alpha = out[:, :3].clamp(0.0, 1.0), out[:, 3]
@@ -230,12 +226,12 @@ def _geometry(ct: Volume, preset: Preset, device: torch.device) -> _Geometry:
             lit = norm > FLAT_GRADIENT * float(hu.max() - hu.min())
             normals = torch.where(lit, gradient / norm.clamp_min(1e-30), 0.0)
     upper = torch.tensor([1.0 if n > 1 else -1.0 for n in hu.shape[::-1]], device=device)
-    return _Geometry(hu, magnitude, normals, upper)
+    return _Geometry(hu, magnitude, normals, upper, empty_cells(hu, preset))
 
 
 def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light: float
-           ) -> _Field:
-    """The per-frame channels: the geometry's, and the shading under `light` (see _Field)."""
+           ) -> Field:
+    """The per-frame channels: the geometry's, and the shading under `light` (see Field)."""
     channels, magnitude_index, shading_index = [geometry.hu], None, None
     if geometry.magnitude is not None:
         magnitude_index = len(channels)
@@ -244,7 +240,8 @@ def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light
         shading_index = len(channels)
         channels += _voxel_shading(preset, geometry.normals,
                                    torch.from_numpy(light).to(geometry.hu), ambient_light)
-    return _Field(torch.stack(channels)[None], magnitude_index, shading_index, geometry.upper)
+    return Field(torch.stack(channels)[None], magnitude_index, shading_index, geometry.upper,
+                 geometry.empty)
 
 
 def _voxel_shading(preset: Preset, normals: torch.Tensor, light: torch.Tensor,
@@ -307,72 +304,3 @@ def _clip(
     leave = torch.where(parallel, torch.where(inside, infinity, -infinity),
                         torch.maximum(t_low, t_high))
     return enter.amax(dim=1).clamp_min(0.0), leave.amin(dim=1)
-
-
-# Columns of the marching state, one row per ray still marching.
-_DIRECTION, _START, _SPACING, _COUNT, _DONE, _THROUGH, _RGB, _T_SUM = (
-    slice(0, 3), 3, 4, 5, 6, 7, slice(8, 11), 11)
-
-
-def _march(
-    field: _Field, preset: Preset, origin: torch.Tensor, directions: torch.Tensor,
-    t_near: torch.Tensor, t_far: torch.Tensor, step: float, early_stop: float,
-) -> torch.Tensor:
-    """Composite one chunk of rays front to back: [R, 5] = premultiplied rgb, alpha, and the
-    weighted sum of the distance t (mm). Each pass takes the next samples of every ray still
-    marching; rays leave the state when they run out of samples or reach early_stop."""
-    length = (t_far - t_near).clamp_min(0.0)
-    count = torch.ceil(length / step)
-    state = torch.zeros(len(directions), 12, dtype=torch.float32, device=directions.device)
-    state[:, _DIRECTION], state[:, _START], state[:, _COUNT] = directions, t_near, count
-    state[:, _SPACING], state[:, _THROUGH] = length / count.clamp_min(1.0), 1.0
-    out = torch.zeros(len(directions), 5, dtype=torch.float32, device=directions.device)
-    ids = (count > 0).nonzero().squeeze(1)
-    state = state[ids]
-    while len(ids):
-        _march_pass(field, preset, origin, state, max(1, SAMPLES_PER_PASS // len(ids)))
-        going = (state[:, _DONE] < state[:, _COUNT]) & (state[:, _THROUGH] > 1.0 - early_stop)
-        finished = state[~going]
-        out[ids[~going]] = torch.cat([finished[:, _RGB], 1.0 - finished[:, _THROUGH, None],
-                                      finished[:, _T_SUM, None]], dim=1)
-        state, ids = state[going], ids[going]
-    return out
-
-
-def _march_pass(
-    field: _Field, preset: Preset, origin: torch.Tensor, state: torch.Tensor, samples: int
-) -> None:
-    """Composite the next `samples` samples of every ray of state [A, 12] into it, in place."""
-    index = state[:, _DONE, None] + torch.arange(samples, device=state.device)
-    spacing = state[:, _SPACING, None]
-    t = state[:, _START, None] + (index + 0.5) * spacing
-    points = origin + t[..., None] * state[:, None, _DIRECTION]
-    alpha, colour = _classify(field, preset, points, spacing)
-    alpha = torch.where(index < state[:, _COUNT, None], alpha, 0.0)
-    through = torch.cumprod(1.0 - alpha, dim=1)
-    before = torch.cat([torch.ones_like(through[:, :1]), through[:, :-1]], dim=1)
-    weight = state[:, _THROUGH, None] * before * alpha
-    state[:, _RGB] += torch.einsum("as,asc->ac", weight, colour)
-    state[:, _T_SUM] += (weight * t).sum(1)
-    state[:, _THROUGH] *= through[:, -1]
-    state[:, _DONE] += samples
-
-
-def _classify(
-    field: _Field, preset: Preset, points: torch.Tensor, spacing: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """alpha [A, S] and colour [A, S, 3] (before alpha) of samples at points [A, S, 3]
-    (normalised grid coordinates), each standing for a piece of spacing [A, 1] mm of its ray."""
-    values = F.grid_sample(field.channels, points.view(1, 1, 1, -1, 3), mode="bilinear",
-                           padding_mode="border", align_corners=True)
-    values = values.view(field.channels.shape[1], *points.shape[:2])
-    per_mm = preset.opacity(values[0])
-    if field.magnitude is not None:
-        per_mm = per_mm * preset.gradient_factor(values[field.magnitude])
-    alpha = -torch.expm1(spacing * torch.log1p(-per_mm.clamp(max=1.0 - 1e-7)))
-    colour = preset.rgb(values[0])
-    if field.shading is not None:
-        diffuse, specular = values[field.shading], values[field.shading + 1]
-        colour = colour * diffuse[..., None] + specular[..., None]
-    return alpha, colour
-

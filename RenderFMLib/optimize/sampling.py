@@ -14,10 +14,11 @@ Why fresh views: fitted to a fixed set of 24 orbit views and 8 close-ups, the Ga
 those views by heart, view-dependent opacity and shading included. Measured on the sample
 (CT-Bone, prepared at 1.5 mm, 900 s): foreground SSIM against dvr at 512 px 0.90-0.94 on training
 views and 0.81-0.86 on held-out ones. Hundreds of new views leave nothing to learn by heart. A
-128 px dvr window costs about 0.2 s on the 2-core CPU, more than a step of the sparse presets, so
-reusing each window a few times buys steps: on the sample at 3 mm, 300 s, held-out foreground
-SSIM against dvr at 512 px, a new view every step / half of them / a third: CT-Bone 0.828 (972
-steps) / 0.838 (1,523), CT-AAA 0.484 (1,220) / - / 0.549 (3,000).
+128 px dvr window costs more than a step of the sparse presets (70-160 ms on the 2-core CPU with
+the C++ marcher), so reusing each window a few times buys steps: measured with the PyTorch
+marcher (about 0.2 s a window) on the sample at 3 mm, 300 s, held-out foreground SSIM against
+dvr at 512 px, a new view every step / half of them / a third: CT-Bone 0.828 (972 steps) /
+0.838 (1,523), CT-AAA 0.484 (1,220) / - / 0.549 (3,000).
 
 Windows are centred, FOREGROUND_CROPS of the time, on the anatomy: for FreshViews on the
 projection of a Gaussian drawn by opacity, for CachedViews on a pixel the target covers.

@@ -2,8 +2,11 @@
 compiler into loops over Gaussians, tiles and pixels, called through ctypes.
 
     kernels.cpp   precompute, slice_project_fwd / _bwd, blend_fwd / _bwd (threads: torch's)
-    loader.py     available(), library(): one build per machine (cached on disk), one load per
-                  process; no compiler means no CPU kernels, and api.render uses the reference
+    march.cpp     dvr_march: the dvr reference renderer's ray marching (groundtruth/dvr_march.py)
+    parallel.h    the threads' split of the work, shared by both
+    loader.py     available(), library(): one build of both per machine (cached on disk), one
+                  load per process; no compiler means no CPU library, and api.render and dvr use
+                  their PyTorch references
     pipeline.py   the stages with the reference's signatures and autograd, and render_cpu
 """
 

@@ -21,35 +21,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 #include "array_io.cuh"
 #include "gaussian_math_bwd.cuh"
+#include "parallel.h"
 
 namespace {
 
 using renderfm::load_mat3;
 using renderfm::load_vec3;
 using renderfm::Mat3;
+using renderfm::parallel_chunks;
 using renderfm::store_mat3;
 using renderfm::store_vec3;
 using renderfm::Vec3;
-
-// Run body(worker, begin, end) over [0, n) in chunks of `grain`, dealt in turn to `threads`
-// workers (worker w takes chunks w, w + threads, ...); worker 0 is the calling thread.
-template <typename Body>
-void parallel_chunks(int64_t n, int64_t grain, int threads, Body body) {
-  threads = std::max(threads, 1);
-  auto work = [&](int worker) {
-    for (int64_t begin = worker * grain; begin < n; begin += threads * grain)
-      body(worker, begin, std::min(begin + grain, n));
-  };
-  std::vector<std::thread> pool;
-  for (int worker = 1; worker < threads; ++worker) pool.emplace_back(work, worker);
-  work(0);
-  for (auto& thread : pool) thread.join();
-}
 
 constexpr int64_t GAUSSIAN_GRAIN = 4096;  // Gaussians per chunk of the per-Gaussian stages
 constexpr int64_t TILE_GRAIN = 16;        // tiles per chunk of the blend
@@ -91,7 +77,9 @@ struct TileWalk {
   int count = 0;  // pixels of the tile inside the image
 
   explicit TileWalk(int tile_size)
-      : px(tile_size * tile_size), py(tile_size * tile_size), consumed(tile_size * tile_size),
+      : px(tile_size * tile_size),
+        py(tile_size * tile_size),
+        consumed(tile_size * tile_size),
         power(tile_size * tile_size) {}
 
   void start(const Tiles& tiles, int64_t tile) {
@@ -283,8 +271,8 @@ void blend_bwd(const float* means2d, const float* conics, const float* colors,
         for (int i = 0; i < walk.count; ++i) {
           if (walk.power[i] < reach || k - start >= walk.consumed[i]) continue;
           renderfm::FootprintGrad d = {};
-          if (!renderfm::blend_step_bwd(states[i], f.mean(g), f.conic(g), opacities[g],
-                                        f.color(g), depths[g], walk.px[i], walk.py[i], &d))
+          if (!renderfm::blend_step_bwd(states[i], f.mean(g), f.conic(g), opacities[g], f.color(g),
+                                        depths[g], walk.px[i], walk.py[i], &d))
             continue;
           const float terms[10] = {d.mean2d.x, d.mean2d.y, d.conic.a, d.conic.b, d.conic.c,
                                    d.color.x,  d.color.y,  d.color.z, d.opacity, d.depth};

@@ -1,6 +1,7 @@
-"""Build kernels.cpp once with the host C++ compiler and load it with ctypes.
+"""Build the CPU library (kernels.cpp and march.cpp) once with the host C++ compiler and load it
+with ctypes.
 
-`library()` compiles kernels.cpp (with ../cuda's math headers) into a shared library the first
+`library()` compiles SOURCES (with ../cuda's math headers) into one shared library the first
 time it is asked for on this machine, caches it on disk under a name that hashes the sources,
 the compiler and its flags, and loads it once per process; `available()` says whether that
 worked, else why not (one sentence). No torch extension machinery, no ninja, no Python headers:
@@ -31,20 +32,24 @@ from pathlib import Path
 from ..cuda import CUDA_DIR
 
 LOG = logging.getLogger(__name__)
-SOURCE = Path(__file__).with_name("kernels.cpp")
-HEADERS = ("array_io.cuh", "gaussian_math.cuh", "gaussian_math_bwd.cuh")
+HERE = Path(__file__).parent
+SOURCES = (HERE / "kernels.cpp", HERE / "march.cpp")
+HEADERS = (HERE / "parallel.h", *(CUDA_DIR / name for name in
+                                  ("array_io.cuh", "gaussian_math.cuh", "gaussian_math_bwd.cuh")))
 FLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", "-pthread")
 _lock = threading.Lock()
 _loaded: dict[str, ctypes.CDLL | str] = {}
 
-P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-SIGNATURES = {  # argument types of kernels.cpp's functions, in order
+P, I64, I32, F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+SIGNATURES = {  # argument types of the library's functions, in order
     "precompute": [I64, P, P, P, P, P, I32],
     "precompute_bwd": [I64, *[P] * 7, I32],
     "slice_project_fwd": [I64, *[P] * 11, I32, I32, *[P] * 6, I32],
     "slice_project_bwd": [I64, *[P] * 11, I32, I32, *[P] * 13, I32],
     "blend_fwd": [*[P] * 7, I64, I32, I32, I32, *[P] * 6, I32],
     "blend_bwd": [*[P] * 7, I64, I32, I32, I32, I64, *[P] * 9, I32],
+    "dvr_march": [P, I64, I64, I64, I32, I32, I32, P, *[*[P] * 4, I32] * 3, *[P] * 4, I64, F32,
+                  F32, P, I32],
 }
 
 
@@ -99,7 +104,7 @@ def _build_and_load() -> ctypes.CDLL | str:
 def _fingerprint(compiler: str) -> str:
     """A hash of the sources, the flags and the compiler's version."""
     digest = hashlib.sha256()
-    for path in (SOURCE, *(CUDA_DIR / name for name in HEADERS)):
+    for path in (*SOURCES, *HEADERS):
         digest.update(path.read_bytes())
     digest.update(" ".join(FLAGS).encode())
     try:
@@ -112,7 +117,7 @@ def _fingerprint(compiler: str) -> str:
 
 
 def _build(compiler: str, path: Path) -> str | None:
-    """Compile SOURCE into path (atomically); None, or why it failed."""
+    """Compile SOURCES into path (atomically); None, or why it failed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(suffix=".so", dir=path.parent)
@@ -120,10 +125,11 @@ def _build(compiler: str, path: Path) -> str | None:
     except OSError as error:
         return f"the cache folder {path.parent} is not writable ({error})"
     try:
-        result = subprocess.run([compiler, *FLAGS, f"-I{CUDA_DIR}", str(SOURCE), "-o", temporary],
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run([compiler, *FLAGS, f"-I{CUDA_DIR}", *map(str, SOURCES), "-o",
+                                 temporary], capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
-            return f"{compiler} failed on {SOURCE.name}: {result.stderr.strip()[:500]}"
+            names = " and ".join(source.name for source in SOURCES)
+            return f"{compiler} failed on {names}: {result.stderr.strip()[:500]}"
         os.replace(temporary, path)
         LOG.info("built the CPU kernels: %s", path)
         return None
