@@ -4,8 +4,8 @@
                  SAMPLES_PER_PASS samples (~40 float32 temporaries each: at most ~170 MB a pass)
     march_cpu    the CPU library's loop (render/cpu/march.cpp): one ray at a time, the same
                  samples and the same sums (float32 rounding apart), skipping the samples in
-                 empty cells (Field.empty); 5-7x march_torch on the sample's 128 px fine-tuning
-                 windows (Testing/bench/bench_finetune_step.py)
+                 empty cells (Field.empty); on the sample, a 128 px window of a 512 px view in
+                 3.5x (CT-Bone) to 9x (CT-AAA) less time than march_torch
     march        march_cpu for CPU tensors where the library builds (render/cpu/loader.py),
                  else march_torch; backend "torch" or "cpu" forces one
 
