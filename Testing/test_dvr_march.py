@@ -105,3 +105,11 @@ def test_an_unknown_backend_is_refused():
     ct = Volume(torch.zeros(4, 4, 4), np.eye(4))
     with pytest.raises(RenderFMError, match="backend"):
         DvrScene(ct, "CT-Bone", backend="gpu")
+
+
+def test_the_cpu_backend_is_refused_on_another_device(monkeypatch):
+    """Stand-in for a GPU (none here): check_device lets "meta" through as a device."""
+    ct = Volume(torch.zeros(4, 4, 4), np.eye(4))
+    monkeypatch.setattr("RenderFMLib.groundtruth.dvr.check_device", torch.device)
+    with pytest.raises(RenderFMError, match="on the CPU"):
+        DvrScene(ct, "CT-Bone", backend="cpu", device="meta")

@@ -137,6 +137,8 @@ class DvrScene:
             raise RenderFMError(f"the dvr backend must be auto, torch or cpu, not {backend!r}")
         self.backend = backend
         self.device = check_device(device)
+        if backend == "cpu" and self.device.type != "cpu":
+            raise RenderFMError(f"the dvr backend 'cpu' marches on the CPU, not on {self.device}")
         self.geometry = _geometry(ct, self.preset, self.device)
 
     def render(self, camera: Camera, size: int | tuple[int, int], *,
