@@ -64,7 +64,7 @@ from ..frame import MAX_IMAGE_SIDE, Frame, Progress, check_device
 from ..network.inputs import gradient_ras
 from ..transfer import Preset, load_preset
 from ..volume import Volume
-from .dvr_march import Field, empty_cells, march
+from .dvr_march import BACKENDS, Field, empty_cells, march
 
 DEFAULT_EARLY_STOP = 0.999
 FLAT_GRADIENT = 1e-5
@@ -133,7 +133,7 @@ class DvrScene:
             raise RenderFMError(f"early_stop must be in (0, 1], not {early_stop}")
         self.ct, self.step, self.early_stop = ct, _step(ct, step_mm), early_stop
         self.ambient_light = ambient_light
-        if backend not in ("auto", "torch", "cpu"):
+        if backend not in BACKENDS:
             raise RenderFMError(f"the dvr backend must be auto, torch or cpu, not {backend!r}")
         self.backend = backend
         self.device = check_device(device)

@@ -20,16 +20,17 @@ the distance t (mm).
 
 from __future__ import annotations
 
-import ctypes
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ..render.cpu.loader import available, library
+from ..render.cpu.loader import pointer as _ptr
 from ..transfer import Preset, curve_table, transparent_below
 
 SAMPLES_PER_PASS = 1 << 20
+BACKENDS = ("auto", "torch", "cpu")  # march's choices (DvrScene checks them)
 EMPTY_MARGIN_HU = 0.01  # a cell is empty this far below the first visible HU (rounding of lerps)
 
 
@@ -64,8 +65,6 @@ def march(field: Field, preset: Preset, origin: torch.Tensor, directions: torch.
           backend: str = "auto") -> torch.Tensor:
     """[R, 5] for rays from origin [3] along directions [R, 3] (normalised grid units per mm,
     i, j, k order), each inside the volume over [t_near, t_far] [R] mm (see the module)."""
-    if backend not in ("auto", "torch", "cpu"):
-        raise ValueError(f"backend must be auto, torch or cpu, not {backend!r}")
     on_cpu = directions.device.type == "cpu"
     if backend == "cpu" or (backend == "auto" and on_cpu and available() is None):
         return march_cpu(field, preset, origin, directions, t_near, t_far, step, early_stop)
@@ -90,10 +89,6 @@ def march_cpu(field: Field, preset: Preset, origin: torch.Tensor, directions: to
                   *map(_ptr, rays), len(directions), step, early_stop, _ptr(out),
                   torch.get_num_threads())
     return out
-
-
-def _ptr(tensor: torch.Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(tensor.data_ptr())
 
 
 def _index(channel: int | None) -> int:

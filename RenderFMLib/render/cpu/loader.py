@@ -28,8 +28,12 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cuda import CUDA_DIR
+
+if TYPE_CHECKING:
+    import torch
 
 LOG = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -65,6 +69,11 @@ def library() -> ctypes.CDLL:
     if isinstance(found, str):
         raise RuntimeError(f"the CPU kernels cannot run here: {found}")
     return found
+
+
+def pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
+    """A contiguous CPU tensor's data, as the library's functions take it."""
+    return ctypes.c_void_p(tensor.data_ptr())
 
 
 def cache_dir() -> Path:

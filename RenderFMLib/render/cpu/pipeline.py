@@ -15,19 +15,15 @@ chooses this path only for such Gaussians. The camera gets no gradient. Threads:
 
 from __future__ import annotations
 
-import ctypes
 import functools
 
 import torch
 
 from ..reference.tile_keys import tile_keys
 from .loader import library
+from .loader import pointer as _ptr
 
 TILE_SIZE = 8  # measured in Testing/bench/bench_cpu_kernels.py
-
-
-def _ptr(tensor: torch.Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(tensor.data_ptr())
 
 
 def _threads() -> int:
