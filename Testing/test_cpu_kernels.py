@@ -213,24 +213,37 @@ def test_non_finite_gaussians_are_culled(shaped):
 
 
 def test_the_window_renderer_is_the_kernels_and_culls_nothing_it_shows(shaped):
-    """optimize/windows.render_window: the kernels (auto) on the Gaussians its first pass keeps,
-    the same window as the reference over all of them."""
+    """optimize/windows.render_window: the kernels (auto) on the Gaussians may_reach keeps, the
+    same window and gradients as the reference over all of them (tolerances and flips at the
+    alpha cut as in test_frame_and_gradients_match_the_reference)."""
     from RenderFMLib.optimize.windows import render_window
 
     gaussians, params = shaped
     camera = api.default_camera(gaussians, 120.0, 5.0)
     window = (100, 60, 64)
-    rgb, alpha = render_window(params, camera, 256, window)
+    ours = {k: v.clone().requires_grad_() for k, v in params.items()}
+    rgb, alpha = render_window(ours, camera, 256, window)
+    theirs = {k: v.clone().requires_grad_() for k, v in params.items()}
     w2c, intrinsics, centre = camera_tensors(camera, 256, 256, torch.device("cpu"), F32)
     intrinsics[0, 2] -= window[0]
     intrinsics[1, 2] -= window[1]
-    s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
-    want = render_torch(params["means"], params["dir_means"], s_c, gains, s_dd_inv,
-                        params["opacity_logits"], params["rgb"], params["sh"], w2c, intrinsics,
+    s_c, gains, s_dd_inv = precompute(theirs["log_scales"], theirs["corr_logits"])
+    want = render_torch(theirs["means"], theirs["dir_means"], s_c, gains, s_dd_inv,
+                        theirs["opacity_logits"], theirs["rgb"], theirs["sh"], w2c, intrinsics,
                         centre, 64, 64, torch.zeros(3))
     assert want[1].max() > 0.5
-    torch.testing.assert_close(rgb, want[0], rtol=0, atol=1e-5)
-    torch.testing.assert_close(alpha, want[1], rtol=0, atol=1e-5)
+    _assert_close_but_flips((rgb - want[0]).abs().flatten().detach(), 1e-5, 1.0 / 255.0)
+    _assert_close_but_flips((alpha - want[1]).abs().flatten().detach(), 1e-5, 1.0 / 255.0)
+    gen = torch.Generator().manual_seed(4)
+    weights = [torch.randn(t.shape, generator=gen) for t in (rgb, alpha)]
+    sum((w * t).sum() for w, t in zip(weights, (rgb, alpha))).backward()
+    sum((w * t).sum() for w, t in zip(weights, want[:2])).backward()
+    for name in PARAMS:
+        got, expected = ours[name].grad, theirs[name].grad
+        scale = expected.abs().max()
+        assert scale > 0, name
+        err = (got - expected).abs().reshape(len(got), -1).amax(1) / scale
+        _assert_close_but_flips(err, 1e-4, 1e-2, name)
 
 
 @pytest.fixture

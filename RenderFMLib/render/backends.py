@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -26,7 +27,7 @@ from .cpu import render_cpu
 from .cuda import stages as cuda_stages
 from .cuda.loader import available as cuda_problem
 from .cuda.pipeline import render_cuda
-from .reference import render_torch
+from .reference import reach, render_torch
 
 LOG = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "cpu", "cuda")
@@ -53,12 +54,22 @@ def pick(backend: str, device: torch.device, dtype: torch.dtype) -> Callable:
     return render_torch
 
 
-def pick_stages(device: torch.device, dtype: torch.dtype) -> tuple[Callable, Callable]:
-    """(precompute, slice_project) of the renderer that "auto" picks for these Gaussians, each
-    with the reference's signature: for work on the Gaussians outside a whole frame."""
+class Stages(NamedTuple):
+    """Stages of one renderer, each with the reference's signature."""
+
+    precompute: Callable
+    slice_project: Callable
+    may_reach: Callable
+
+
+def pick_stages(device: torch.device, dtype: torch.dtype) -> Stages:
+    """The stages of the renderer that "auto" picks for these Gaussians: for work on the
+    Gaussians outside a whole frame (may_reach: the reference's on a GPU)."""
     found = pick("auto", device, dtype)
-    stages = {render_cuda: cuda_stages, render_cpu: cpu_stages}.get(found, reference)
-    return stages.precompute, stages.slice_project
+    if found is render_cpu:
+        return Stages(cpu_stages.precompute, cpu_stages.slice_project, cpu_stages.may_reach)
+    stages = cuda_stages if found is render_cuda else reference
+    return Stages(stages.precompute, stages.slice_project, reach.may_reach)
 
 
 def _cuda_reason(device: torch.device, dtype: torch.dtype) -> str | None:

@@ -9,6 +9,7 @@
 //   slice_project_bwd  per Gaussian, recomputing its forward           (slice_project_bwd.cu)
 //   blend_fwd          per tile: its list front to back, every pixel   (blend_fwd.cu)
 //   blend_bwd          per tile: back to front from blend_fwd's T      (blend_bwd.cu)
+//   may_reach          per Gaussian: can it reach the image at all     (reference/reach.py)
 //
 // The blend takes any tile size (the binning is the reference's tile_keys): a pixel walks only
 // its tile's list, so small tiles waste fewer alpha tests; the pixels of a tile walk it together
@@ -99,9 +100,85 @@ struct TileWalk {
   }
 };
 
+// reference/reach.py's bound on where a Gaussian can draw, from its parameters alone: false only
+// where slice_project culls it. Same formulas, float32; its SLACK covers the rounding.
+constexpr float REACH_SLACK = 1.01f;
+constexpr float REACH_LOG_SLACK = 1e-5f;
+const float REACH_BLUR_PX2 = 2.0f * renderfm::COVARIANCE_BLUR_PX2 + std::sqrt(0.1f);
+
+struct ReachCamera {
+  float rotation[9], translation[3], fx, fy, cx, cy, jacobian2_num;
+  int width, height;
+};
+
+// (lowest, highest) of focal x' / z' + principal over the box x' in [x - shift, x + shift],
+// z' in [z_lo, z_hi]
+void projected_span(float x, float shift, float z_lo, float z_hi, float focal, float principal,
+                    float* low, float* high) {
+  const float corners[4] = {(x - shift) / z_lo, (x - shift) / z_hi, (x + shift) / z_lo,
+                            (x + shift) / z_hi};
+  *low = *std::min_element(corners, corners + 4) * focal + principal;
+  *high = *std::max_element(corners, corners + 4) * focal + principal;
+}
+
+bool gaussian_may_reach(const ReachCamera& c, const float* mean, const float* log_scales,
+                        const float* corr_logits, float opacity_logit) {
+  const float log_sigmoid =
+      std::min(opacity_logit, 0.0f) - std::log1p(std::exp(-std::fabs(opacity_logit)));
+  const float log_alpha =
+      std::max(log_sigmoid - std::log(renderfm::MIN_ALPHA) + REACH_LOG_SLACK, 0.0f);
+  float unit[3];
+  for (int k = 0; k < 3; ++k) {
+    const float u = 2.0f * renderfm::sigmoid(corr_logits[k]) - 1.0f;
+    unit[k] = u * u;
+  }
+  const float s0 = std::exp(2.0f * log_scales[0]), s1 = std::exp(2.0f * log_scales[1]),
+              s2 = std::exp(2.0f * log_scales[2]);
+  const float spread = (s0 + s1 * (1.0f + unit[0]) + s2 * (1.0f + unit[1] + unit[2])) * REACH_SLACK;
+  const float shift = std::sqrt(spread * log_alpha / renderfm::OPACITY_LAMBDA) * REACH_SLACK;
+  float cam[3];
+  for (int i = 0; i < 3; ++i)
+    cam[i] = c.rotation[3 * i] * mean[0] + c.rotation[3 * i + 1] * mean[1] +
+             c.rotation[3 * i + 2] * mean[2] + c.translation[i];
+  const float z_min = cam[2] - shift, z_hi = cam[2] + shift;
+  const bool near = z_min <= renderfm::NEAR_PLANE_MM;
+  const float z_lo = near ? 1.0f : z_min;
+  const float jacobian2 = c.jacobian2_num / (z_lo * z_lo);
+  const float radius =
+      std::sqrt(2.0f * log_alpha) * std::sqrt(jacobian2 * spread + REACH_BLUR_PX2) * REACH_SLACK +
+      1.0f;
+  float u_lo, u_hi, v_lo, v_hi;
+  projected_span(cam[0], shift, z_lo, z_hi, c.fx, c.cx, &u_lo, &u_hi);
+  projected_span(cam[1], shift, z_lo, z_hi, c.fy, c.cy, &v_lo, &v_hi);
+  const bool meets = u_hi + radius > 0.0f && u_lo - radius < c.width && v_hi + radius > 0.0f &&
+                     v_lo - radius < c.height;
+  return (meets || near) && z_hi > renderfm::NEAR_PLANE_MM && log_alpha > 0.0f;
+}
+
 }  // namespace
 
 extern "C" {
+
+// out[g] = 1 where Gaussian g may reach a pixel of the width x height image, else 0.
+void may_reach(int64_t n, const float* means, const float* log_scales, const float* corr_logits,
+               const float* opacity_logits, const float* world_to_camera, const float* intrinsics,
+               int width, int height, bool* out, int threads) {
+  ReachCamera c;
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) c.rotation[3 * i + j] = world_to_camera[4 * i + j];
+    c.translation[i] = world_to_camera[4 * i + 3];
+  }
+  c.fx = intrinsics[0], c.fy = intrinsics[4], c.cx = intrinsics[2], c.cy = intrinsics[5];
+  const float slack = static_cast<float>(renderfm::FRUSTUM_SLACK);
+  const float lim_x = slack * 0.5f * width / c.fx, lim_y = slack * 0.5f * height / c.fy;
+  c.jacobian2_num = c.fx * c.fx * (1.0f + lim_x * lim_x) + c.fy * c.fy * (1.0f + lim_y * lim_y);
+  c.width = width, c.height = height;
+  parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g)
+      out[g] = gaussian_may_reach(c, means + 3 * g, log_scales + 6 * g, corr_logits + 15 * g,
+                                  opacity_logits[g]);
+  });
+}
 
 void precompute(int64_t n, const float* log_scales, const float* corr_logits, float* s_c,
                 float* gains, float* s_dd_inv, int threads) {

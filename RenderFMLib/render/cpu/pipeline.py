@@ -4,6 +4,7 @@
     slice_project   slice_project_fwd / _bwd        autograd: _SliceProject
     tile_keys       the reference's (torch.sort)    no gradient (integers)
     blend           blend_fwd / blend_bwd           autograd: _Blend
+    may_reach       may_reach                       no gradient (a cull before the stages)
 
 Each stage takes and returns what its PyTorch twin (../reference) does, so `render_cpu` has
 render_torch's signature and api.render can use either. The blend bins into TILE_SIZE tiles:
@@ -99,6 +100,19 @@ def slice_project(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, s
     outputs = _SliceProject.apply(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
                                   world_to_camera, intrinsics, camera_centre, width, height)
     return dict(zip(PROJECTED, outputs))
+
+
+def may_reach(params: dict[str, torch.Tensor], world_to_camera: torch.Tensor,
+              intrinsics: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """reference.reach.may_reach on the CPU kernels: [N] bool, False only for Gaussians that
+    slice_project culls for this camera."""
+    inputs = [params[name].detach().contiguous()
+              for name in ("means", "log_scales", "corr_logits", "opacity_logits")]
+    camera = [t.detach().contiguous() for t in (world_to_camera, intrinsics)]
+    out = torch.empty(len(inputs[0]), dtype=torch.bool)
+    library().may_reach(len(out), *map(_ptr, inputs), *map(_ptr, camera), width, height,
+                        _ptr(out), _threads())
+    return out
 
 
 class _Blend(torch.autograd.Function):
