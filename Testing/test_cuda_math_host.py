@@ -24,7 +24,12 @@ from cuda_host.scenes import GROUP, HEIGHT, MATRICES, WIDTH, camera, stage2_inpu
 from RenderFMLib.render.reference import slice_gaussians, slice_project
 from RenderFMLib.render.reference.blend import _alpha
 from RenderFMLib.render.reference.precompute import cholesky_factor
-from RenderFMLib.render.reference.slice_project import MIN_ALPHA, OPACITY_LAMBDA, _ewa_covariance
+from RenderFMLib.render.reference.slice_project import (
+    COVARIANCE_BLUR_PX2,
+    MIN_ALPHA,
+    OPACITY_LAMBDA,
+    _ewa_covariance,
+)
 from RenderFMLib.render.reference.tile_keys import TILE_SIZE, tile_grid, tile_rects
 
 F32 = torch.float32
@@ -46,7 +51,8 @@ def _run(harness, tmp, inputs: dict, ints: dict, n: int, p: int) -> dict:
     values = {**inputs, **ints}
     header = (np.array([n, p, WIDTH, HEIGHT, TILE_SIZE]), np.int32)
     layout = [("s_c", 9), ("gains", 9), ("s_dd_inv", 9), ("mu_c", 3), ("alpha", 1),
-              ("means2d", 2), ("conics", 3), ("depths", 1), ("colors", 3), ("radii", 1),
+              ("means2d", 2), ("conics", 3), ("depths", 1), ("opacities", 1), ("colors", 3),
+              ("radii", 1),
               ("rects", 4)]
     return host_harness.run(
         harness, tmp,
@@ -121,18 +127,23 @@ def _camera_error(case: dict) -> np.ndarray:
     return camera_error(case["inputs"], case["camera"][0], case["camera"][2])
 
 
-def _reference_radius_before_ceil(case: dict) -> np.ndarray:
-    """[n] the reference's float32 radius before its ceil (slice_project's _radii, unrounded)."""
+def _sharp_covariance(case: dict) -> torch.Tensor:
+    """[n, 2, 2] px^2: the reference's float32 2D covariance before the blur."""
     w2c, intrinsics, _ = case["camera"]
     cam = torch.from_numpy(case["ref"]["mu_c"]) @ w2c[:3, :3].T + w2c[:3, 3]
     depth = cam[:, 2]
     safe_depth = torch.where(depth > 1.0, depth, torch.ones_like(depth))
-    cov = _ewa_covariance(cam, safe_depth, torch.from_numpy(case["inputs"]["s_c"]), w2c[:3, :3],
-                          intrinsics, WIDTH, HEIGHT)
+    return _ewa_covariance(cam, safe_depth, torch.from_numpy(case["inputs"]["s_c"]), w2c[:3, :3],
+                           intrinsics, WIDTH, HEIGHT)
+
+
+def _reference_radius_before_ceil(case: dict) -> np.ndarray:
+    """[n] the reference's float32 radius before its ceil (slice_project's _radii, unrounded)."""
+    cov = _sharp_covariance(case) + COVARIANCE_BLUR_PX2 * torch.eye(2)
     a, b, c = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
     mid = 0.5 * (a + c)
     lambda_max = mid + torch.sqrt(torch.clamp(mid * mid - (a * c - b * b), min=0.1))
-    alpha = torch.from_numpy(case["ref"]["alpha"])
+    alpha = torch.from_numpy(case["ref"]["opacities"])  # alpha_c times the coverage factor
     extent = torch.sqrt(2.0 * torch.log(torch.clamp(alpha / MIN_ALPHA, min=1.0)))
     return (extent * torch.sqrt(lambda_max.clamp_min(0.0))).numpy()  # ceil, then clamped to 2^20
 
@@ -205,22 +216,26 @@ def test_project_culling_host_vs_torch(case):
 
 
 def test_project_host_vs_torch(case):
-    """means2d, conics, depths and colours agree within the rounding of the camera coordinates.
+    """means2d, conics, depths, colours and opacities agree within the rounding of the camera
+    coordinates.
 
     With e = _camera_error (mm) and z the depth (>= 1 mm): depth within e; means2d within
     1e-3 px + (fx + |m - c|) / z * e (the pinhole's derivatives); conics within
     1e-4 + 4 e / z + 4 EPS kappa of their largest entry (they scale as z^2, and det = a c - b^2
     loses kappa = (|a c| + b^2) / |det| in relative precision, up to 1e4 for huge elongated
-    footprints); colours within 1e-6 + 1e-5 |colour| (a sum of 9 SH terms of size ~1). For a
+    footprints); colours within 1e-6 + 1e-5 |colour| (a sum of 9 SH terms of size ~1); opacities
+    within 1e-6 + (1e-6 + 4 e / z + 4 EPS (kappa_S + kappa_S+blur)) of it (alpha_c's rounding, the
+    footprint's scale and both determinants of the coverage factor). For a
     Gaussian in the scene (z ~ 580 mm) the means2d tolerance is about 2e-3 px; near the near
     plane it grows as 1/z, as the reference's own float32 error does.
     """
     host, ref, groups = case["host"], case["ref"], case["groups"]
     intrinsics = case["camera"][1].numpy()
     fx, principal = intrinsics[0, 0], intrinsics[:2, 2]
-    for name in ("means2d", "conics", "depths", "colors"):
+    for name in ("means2d", "conics", "depths", "colors", "opacities"):
         np.testing.assert_array_equal(np.isfinite(host[name]), np.isfinite(ref[name]), name)
-    finite = _finite_rows(ref["means2d"], ref["conics"], ref["depths"], ref["colors"])
+    finite = _finite_rows(ref["means2d"], ref["conics"], ref["depths"], ref["colors"],
+                          ref["opacities"])
     finite &= np.isfinite(case["inputs"]["means"]).all(1)
     e = _camera_error(case)[finite]
     z = np.maximum(ref["depths"][finite], 1.0)
@@ -240,6 +255,15 @@ def test_project_host_vs_torch(case):
     tol = (1e-4 + 4.0 * e / z + 4.0 * EPS * cancellation) * np.abs(want).max(1)
     assert (err <= tol).all(), "conics: " + _worst(err, tol, g)
     np.testing.assert_allclose(host["colors"][finite], ref["colors"][finite], rtol=1e-5, atol=1e-6)
+    # opacity = alpha_c sqrt(det S / det(S + blur I)): both determinants lose their kappa
+    cov = _sharp_covariance(case)[finite].double().numpy()
+    sa, b, sc = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
+    kappa = sum((np.abs(x * y) + b * b) / np.abs(x * y - b * b)
+                for x, y in ((sa, sc), (sa + COVARIANCE_BLUR_PX2, sc + COVARIANCE_BLUR_PX2)))
+    want = ref["opacities"][finite].astype(np.float64)
+    err = np.abs(host["opacities"][finite] - want)
+    tol = 1e-6 + (1e-6 + 4.0 * e / z + 4.0 * EPS * kappa) * want
+    assert (err <= tol).all(), "opacities: " + _worst(err, tol, g)
 
 
 def test_radii_host_vs_torch(case):

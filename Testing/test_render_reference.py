@@ -10,6 +10,7 @@ import torch
 from RenderFMLib.camera import Camera, camera_tensors
 from RenderFMLib.render.reference import blend, slice_gaussians, slice_project, tile_keys
 from RenderFMLib.render.reference.precompute import covariance, precompute, precompute_direct
+from RenderFMLib.render.reference.slice_project import COVARIANCE_BLUR_PX2 as BLUR
 from RenderFMLib.render.reference.slice_project import OPACITY_LAMBDA
 
 DOUBLE = torch.float64
@@ -190,14 +191,15 @@ def test_rasterizer_matches_brute_force(tile_size):
 
 def test_opaque_stack_stops_where_brute_force_stops():
     """Four Gaussians on the optical axis, one behind the other, of opacity 0.99, 0.5, 0.99 and
-    0.99 at their centres: near the axis the third would take T from 0.005 to 5e-5, below 1e-4,
+    0.99 at their centres (the coverage factor of their 7-9 px footprints leaves at least 0.998
+    of sigmoid(8) and 0.5): near the axis the third would take T from 0.005 to 5e-5, below 1e-4,
     so the pixel stops before it (and the fourth) and keeps T = 0.005."""
     width, height = 41, 29  # odd: the optical axis passes through the centre of pixel (20, 14)
     s = scene(4, seed=0, dtype=DOUBLE)
     s["means"] = torch.tensor([[0.0, -depth, 0.0] for depth in (100.0, 110.0, 120.0, 130.0)],
                               dtype=DOUBLE)
     s["dir_means"] = torch.tensor([[0.0, -1.0, 0.0]] * 4, dtype=DOUBLE)  # opacity factor 1
-    s["log_scales"] = torch.tensor([[2.5] * 3 + [0.0] * 3] * 4, dtype=DOUBLE)  # 12 mm: ~5 px
+    s["log_scales"] = torch.tensor([[3.0] * 3 + [0.0] * 3] * 4, dtype=DOUBLE)  # 20 mm: 7-9 px
     s["corr_logits"] = torch.zeros(4, 15, dtype=DOUBLE)
     s["opacity_logits"] = torch.tensor([8.0, 0.0, 8.0, 8.0], dtype=DOUBLE)  # 0.99 once clamped
     s["rgb"] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]],
@@ -225,7 +227,8 @@ def test_image_does_not_depend_on_tile_size():
 
 def test_single_gaussian_footprint_matches_the_pinhole_projection():
     """An isotropic 3D Gaussian of sigma s at distance z on the optical axis projects to an
-    isotropic 2D Gaussian of variance (f s / z)^2 + 0.3 px^2 centred on the image centre."""
+    isotropic 2D Gaussian of variance v = (f s / z)^2 + 0.1 px^2 centred on the image centre, its
+    opacity scaled by the coverage factor sqrt(det S / det(S + 0.1 I)) = (v - 0.1) / v."""
     width, height, sigma, distance = 64, 48, 2.0, 200.0
     s = scene(1, seed=0)
     s["means"] = torch.tensor([[0.0, -distance, 0.0]])
@@ -235,12 +238,32 @@ def test_single_gaussian_footprint_matches_the_pinhole_projection():
     s["opacity_logits"] = torch.tensor([0.0])  # 0.5
     rgb, alpha, depth = rasterize(project(s, width, height), width, height)
     focal = (height / 2) / math.tan(math.radians(CAMERA.view_angle) / 2)
-    variance = (focal * sigma / distance) ** 2 + 0.3
+    variance = (focal * sigma / distance) ** 2 + BLUR
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    expected = 0.5 * np.exp(-0.5 * ((u - width / 2) ** 2 + (v - height / 2) ** 2) / variance)
+    offset2 = (u - width / 2) ** 2 + (v - height / 2) ** 2
+    expected = 0.5 * (variance - BLUR) / variance * np.exp(-0.5 * offset2 / variance)
     expected = np.where(expected >= 1 / 255, expected, 0.0)
     np.testing.assert_allclose(alpha.numpy(), expected, atol=1e-5)
     assert depth[height // 2, width // 2].item() == pytest.approx(distance, rel=1e-5)
+
+
+@pytest.mark.parametrize("sigma_mm", [2.3, 4.5, 11.4])  # 0.5, 1 and 2.5 px at 32 x 32
+def test_coverage_does_not_depend_on_the_resolution(sigma_mm):
+    """A Gaussian's coverage (alpha summed over the image, in pixels of the smaller image) is
+    the same at 32 x 32 and at 64 x 64, from footprints of 0.5 to 2.5 px sigma: the opacity's
+    coverage factor undoes what the 0.1 px^2 blur adds. Without it, the 2.3 mm Gaussian would
+    cover 1.27x as much at 32 px as at 64 (factor sqrt(det(S + 0.1 I) / det S) 1.4 against 1.1).
+    Tolerance 1 %: the cut at alpha < 1/255 drops 1 / (255 peak) of the mass (0.5-0.6 % here,
+    different at each size), sums over pixel centres err by about exp(-2 pi^2 sigma^2) < 0.1 %."""
+    s = scene(1, seed=0, dtype=DOUBLE)
+    s["means"] = torch.tensor([[0.3, -200.0, -0.2]], dtype=DOUBLE)  # off the pixel grid
+    s["log_scales"] = torch.tensor([[math.log(sigma_mm)] * 3 + [0.0] * 3], dtype=DOUBLE)
+    s["corr_logits"] = torch.zeros(1, 15, dtype=DOUBLE)
+    s["dir_means"] = torch.tensor([[0.0, -1.0, 0.0]], dtype=DOUBLE)  # opacity factor 1
+    s["opacity_logits"] = torch.tensor([2.0], dtype=DOUBLE)
+    coverage = [rasterize(project(s, side, side), side, side)[1].sum().item() / (side / 32) ** 2
+                for side in (32, 64)]
+    assert coverage[0] == pytest.approx(coverage[1], rel=0.01)
 
 
 def pinhole(camera: Camera, width: int, height: int):
@@ -265,7 +288,7 @@ def pinhole(camera: Camera, width: int, height: int):
 
 
 def test_off_axis_footprint_is_the_pinhole_jacobian_of_the_covariance():
-    """EWA: a Gaussian's 2D covariance is J S J^T + 0.3 px^2, J the Jacobian of the pinhole at its
+    """EWA: a Gaussian's 2D covariance is J S J^T + 0.1 px^2, J the Jacobian of the pinhole at its
     mean. Here J comes from autograd through `pinhole`, for a Gaussian well off the optical axis
     (x/z 0.22, y/z 0.16: inside the image, where the renderer does not clamp) with a strongly
     correlated covariance, so the off-axis terms of J (-f x / z^2, -f y / z^2) matter."""
@@ -277,7 +300,7 @@ def test_off_axis_footprint_is_the_pinhole_jacobian_of_the_covariance():
     uv = pinhole(CAMERA, width, height)
     jacobian = torch.autograd.functional.jacobian(uv, s["means"][0])
     s_c = precompute(s["log_scales"], s["corr_logits"])[0][0]  # the sliced 3D covariance
-    covariance = jacobian @ s_c @ jacobian.T + 0.3 * torch.eye(2, dtype=DOUBLE)
+    covariance = jacobian @ s_c @ jacobian.T + BLUR * torch.eye(2, dtype=DOUBLE)
     inverse = torch.linalg.inv(covariance)
     expected = torch.stack([inverse[0, 0], inverse[0, 1], inverse[1, 1]])
     # The same linearisation in float64, in another order of operations: ~1e-15 relative.
@@ -296,13 +319,16 @@ def test_front_gaussian_is_blended_first():
     s["sh"][:, 0] = 1.0 / 0.28209479177387814  # shading 1
     s["rgb"] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     centre = (height // 2, width // 2)
-    images = []
     for red_depth, blue_depth in ((100.0, 120.0), (120.0, 100.0)):
         s["means"] = torch.tensor([[0.0, -red_depth, 0.0], [0.0, -blue_depth, 0.0]])
-        images.append(rasterize(project(s, width, height), width, height)[0][centre])
-    # At the centre both have alpha 0.5: front colour 0.5, back colour 0.5 * 0.5.
-    assert torch.allclose(images[0], torch.tensor([0.5, 0.0, 0.25]), atol=1e-4)
-    assert torch.allclose(images[1], torch.tensor([0.25, 0.0, 0.5]), atol=1e-4)
+        projected = project(s, width, height)
+        red, blue = projected["opacities"].tolist()  # at the centre: a bit under 0.5 (coverage)
+        front, back = (red, blue) if red_depth < blue_depth else (blue, red)
+        # front colour: its alpha; back colour: its alpha times what the front one lets through
+        expected = (front, 0.0, (1.0 - front) * back) if red_depth < blue_depth else \
+            ((1.0 - front) * back, 0.0, front)
+        image = rasterize(projected, width, height)[0][centre]
+        assert torch.allclose(image, torch.tensor(expected), atol=1e-4)
 
 
 def test_non_finite_and_behind_camera_gaussians_are_culled():
@@ -349,7 +375,7 @@ def test_render_is_differentiable_end_to_end():
     inputs = [s[k].clone().requires_grad_() for k in names]
     rgb, alpha = image(*inputs)
     (rgb.sum() + alpha.sum()).backward()
-    assert alpha.max() > 0.3 and all(x.grad.abs().sum() > 0 for x in inputs)
+    assert alpha.max() > 0.1 and all(x.grad.abs().sum() > 0 for x in inputs)
     # Thresholds (alpha >= 1/255, T >= 1e-4) make the image piecewise smooth; eps = 1e-6 stays
     # clear of them for this scene.
     assert torch.autograd.gradcheck(image, inputs, eps=1e-6, atol=1e-5)

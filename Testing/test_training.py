@@ -62,10 +62,10 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 
 def test_a_tiny_run_lowers_the_heldout_loss(manifest, tmp_path):
-    """20 steps at learning rate 3e-3: measured held-out loss 0.084 -> 0.072 and PSNR +1.0 dB
-    (30 steps); asked: a lower loss and at least +0.3 dB."""
+    """20 steps at learning rate 1e-2: measured held-out loss 0.047 -> 0.043 and PSNR +0.65 dB;
+    asked: a lower loss and at least +0.3 dB."""
     config = TrainConfig.from_dict({**TINY, "steps": 20, "eval_every": 20,
-                                    "learning_rate": 3e-3})
+                                    "learning_rate": 1e-2})
     result = train(manifest, config, tmp_path / "run")
     assert result.steps == 20 and result.stopped == "steps"
     assert result.network["loss"] < result.agp["loss"]

@@ -7,7 +7,8 @@
 // s_dd_inv [n, 9], opacity_logits [n], rgb [n, 3], sh [n, 9], means2d [n, 2], radii [n] int32;
 // then per pixel sample mean2d [p, 2], conic [p, 3], opacity [p], pixel [p, 2] int32.
 // OUT receives precompute's s_c, gains, s_dd_inv [n, 9]; slice's mu_c [n, 3], alpha [n];
-// projection's means2d [n, 2], conics [n, 3], depths [n], colors [n, 3], radii [n] int32;
+// projection's means2d [n, 2], conics [n, 3], depths [n], opacities [n], colors [n, 3],
+// radii [n] int32;
 // tile_rect's rects [n, 4] int32 (from the input means2d and radii); pixel_alpha [p].
 // Stages read the reference's own inputs, so each is checked alone.
 #include <cstdint>
@@ -45,7 +46,8 @@ int main(int argc, char** argv) {
   const Camera cam = make_camera(w2c.data(), intrinsics.data(), width, height);
   const Vec3 camera_centre = vec3(centre, 0);
   std::vector<float> out_sc(9 * n), out_gain(9 * n), out_inv(9 * n), mu_c(3 * n), alpha(n);
-  std::vector<float> means2d(2 * n), conics(3 * n), depths(n), colors(3 * n), pixel_alphas(p);
+  std::vector<float> means2d(2 * n), conics(3 * n), depths(n), opacities(n), colors(3 * n);
+  std::vector<float> pixel_alphas(p);
   std::vector<int32_t> radii(n), rects(4 * n);
   for (std::size_t g = 0; g < n; ++g) {
     Mat3 cov, gain, dd_inv;
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
     put(conics, g, {proj.conic.a, proj.conic.b, proj.conic.c});
     put(colors, g, {color.x, color.y, color.z});
     depths[g] = proj.depth;
+    opacities[g] = proj.opacity;
     radii[g] = proj.radius;
 
     tile_rect({ref_means2d[2 * g], ref_means2d[2 * g + 1]}, ref_radii[g], width, height, tile_size,
@@ -75,7 +78,8 @@ int main(int argc, char** argv) {
                                   pixels[2 * k], pixels[2 * k + 1]);
   }
   write(out_sc), write(out_gain), write(out_inv), write(mu_c), write(alpha);
-  write(means2d), write(conics), write(depths), write(colors), write(radii), write(rects);
+  write(means2d), write(conics), write(depths), write(opacities), write(colors), write(radii);
+  write(rects);
   write(pixel_alphas);
   return harness::close_output();
 }

@@ -105,9 +105,11 @@ struct TileWalk {
 constexpr float REACH_SLACK = 1.01f;
 constexpr float REACH_LOG_SLACK = 1e-5f;
 const float REACH_BLUR_PX2 = 2.0f * renderfm::COVARIANCE_BLUR_PX2 + std::sqrt(0.1f);
+const float REACH_MIN_COVERAGE = std::sqrt(renderfm::MIN_COVERAGE_RATIO);
 
 struct ReachCamera {
-  float rotation[9], translation[3], fx, fy, cx, cy, jacobian2_num;
+  float rotation[9], translation[3], fx, fy, cx, cy;
+  float jacobian_bound;  // z^2 lambda_max(J J^T), px^2
   int width, height;
 };
 
@@ -143,16 +145,18 @@ bool gaussian_may_reach(const ReachCamera& c, const float* mean, const float* lo
   const float z_min = cam[2] - shift, z_hi = cam[2] + shift;
   const bool near = z_min <= renderfm::NEAR_PLANE_MM;
   const float z_lo = near ? 1.0f : z_min;
-  const float jacobian2 = c.jacobian2_num / (z_lo * z_lo);
+  const float sharp_trace = c.jacobian_bound / (z_lo * z_lo) * spread;
+  const float coverage = std::max(
+      sharp_trace / (sharp_trace + 2.0f * renderfm::COVARIANCE_BLUR_PX2), REACH_MIN_COVERAGE);
+  const float log_drawn = std::max(log_alpha + std::log(coverage), 0.0f);
   const float radius =
-      std::sqrt(2.0f * log_alpha) * std::sqrt(jacobian2 * spread + REACH_BLUR_PX2) * REACH_SLACK +
-      1.0f;
+      std::sqrt(2.0f * log_drawn) * std::sqrt(sharp_trace + REACH_BLUR_PX2) * REACH_SLACK + 1.0f;
   float u_lo, u_hi, v_lo, v_hi;
   projected_span(cam[0], shift, z_lo, z_hi, c.fx, c.cx, &u_lo, &u_hi);
   projected_span(cam[1], shift, z_lo, z_hi, c.fy, c.cy, &v_lo, &v_hi);
   const bool meets = u_hi + radius > 0.0f && u_lo - radius < c.width && v_hi + radius > 0.0f &&
                      v_lo - radius < c.height;
-  return (meets || near) && z_hi > renderfm::NEAR_PLANE_MM && log_alpha > 0.0f;
+  return (meets || near) && z_hi > renderfm::NEAR_PLANE_MM && log_drawn > 0.0f;
 }
 
 }  // namespace
@@ -171,7 +175,9 @@ void may_reach(int64_t n, const float* means, const float* log_scales, const flo
   c.fx = intrinsics[0], c.fy = intrinsics[4], c.cx = intrinsics[2], c.cy = intrinsics[5];
   const float slack = static_cast<float>(renderfm::FRUSTUM_SLACK);
   const float lim_x = slack * 0.5f * width / c.fx, lim_y = slack * 0.5f * height / c.fy;
-  c.jacobian2_num = c.fx * c.fx * (1.0f + lim_x * lim_x) + c.fy * c.fy * (1.0f + lim_y * lim_y);
+  const float p = c.fx * c.fx * (1.0f + lim_x * lim_x), q = c.fy * c.fy * (1.0f + lim_y * lim_y);
+  const float r = c.fx * c.fy * lim_x * lim_y, half = 0.5f * (p - q);
+  c.jacobian_bound = 0.5f * (p + q) + std::sqrt(half * half + r * r);
   c.width = width, c.height = height;
   parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g)
@@ -229,7 +235,7 @@ void slice_project_fwd(int64_t n, const float* means, const float* dir_means, co
       conics[3 * g + 2] = proj.conic.c;
       depths[g] = proj.depth;
       radii[g] = proj.radius;
-      opacities[g] = alpha;
+      opacities[g] = proj.opacity;
       store_vec3(colors, g, color);
     }
   });

@@ -33,7 +33,8 @@ namespace renderfm {
 // The reference's constants (slice_project.py, blend.py); float32 values identical to torch's.
 constexpr float OPACITY_LAMBDA = 0.35f;       // opacity falloff with the direction offset
 constexpr float NEAR_PLANE_MM = 1.0f;         // culled at depth <= this (camera z, mm)
-constexpr float COVARIANCE_BLUR_PX2 = 0.3f;   // added to the 2D covariance's diagonal, px^2
+constexpr float COVARIANCE_BLUR_PX2 = 0.1f;   // added to the 2D covariance's diagonal, px^2
+constexpr float MIN_COVERAGE_RATIO = 1e-6f;   // floor of det S / det(S + 0.1 I)
 constexpr float MIN_ALPHA = 1.0f / 255.0f;    // alpha below this is invisible
 constexpr double FRUSTUM_SLACK = 1.3;         // Jacobian clamp in half fields of view (double)
 constexpr float MAX_ALPHA = 0.99f;            // per-pixel alpha cap in the blend
@@ -65,10 +66,11 @@ struct Camera {
 
 // What the projection hands to tile binning and blending.
 struct Projection {
-  Vec2 mean2d;  // px
-  Conic conic;  // 1/px^2
-  float depth;  // camera z, mm
-  int radius;   // px, 0 = culled
+  Vec2 mean2d;    // px
+  Conic conic;    // 1/px^2
+  float depth;    // camera z, mm
+  float opacity;  // alpha_c times the coverage factor sqrt(det S / det(S + 0.1 I))
+  int radius;     // px, 0 = culled
 };
 
 // ---------------------------------------------------------------- scalar helpers --------------
@@ -273,8 +275,8 @@ RFM_HD Camera make_camera(const float* world_to_camera, const float* intrinsics,
   return cam;
 }
 
-// EWA: the 2D covariance [[a, b], [b, c]] px^2 of S_c (mm^2, RAS) seen at camera point p (mm,
-// depth already made safe), J R S_c R^T J^T + 0.3 I. J is the pinhole's Jacobian at p with
+// EWA: the 2D covariance S = [[a, b], [b, c]] px^2 of S_c (mm^2, RAS) seen at camera point p (mm,
+// depth already made safe), J R S_c R^T J^T, before the blur. J is the pinhole's Jacobian at p with
 // x/z, y/z clamped to 1.3 half fields of view (far off-screen points do not blow up).
 RFM_HD void ewa_covariance(Vec3 p, const Mat3& s_c, const Camera& cam, float* a, float* b,
                            float* c) {
@@ -291,9 +293,9 @@ RFM_HD void ewa_covariance(Vec3 p, const Mat3& s_c, const Camera& cam, float* a,
     ts0[k] = t0[0] * s_c.m[k] + t0[1] * s_c.m[3 + k] + t0[2] * s_c.m[6 + k];
     ts1[k] = t1[0] * s_c.m[k] + t1[1] * s_c.m[3 + k] + t1[2] * s_c.m[6 + k];
   }
-  *a = ts0[0] * t0[0] + ts0[1] * t0[1] + ts0[2] * t0[2] + COVARIANCE_BLUR_PX2;
+  *a = ts0[0] * t0[0] + ts0[1] * t0[1] + ts0[2] * t0[2];
   *b = ts0[0] * t1[0] + ts0[1] * t1[1] + ts0[2] * t1[2];
-  *c = ts1[0] * t1[0] + ts1[1] * t1[1] + ts1[2] * t1[2] + COVARIANCE_BLUR_PX2;
+  *c = ts1[0] * t1[0] + ts1[1] * t1[1] + ts1[2] * t1[2];
 }
 
 // Opacity-aware radius (px): beyond it alpha_c exp(-r^2 / 2 lambda_max) < 1/255. Non-finite
@@ -307,22 +309,32 @@ RFM_HD int footprint_radius(float a, float c, float det, float alpha) {
   return static_cast<int>(clamp_max(clamp_min(radius, 0.0f), MAX_RADIUS_PX));
 }
 
+// det S / det(S + 0.1 I) of the sharp footprint (sharp_a, b, sharp_c) over the blurred one's safe
+// det, floored at MIN_COVERAGE_RATIO (NaN stays NaN): the opacity's coverage factor is its sqrt.
+RFM_HD float coverage_ratio(float sharp_a, float b, float sharp_c, float safe_det) {
+  return clamp_min((sharp_a * sharp_c - b * b) / safe_det, MIN_COVERAGE_RATIO);
+}
+
 // Project the sliced Gaussian (mu_c RAS mm, s_c mm^2, alpha_c) into the image. Outputs equal the
 // reference's for every Gaussian (a depth <= 1 mm is replaced by 1 and a det <= 0 by 1 where
-// they divide); radius is 0 unless the Gaussian is finite (colour included), in front of the
-// near plane, has a positive-definite footprint, alpha_c >= 1/255 and overlaps the image.
-RFM_HD Projection project_gaussian(Vec3 mu_c, const Mat3& s_c, float alpha, Vec3 color,
+// they divide); the footprint is blurred by 0.1 px^2 and the opacity scaled to keep its coverage;
+// radius is 0 unless the Gaussian is finite (colour included), in front of the near plane, has a
+// positive-definite footprint, a drawn opacity >= 1/255 and overlaps the image.
+RFM_HD Projection project_gaussian(Vec3 mu_c, const Mat3& s_c, float alpha_c, Vec3 color,
                                    const Camera& cam) {
   Projection out;
   Vec3 p = add(mat_vec(cam.rotation, mu_c), cam.translation);  // camera mm
   out.depth = p.z;
   p.z = p.z > NEAR_PLANE_MM ? p.z : 1.0f;
   out.mean2d = {cam.fx * p.x / p.z + cam.cx, cam.fy * p.y / p.z + cam.cy};
-  float a, b, c;
-  ewa_covariance(p, s_c, cam, &a, &b, &c);
+  float sharp_a, b, sharp_c;
+  ewa_covariance(p, s_c, cam, &sharp_a, &b, &sharp_c);
+  const float a = sharp_a + COVARIANCE_BLUR_PX2, c = sharp_c + COVARIANCE_BLUR_PX2;
   const float det = a * c - b * b;
   const float safe_det = det > 0.0f ? det : 1.0f;
   out.conic = {c / safe_det, -b / safe_det, a / safe_det};
+  const float alpha = alpha_c * sqrtf(coverage_ratio(sharp_a, b, sharp_c, safe_det));
+  out.opacity = alpha;
 
   const int radius = footprint_radius(a, c, det, alpha);
   const float r = static_cast<float>(radius);

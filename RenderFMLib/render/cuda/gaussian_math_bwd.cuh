@@ -220,14 +220,16 @@ RFM_HD Vec3 ewa_covariance_bwd(Vec3 p, const Mat3& s_c, const Camera& cam, float
   return g_p;
 }
 
-// Backward of project_gaussian's means2d, conics and depths: fills g->s_c, returns dL/dmu_c.
-RFM_HD Vec3 project_gaussian_bwd(Vec3 mu_c, const Mat3& s_c, const Camera& cam,
-                                 const ProjectionGrad& grad, GaussianGrad* g) {
+// Backward of project_gaussian's means2d, conics, depths and opacity: fills g->s_c and *g_alpha_c
+// (dL/dalpha_c), returns dL/dmu_c.
+RFM_HD Vec3 project_gaussian_bwd(Vec3 mu_c, const Mat3& s_c, float alpha_c, const Camera& cam,
+                                 const ProjectionGrad& grad, GaussianGrad* g, float* g_alpha_c) {
   Vec3 p = add(mat_vec(cam.rotation, mu_c), cam.translation);
   const bool in_front = p.z > NEAR_PLANE_MM;
   p.z = in_front ? p.z : 1.0f;
-  float a, b, c;
-  ewa_covariance(p, s_c, cam, &a, &b, &c);
+  float sharp_a, b, sharp_c;
+  ewa_covariance(p, s_c, cam, &sharp_a, &b, &sharp_c);
+  const float a = sharp_a + COVARIANCE_BLUR_PX2, c = sharp_c + COVARIANCE_BLUR_PX2;
   const float det = a * c - b * b;
   const float safe_det = det > 0.0f ? det : 1.0f;
 
@@ -239,6 +241,28 @@ RFM_HD Vec3 project_gaussian_bwd(Vec3 mu_c, const Mat3& s_c, const Camera& cam,
     g_a += g_det * c;
     g_c += g_det * a;
     g_b -= 2.0f * b * g_det;
+  }
+
+  // opacity = alpha_c sqrt(ratio), ratio = max((sharp_a sharp_c - b^2) / safe_det, floor)
+  const float ratio = coverage_ratio(sharp_a, b, sharp_c, safe_det);
+  const float factor = sqrtf(ratio);
+  *g_alpha_c = grad.opacity * factor;
+  if ((sharp_a * sharp_c - b * b) / safe_det >= MIN_COVERAGE_RATIO) {  // the floor passes it
+    const float g_ratio = grad.opacity * alpha_c * 0.5f / factor;
+    if (det > 0.0f) {
+      // d ratio / d(a, b, c) in closed form: with a = sharp_a + s, c = sharp_c + s the quotient
+      // rule's terms cancel to s (sharp_c c + b^2), -2 b s (a + c - s) and s (sharp_a a + b^2),
+      // over det^2; summed term by term they would lose the difference to rounding when the
+      // footprint is large.
+      const float scaled = g_ratio * COVARIANCE_BLUR_PX2 / (det * det);
+      g_a += scaled * (sharp_c * c + b * b);
+      g_c += scaled * (sharp_a * a + b * b);
+      g_b -= scaled * 2.0f * b * (a + c - COVARIANCE_BLUR_PX2);
+    } else {  // ratio = sharp_a sharp_c - b^2 over a safe det of 1
+      g_a += g_ratio * sharp_c;
+      g_c += g_ratio * sharp_a;
+      g_b -= g_ratio * 2.0f * b;
+    }
   }
   Vec3 g_p = ewa_covariance_bwd(p, s_c, cam, g_a, g_b, g_c, &g->s_c);
 
@@ -284,10 +308,11 @@ RFM_HD GaussianGrad slice_project_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& s_c,
   Vec3 mu_c;
   float alpha;
   slice_gaussian(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, &mu_c, &alpha);
-  const Vec3 g_mu_c = add(project_gaussian_bwd(mu_c, s_c, cam, grad, &g),
+  float g_alpha;
+  const Vec3 g_mu_c = add(project_gaussian_bwd(mu_c, s_c, alpha, cam, grad, &g, &g_alpha),
                           shade_gaussian_bwd(mu_c, camera_centre, rgb, sh, grad.color, &g));
-  slice_gaussian_bwd(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, g_mu_c,
-                     grad.opacity, &g);
+  slice_gaussian_bwd(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, g_mu_c, g_alpha,
+                     &g);
   return g;
 }
 

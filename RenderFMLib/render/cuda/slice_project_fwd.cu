@@ -27,7 +27,7 @@ extern "C" __global__ void slice_project_fwd(
     float* __restrict__ conics,     // [N, 3] a, b, c of the inverse 2D covariance, 1/px^2
     float* __restrict__ depths,     // [N] camera z, mm
     int* __restrict__ radii,        // [N] px, 0 = culled
-    float* __restrict__ opacities,  // [N] alpha_c
+    float* __restrict__ opacities,  // [N] alpha_c x coverage factor
     float* __restrict__ colors) {   // [N, 3] rgb * max(0, S(v))
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const renderfm::Vec3 centre = load_vec3(camera_centre, 0);
@@ -49,7 +49,7 @@ extern "C" __global__ void slice_project_fwd(
     conics[3 * g + 2] = proj.conic.c;
     depths[g] = proj.depth;
     radii[g] = proj.radius;
-    opacities[g] = alpha;
+    opacities[g] = proj.opacity;
     renderfm::store_vec3(colors, g, color);
   }
 }

@@ -12,13 +12,20 @@ factor, o the opacity logit):
         >= lambda_max(S_pp) >= lambda_max(S_c)          (conditioning shrinks a covariance)
     q = delta^T S_dd^-1 delta <= Q = ln(255 sigmoid(o)) / 0.35   (else alpha_c < 1/255: culled)
     |K delta| <= sqrt(t q) <= sqrt(t Q) = shift          (the sliced mean stays in that ball)
-    radius px <= sqrt(2 ln(255 sigmoid(o))) sqrt(trace(J J^T) t + 2 0.3 + sqrt(0.1)) + 1,
-        trace(J J^T) <= (fx^2 (1 + lim_x^2) + fy^2 (1 + lim_y^2)) / z_min^2
+    T = lambda_max(J J^T) t >= trace(J R S_c R^T J^T), the 2D covariance S before the blur
+        (trace(A S A^T) <= lambda_max(A^T A) trace S, and trace S_c <= t); J J^T =
+        [[fx^2 (1 + u^2), fx fy u v], [fx fy u v, fy^2 (1 + v^2)]] / z^2 with |u| <= lim_x,
+        |v| <= lim_y, and lambda_max grows with each entry's size: at most that of
+        [[fx^2 (1 + lim_x^2), fx fy lim_x lim_y], [..., fy^2 (1 + lim_y^2)]] / z_min^2
+    drawn opacity = alpha_c sqrt(det S / det(S + 0.1 I)) <= sigmoid(o) max(T / (T + 0.2), 1e-3)
+        (each eigenvalue's factor l / (l + 0.1) is concave in l: the product peaks at equal
+        halves of the trace; 1e-3 = sqrt(MIN_COVERAGE_RATIO)); with A = ln(255 x that bound),
+    radius px <= sqrt(2 A) sqrt(T + 2 0.1 + sqrt(0.1)) + 1
 (slice_project's lambda_max = mid + sqrt(max(mid^2 - det, 0.1)) is at most the 2D covariance's
-trace, with its 2 x 0.3 px^2 blur, plus sqrt(0.1)), with z_min the nearest depth of the ball and
+trace, with its 2 x 0.1 px^2 blur, plus sqrt(0.1)), with z_min the nearest depth of the ball and
 lim the Jacobian's clamp (FRUSTUM_SLACK). The sliced mean projects inside the box spanned by the
 ball's corners; a Gaussian is kept where that box, grown by the radius, meets the image. One whose
-ball crosses the near plane is kept; one wholly behind it is not.
+ball crosses the near plane is kept; one wholly behind it is not; one with A <= 0 is not.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from .slice_project import (
     COVARIANCE_BLUR_PX2,
     FRUSTUM_SLACK,
     MIN_ALPHA,
+    MIN_COVERAGE_RATIO,
     NEAR_PLANE_MM,
     OPACITY_LAMBDA,
 )
@@ -73,8 +81,11 @@ def _box_meets_image(cam: torch.Tensor, shift: torch.Tensor, spread: torch.Tenso
     z_lo = torch.where(near, torch.ones_like(z_min), z_min)
     z_hi = cam[:, 2] + shift
     lim_x, lim_y = FRUSTUM_SLACK * 0.5 * width / fx, FRUSTUM_SLACK * 0.5 * height / fy
-    jacobian2 = (fx * fx * (1.0 + lim_x * lim_x) + fy * fy * (1.0 + lim_y * lim_y)) / (z_lo * z_lo)
-    radius = torch.sqrt(2.0 * log_alpha) * torch.sqrt(jacobian2 * spread + BLUR_BOUND_PX2)
+    sharp_trace = _jacobian_bound(fx, fy, lim_x, lim_y) / (z_lo * z_lo) * spread
+    coverage = (sharp_trace / (sharp_trace + 2.0 * COVARIANCE_BLUR_PX2)).clamp_min(
+        math.sqrt(MIN_COVERAGE_RATIO))
+    log_drawn = torch.clamp(log_alpha + torch.log(coverage), min=0.0)
+    radius = torch.sqrt(2.0 * log_drawn) * torch.sqrt(sharp_trace + BLUR_BOUND_PX2)
     radius = radius * SLACK + 1.0
     u_lo, u_hi = _projected_span(cam[:, 0], shift, z_lo, z_hi, fx, cx)
     v_lo, v_hi = _projected_span(cam[:, 1], shift, z_lo, z_hi, fy, cy)
@@ -82,7 +93,16 @@ def _box_meets_image(cam: torch.Tensor, shift: torch.Tensor, spread: torch.Tenso
         v_lo - radius < height)
     # NaN anywhere compares False (slice_project culls it too); a ball across the near plane
     # has no depth bound: kept
-    return (meets | near) & (z_hi > NEAR_PLANE_MM) & (log_alpha > 0)
+    return (meets | near) & (z_hi > NEAR_PLANE_MM) & (log_drawn > 0)
+
+
+def _jacobian_bound(fx: torch.Tensor, fy: torch.Tensor, lim_x: torch.Tensor,
+                    lim_y: torch.Tensor) -> torch.Tensor:
+    """z^2 lambda_max(J J^T) at most, px^2 (the bound above)."""
+    p, q = fx * fx * (1.0 + lim_x * lim_x), fy * fy * (1.0 + lim_y * lim_y)
+    r = fx * fy * lim_x * lim_y
+    half = 0.5 * (p - q)
+    return 0.5 * (p + q) + torch.sqrt(half * half + r * r)
 
 
 def _projected_span(x: torch.Tensor, shift: torch.Tensor, z_lo: torch.Tensor, z_hi: torch.Tensor,

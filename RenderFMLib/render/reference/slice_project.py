@@ -4,8 +4,17 @@ Slicing (DESIGN.md section 4), for a camera centre c in RAS mm:
     d = normalize(mu_p - c), delta = d - normalize(mu_d)
     mu_c = mu_p + K delta,   alpha_c = sigmoid(o) * exp(-0.35 delta^T S_dd^-1 delta)
 Projection (DESIGN.md section 6): the EWA Jacobian of the pinhole at mu_c maps S_c to a 2D
-covariance in pixels^2, plus 0.3 px^2 on its diagonal. Gaussians behind the near plane, with
-non-finite values, a degenerate footprint or alpha_c < 1/255 get radius 0 (culled).
+covariance S in pixels^2, blurred to S + 0.1 I (about a one-pixel box filter, variance 1/12); the
+opacity is scaled by sqrt(det S / det(S + 0.1 I)), so the blur keeps each Gaussian's coverage (its
+opacity integrated over the image) instead of inflating it (Mip-Splatting's 2D filter). A
+Gaussian smaller than a pixel then draws as faint as it would averaged over the pixel, and one set
+of Gaussians looks the same at 256 and at 512 px. DESIGN.md section 6 adds 0.3 px^2 without the
+factor (3DGS's dilation); measured on the sample (CT-Chest-Contrast-Enhanced at 1.5 mm, 300 s of
+fine-tuning), held-out orbit views against dvr, foreground SSIM at 256 px: 0.886-0.896 with
+that, 0.914-0.917 with 0.3 and the factor, 0.948-0.952 with 0.1 and the factor (at 512 px
+0.920-0.925, 0.927-0.929, 0.933-0.941).
+Gaussians behind the near plane, with non-finite values, a degenerate footprint or a drawn
+opacity < 1/255 get radius 0 (culled).
 """
 
 import torch
@@ -14,8 +23,9 @@ from ...sh import sh_basis
 
 OPACITY_LAMBDA = 0.35
 NEAR_PLANE_MM = 1.0
-COVARIANCE_BLUR_PX2 = 0.3
+COVARIANCE_BLUR_PX2 = 0.1
 MIN_ALPHA = 1.0 / 255.0
+MIN_COVERAGE_RATIO = 1e-6  # det S / det(S + 0.1 I) floor: a finite gradient edge-on
 FRUSTUM_SLACK = 1.3  # clamp x/z, y/z to 1.3 x the half field of view when forming the Jacobian
 
 
@@ -60,7 +70,7 @@ def slice_project(
     sh [N, 9] scalar shading coefficients, world_to_camera [4, 4] (OpenCV), intrinsics [3, 3] px.
     Returns per Gaussian: means2d [N, 2] px (pixel (u, v) has its centre at u + 0.5, v + 0.5),
     conics [N, 3] (a, b, c of the inverse 2D covariance), depths [N] mm along the optical axis,
-    radii [N] int px (0 = culled), opacities [N] alpha_c, colors [N, 3].
+    radii [N] int px (0 = culled), opacities [N] alpha_c times the coverage factor, colors [N, 3].
     """
     sliced, alpha = slice_gaussians(means, dir_means, gains, s_dd_inv, opacity_logits,
                                     camera_centre)
@@ -71,10 +81,13 @@ def slice_project(
     safe_depth = torch.where(depth > NEAR_PLANE_MM, depth, torch.ones_like(depth))
     means2d = torch.stack([fx * cam[:, 0] / safe_depth + cx, fy * cam[:, 1] / safe_depth + cy], -1)
     cov2d = _ewa_covariance(cam, safe_depth, s_c, rotation, intrinsics, width, height)
-    a, b, c = cov2d[:, 0, 0], cov2d[:, 0, 1], cov2d[:, 1, 1]
+    sharp_a, b, sharp_c = cov2d[:, 0, 0], cov2d[:, 0, 1], cov2d[:, 1, 1]
+    a, c = sharp_a + COVARIANCE_BLUR_PX2, sharp_c + COVARIANCE_BLUR_PX2
     det = a * c - b * b
     safe_det = torch.where(det > 0, det, torch.ones_like(det))
     conics = torch.stack([c / safe_det, -b / safe_det, a / safe_det], dim=-1)
+    coverage = ((sharp_a * sharp_c - b * b) / safe_det).clamp_min(MIN_COVERAGE_RATIO)
+    alpha = alpha * torch.sqrt(coverage)
 
     view_dirs = torch.nn.functional.normalize(sliced - camera_centre, dim=-1)
     shading = (sh * sh_basis(view_dirs)).sum(-1).clamp_min(0.0)
@@ -99,7 +112,7 @@ def slice_project(
 
 
 def _ewa_covariance(cam, depth, s_c, rotation, intrinsics, width, height) -> torch.Tensor:
-    """2D covariance [N, 2, 2] px^2 of the projected 3D covariances, plus the 0.3 px^2 blur."""
+    """2D covariance [N, 2, 2] px^2 of the projected 3D covariances (before the blur)."""
     fx, fy = intrinsics[0, 0], intrinsics[1, 1]
     lim_x = FRUSTUM_SLACK * 0.5 * width / fx
     lim_y = FRUSTUM_SLACK * 0.5 * height / fy
@@ -111,8 +124,7 @@ def _ewa_covariance(cam, depth, s_c, rotation, intrinsics, width, height) -> tor
         torch.stack([zero, fy / depth, -fy * ty / depth**2], -1),
     ], dim=-2)
     transform = jacobian @ rotation
-    cov = transform @ s_c @ transform.transpose(-1, -2)
-    return cov + COVARIANCE_BLUR_PX2 * torch.eye(2, dtype=cov.dtype, device=cov.device)
+    return transform @ s_c @ transform.transpose(-1, -2)
 
 
 def _radii(a: torch.Tensor, c: torch.Tensor, det: torch.Tensor,
