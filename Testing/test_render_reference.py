@@ -323,10 +323,11 @@ def test_front_gaussian_is_blended_first():
         s["means"] = torch.tensor([[0.0, -red_depth, 0.0], [0.0, -blue_depth, 0.0]])
         projected = project(s, width, height)
         red, blue = projected["opacities"].tolist()  # at the centre: a bit under 0.5 (coverage)
-        front, back = (red, blue) if red_depth < blue_depth else (blue, red)
-        # front colour: its alpha; back colour: its alpha times what the front one lets through
-        expected = (front, 0.0, (1.0 - front) * back) if red_depth < blue_depth else \
-            ((1.0 - front) * back, 0.0, front)
+        # the front colour gets its alpha, the back one its alpha times what the front lets through
+        if red_depth < blue_depth:
+            expected = (red, 0.0, (1.0 - red) * blue)
+        else:
+            expected = ((1.0 - blue) * red, 0.0, blue)
         image = rasterize(projected, width, height)[0][centre]
         assert torch.allclose(image, torch.tensor(expected), atol=1e-4)
 
