@@ -165,21 +165,29 @@ RFM_HD Mat3 lower_solve(const Mat3& b, const Mat3& x) {
 
 // ---------------------------------------------------------------- stage 1: precompute ----------
 
-// The 3x3 block of the 6x6 factor L = diag(s) U at (row0, col0). s = exp(log_scales); U is unit
-// lower triangular, U_ij = 2 sigmoid(c) - 1 from corr_logits in row-major order (1,0), (2,0),
-// (2,1), (3,0), ... (5,4). Every entry is s_i * U_ij, zeros included, as in the reference (an
-// infinite scale then yields NaN, and the Gaussian is culled).
-RFM_HD Mat3 factor_block(const float log_scales[6], const float corr_logits[15], int row0,
-                         int col0) {
+// The values the 6x6 factor L = diag(s) U is built from: s = exp(log_scales) and, for U's
+// strictly-lower entries U_ij = 2 sigmoid(c) - 1, sigmoid(c) of corr_logits in row-major order
+// (1,0), (2,0), (2,1), (3,0), ... (5,4). Computed once per Gaussian: the backward reuses them.
+struct FactorValues { float scale[6], sig[15]; };
+
+RFM_HD FactorValues factor_values(const float log_scales[6], const float corr_logits[15]) {
+  FactorValues f;
+  for (int k = 0; k < 6; ++k) f.scale[k] = expf(log_scales[k]);
+  for (int k = 0; k < 15; ++k) f.sig[k] = sigmoid(corr_logits[k]);
+  return f;
+}
+
+// The 3x3 block of L at (row0, col0). Every entry is s_i * U_ij, zeros included, as in the
+// reference (an infinite scale then yields NaN, and the Gaussian is culled).
+RFM_HD Mat3 factor_block(const FactorValues& f, int row0, int col0) {
   Mat3 block;
   for (int i = 0; i < 3; ++i) {
     const int row = row0 + i;
-    const float scale = expf(log_scales[row]);
     for (int j = 0; j < 3; ++j) {
       const int col = col0 + j;
       float unit = col == row ? 1.0f : 0.0f;
-      if (col < row) unit = 2.0f * sigmoid(corr_logits[row * (row - 1) / 2 + col]) - 1.0f;
-      block.m[3 * i + j] = scale * unit;
+      if (col < row) unit = 2.0f * f.sig[row * (row - 1) / 2 + col] - 1.0f;
+      block.m[3 * i + j] = f.scale[row] * unit;
     }
   }
   return block;
@@ -188,13 +196,14 @@ RFM_HD Mat3 factor_block(const float log_scales[6], const float corr_logits[15],
 // The blocks of one Gaussian's factor and the terms of the block form built from them (DESIGN.md
 // section 4): A_pp = L[0:3, 0:3], A_dp = L[3:6, 0:3], B = L[3:6, 3:6], M = B^-1 A_dp, B^-1,
 // P^-1 = (I + M M^T)^-1 and Q^-1 = (I + M^T M)^-1. precompute_gaussian and its backward share them.
-struct SlicingBlocks { Mat3 a_pp, a_dp, b, m, b_inv, p_inv, q_inv; };
+struct SlicingBlocks { FactorValues values; Mat3 a_pp, a_dp, b, m, b_inv, p_inv, q_inv; };
 
 RFM_HD SlicingBlocks slicing_blocks(const float log_scales[6], const float corr_logits[15]) {
   SlicingBlocks k;
-  k.a_pp = factor_block(log_scales, corr_logits, 0, 0);
-  k.a_dp = factor_block(log_scales, corr_logits, 3, 0);
-  k.b = factor_block(log_scales, corr_logits, 3, 3);
+  k.values = factor_values(log_scales, corr_logits);
+  k.a_pp = factor_block(k.values, 0, 0);
+  k.a_dp = factor_block(k.values, 3, 0);
+  k.b = factor_block(k.values, 3, 3);
   k.m = lower_solve(k.b, k.a_dp);
   const Mat3 m_t = transpose(k.m);
   k.b_inv = lower_solve(k.b, identity());

@@ -125,9 +125,9 @@ RFM_HD void precompute_gaussian_bwd(const float log_scales[6], const float corr_
         if (col > row) continue;
         g_log_scales[row] += grad.m[3 * i + j] * entry.m[3 * i + j];
         if (col == row) continue;
-        const float sig = sigmoid(corr_logits[row * (row - 1) / 2 + col]);
+        const float sig = fwd.values.sig[row * (row - 1) / 2 + col];
         g_corr_logits[row * (row - 1) / 2 + col] =
-            grad.m[3 * i + j] * expf(log_scales[row]) * 2.0f * sig * (1.0f - sig);
+            grad.m[3 * i + j] * fwd.values.scale[row] * 2.0f * sig * (1.0f - sig);
       }
     }
   }
