@@ -9,9 +9,9 @@ trained on.
     python docs/pathtraced/make_picture.py runs/pt/cache/ct/CT-AAA/pathtraced-128px-64spp \
         runs/pt/ft.safetensors
 
-Rows: the held-out views (views 3, 7, 11: every 4th of the cache; finetune trains on the others); columns: the
-path-traced target, AGP alone, AGP fine-tuned; each image 128 px shown at 256. Prints SSIM and
-PSNR of both against the target per view.
+Rows: the held-out views (3, 7 and 11: every 4th of the cache; finetune trains on the others);
+columns: the path-traced target, AGP alone, AGP fine-tuned; each image 128 px shown at 256.
+Prints SSIM and PSNR of both against the target per view.
 """
 
 import sys
