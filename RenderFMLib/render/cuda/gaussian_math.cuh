@@ -196,7 +196,10 @@ RFM_HD Mat3 factor_block(const FactorValues& f, int row0, int col0) {
 // The blocks of one Gaussian's factor and the terms of the block form built from them (DESIGN.md
 // section 4): A_pp = L[0:3, 0:3], A_dp = L[3:6, 0:3], B = L[3:6, 3:6], M = B^-1 A_dp, B^-1,
 // P^-1 = (I + M M^T)^-1 and Q^-1 = (I + M^T M)^-1. precompute_gaussian and its backward share them.
-struct SlicingBlocks { FactorValues values; Mat3 a_pp, a_dp, b, m, b_inv, p_inv, q_inv; };
+struct SlicingBlocks {
+  FactorValues values;
+  Mat3 a_pp, a_dp, b, m, b_inv, p_inv, q_inv;
+};
 
 RFM_HD SlicingBlocks slicing_blocks(const float log_scales[6], const float corr_logits[15]) {
   SlicingBlocks k;
