@@ -11,46 +11,42 @@ trained on.
 
 Rows: the held-out views (3, 7 and 11: every 4th of the cache; finetune trains on the others);
 columns: the path-traced target, AGP alone, AGP fine-tuned; each image 128 px shown at 256.
-Prints SSIM and PSNR of both against the target per view.
+Prints PSNR, SSIM and foreground SSIM of both against the target per view.
 """
 
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from RenderFMLib.api import prepare, render
 from RenderFMLib.demo import sample_paths
-from RenderFMLib.evaluation.metrics import psnr, ssim
 from RenderFMLib.gaussians import SixDGaussians
-from RenderFMLib.groundtruth.cache import read_views
-from RenderFMLib.optimize.views import HELDOUT_EVERY
+from RenderFMLib.optimize.evaluate import view_scores
+from RenderFMLib.optimize.sampling import views_for
 
 SHOWN = 256
 
 
 def main(folder: str, model: str) -> None:
-    settings, views = read_views(folder)
-    size = settings["size"]
     agp = prepare(sample_paths()[0], None, "CT-AAA", weights=None)
     tuned = SixDGaussians.load(model)
+    # finetune's own split of the folder (it also checks the preset and the CT)
+    _, heldout = views_for(agp, None, folder, size=0, crop=0, heldout_size=0)
     rows = []
-    for index, (camera, image) in enumerate(views):
-        if index % HELDOUT_EVERY != HELDOUT_EVERY - 1:  # sampling.views_for's held-out views
-            continue
-        target = torch.from_numpy(image.rgb)
-        cells = [image.rgb]
+    for number, view in enumerate(heldout):
+        cells = [view.rgb.numpy()]
         scores = []
         for gaussians in (agp, tuned):
-            rgb = render(gaussians, camera, size).rgb.clamp(0, 1).cpu()
-            scores.append(f"SSIM {ssim(rgb, target):.3f}, PSNR {psnr(rgb, target):.2f} dB")
-            cells.append(rgb.numpy())
-        print(f"view {index}: AGP {scores[0]}; fine-tuned {scores[1]}")
+            frame = render(gaussians, view.camera, view.size)
+            psnr, ssim, ssim_fg = view_scores(frame.rgb, frame.alpha, view)
+            scores.append(f"{psnr:.2f} dB, SSIM {ssim:.3f}, foreground SSIM {ssim_fg:.3f}")
+            cells.append(frame.rgb.clamp(0, 1).cpu().numpy())
+        print(f"held-out view {number + 1}: AGP {scores[0]}; fine-tuned {scores[1]}")
         rows.append(np.concatenate(cells, axis=1))
     picture = (np.concatenate(rows, axis=0) * 255.0 + 0.5).astype(np.uint8)
-    scale = SHOWN // size
+    scale = SHOWN // heldout[0].size
     Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
                                     Image.NEAREST).save(Path(__file__).with_name("heldout.png"))
 
