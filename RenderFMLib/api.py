@@ -148,7 +148,7 @@ def finetune(
     heldout_size: int = 512,
     iterations: int = 3000,
     budget_s: float | None = 300.0,
-    crop: int = 128,
+    crop: int | None = None,
     densify: bool = False,
     seed: int = 0,
     hu_offset: float | None = None,
@@ -164,7 +164,8 @@ def finetune(
     held-out views (4 orbit, 2 close-ups; never trained on) at heldout_size, and each step a
     crop x crop window of a random view (any azimuth, elevations up to 60 degrees, a quarter of
     them close-ups) of size / 2 to size pixels, a new one every third step (else one of the
-    last 64). target may instead be a `make-gt` settings
+    last 64); crop None: 128 px up to 40,000 Gaussians, growing with the square root of their
+    count up to 512 (sampling.window_side). target may instead be a `make-gt` settings
     folder (dvr or pathtraced images of this scan and preset; every 4th view is held out, the
     others are cut into windows). iterations and budget_s (seconds for the whole call: held-out
     targets, optimisation and scoring; None: no limit) end the run, as do should_stop() and
@@ -200,13 +201,13 @@ def check_finetune_target(target: str | Path) -> None:
 
 
 def _check_finetune_numbers(iterations: int, budget_s: float | None, size: int,
-                            heldout_size: int, crop: int) -> None:
+                            heldout_size: int, crop: int | None) -> None:
     """RenderFMError naming the first argument out of range."""
     checks = [("iterations", iterations, iterations >= 0),
               ("budget_s", budget_s, budget_s is None or budget_s > 0),
               ("size", size, 16 <= size <= MAX_IMAGE_SIDE),
               ("heldout_size", heldout_size, 16 <= heldout_size <= MAX_IMAGE_SIDE),
-              ("crop", crop, 16 <= crop)]
+              ("crop", crop, crop is None or 16 <= crop)]
     for name, value, ok in checks:
         if not ok:
             raise RenderFMError(f"finetune: {name} out of range ({value}); iterations >= 0, "

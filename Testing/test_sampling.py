@@ -120,3 +120,26 @@ def test_cached_windows_are_cut_from_their_views(setting) -> None:
             torch.testing.assert_close(window.alpha, half[y0:y0 + side, x0:x0 + side])
         sizes.add(window.size)
     assert sizes == {SIZE, SIZE // 2}
+
+
+def test_window_side_grows_with_the_square_root_of_the_gaussian_count() -> None:
+    """WINDOW_SIDE up to WINDOW_GAUSSIANS, then side^2 in proportion to the count (4x the
+    Gaussians: twice the side, within rounding), never above MAX_WINDOW_SIDE."""
+    small, base = sampling.WINDOW_SIDE, sampling.WINDOW_GAUSSIANS
+    assert [sampling.window_side(n) for n in (0, 1, 5_058, base)] == [small] * 4
+    assert abs(sampling.window_side(4 * base) - 2 * small) <= 1
+    sides = [sampling.window_side(n) for n in range(base, 40 * base, base // 7)]
+    assert sides == sorted(sides) and sides[-1] == sampling.MAX_WINDOW_SIDE
+
+
+def test_views_for_takes_window_side_unless_given_a_crop(setting, monkeypatch) -> None:
+    """crop None: windows of window_side(len(gaussians)) (made small here, so the sample's 46,774
+    Gaussians give a side below SIZE); a crop given is used as it is."""
+    ct, _, gaussians = setting
+    monkeypatch.setattr(sampling, "WINDOW_SIDE", 8)
+    auto = sampling.window_side(len(gaussians))
+    assert 8 < auto < SIZE // 2
+    for crop, side in [(None, auto), (CROP, CROP)]:
+        train, _ = sampling.views_for(gaussians, ct, "dvr", size=SIZE, crop=crop,
+                                      heldout_size=16)
+        assert train.sample().box[2] == side

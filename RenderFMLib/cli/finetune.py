@@ -119,11 +119,14 @@ def add_finetune(commands: argparse._SubParsersAction) -> None:
               ("--size", image_side, "N", "largest side in pixels of the dvr training views "
                "(random views, size/2 to size)"),
               ("--heldout-size", image_side, "N", "side in pixels of the dvr held-out views"),
-              ("--crop", image_side, "N", "side in pixels of the window rendered per step"),
               ("--seed", int, "N", "random seed of views, windows and splits")]
     for flag, kind, metavar, text in tuning:
         tune.add_argument(flag, type=kind, metavar=metavar, help=f"{text} (default %(default)s)",
                           default=default[flag[2:].replace("-", "_")])
+    tune.add_argument("--crop", type=image_side, metavar="N", default=default["crop"],
+                      help="side in pixels of the window rendered per step (default: 128 up to "
+                           "40,000 Gaussians, growing with the square root of their count up "
+                           "to 512)")
     tune.add_argument("--densify", action="store_true",
                       help="split the Gaussians the optimiser pushes hardest and prune faded "
                            "ones (pays off only over thousands of steps, e.g. on a GPU)")

@@ -16,7 +16,8 @@ DENSIFY_UNTIL of the run, the SPLIT_FRACTION of Gaussians the optimiser pushes h
 pruned. It is off by default: over the few hundred steps a 2-core CPU takes in 5 minutes,
 children start too late to converge (measured on the sample, CT-Bone, 300 steps: held-out PSNR
 34.13 dB with splitting every 50 steps, 34.50 dB without; 33.89 dB every 100 steps from a lower
-scale floor).
+scale floor; with the CPU kernels, 300 s: foreground SSIM against Slicer at 512 px 0.807 in 1,292
+steps with it, 0.836 in 1,471 without).
 
 The run ends at `iterations`, at `budget_s` seconds (held-out targets included), on
 `should_stop()` (the Slicer module's Cancel) or on Ctrl-C (KeyboardInterrupt): all of these

@@ -44,7 +44,7 @@ from .config import TrainConfig
 from .samples import ScanGrids
 
 FOLDER = "teachers"
-TEACHER_CROP = 128  # px, the window of each teacher step (as api.finetune's crop)
+TEACHER_CROP = 128  # px, each teacher step's window (window_side's for a crop's Gaussians)
 
 
 @dataclass(frozen=True)

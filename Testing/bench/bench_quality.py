@@ -2,11 +2,11 @@
 
     python Testing/bench/bench_quality.py [--scans NAME|PATH ...] [--presets P ...] [--budget-s 300]
         [--sizes 256,512] [--views-eval 4] [--ft-size 512] [--ft-heldout-size 512]
-        [--spacing MM] [--device cpu] [--out docs/quality]
+        [--ft-crop N] [--ft-densify] [--spacing MM] [--device cpu] [--out docs/quality]
 
 Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetune() against dvr,
-timed (--budget-s includes its dvr targets; --ft-* are finetune()'s size and
-heldout_size), then AGP and fine-tuned renders from
+timed (--budget-s includes its dvr targets; --ft-* are finetune()'s size,
+heldout_size, crop and densify), then AGP and fine-tuned renders from
 held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at each size scored
 against dvr and Slicer's CPU ray cast (where slicer-core is installed): medians over views of PSNR,
 SSIM, foreground SSIM (pixels either image covers), MS-SSIM (>= 161 px). Frame time: median over
@@ -262,7 +262,8 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
 
     started = time.perf_counter()
     result = finetune(agp, ct, budget_s=args.budget_s, size=args.ft_size,
-                      heldout_size=args.ft_heldout_size,
+                      heldout_size=args.ft_heldout_size, crop=args.ft_crop,
+                      densify=args.ft_densify,
                       spacing_mm=args.spacing, progress=progress)
     finetune_s = time.perf_counter() - started
     log(f"{tag}: {result.steps} steps in {finetune_s:.0f} s ({result.stopped}); held-out "
@@ -311,6 +312,10 @@ def main() -> int:
                         help="held-out orbit views (4); close-ups: half as many, at least 1")
     for name, default in [("--ft-size", 512), ("--ft-heldout-size", 512)]:
         parser.add_argument(name, type=int, default=default, help=f"finetune() setting ({default})")
+    parser.add_argument("--ft-crop", type=int, default=None,
+                        help="finetune() setting (default: by the Gaussian count)")
+    parser.add_argument("--ft-densify", action="store_true",
+                        help="finetune(densify=True): split and prune")
     parser.add_argument("--spacing", type=float, default=None,
                         help="prepare on this isotropic grid (mm); references stay the CT's own")
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
