@@ -1,11 +1,12 @@
 """Image quality of AGP and fine-tuned Gaussians against dvr and Slicer's CPU ray cast, per scan.
 
     python Testing/bench/bench_quality.py [--scans NAME|PATH ...] [--presets P ...] [--budget-s 300]
-        [--sizes 256,512] [--views-eval 4] [--ft-size 512] [--ft-heldout-size 512]
-        [--ft-crop N] [--ft-densify] [--spacing MM] [--device cpu] [--out docs/quality]
+        [--sizes 256,512] [--views-eval 4] [--ft-iterations 3000] [--ft-size 512]
+        [--ft-heldout-size 512] [--ft-crop N] [--ft-densify] [--spacing MM] [--device cpu]
+        [--out docs/quality]
 
 Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetune() against dvr,
-timed (--budget-s includes its dvr targets; --ft-* are finetune()'s size,
+timed (--budget-s includes its dvr targets; --ft-* are finetune()'s iterations, size,
 heldout_size, crop and densify), then AGP and fine-tuned renders from
 held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at each size scored
 against dvr and Slicer's CPU ray cast (where slicer-core is installed): medians over views of PSNR,
@@ -261,10 +262,9 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
             log(f"{tag}: fine-tune {fraction:.0%}, {message}")
 
     started = time.perf_counter()
-    result = finetune(agp, ct, budget_s=args.budget_s, size=args.ft_size,
-                      heldout_size=args.ft_heldout_size, crop=args.ft_crop,
-                      densify=args.ft_densify,
-                      spacing_mm=args.spacing, progress=progress)
+    result = finetune(agp, ct, iterations=args.ft_iterations, budget_s=args.budget_s,
+                      size=args.ft_size, heldout_size=args.ft_heldout_size, crop=args.ft_crop,
+                      densify=args.ft_densify, spacing_mm=args.spacing, progress=progress)
     finetune_s = time.perf_counter() - started
     log(f"{tag}: {result.steps} steps in {finetune_s:.0f} s ({result.stopped}); held-out "
         f"{result.before.line()} -> {result.after.line()}")
@@ -310,7 +310,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="256,512", help="image sides to score (256,512)")
     parser.add_argument("--views-eval", type=int, default=4,
                         help="held-out orbit views (4); close-ups: half as many, at least 1")
-    for name, default in [("--ft-size", 512), ("--ft-heldout-size", 512)]:
+    for name, default in [("--ft-iterations", 3000), ("--ft-size", 512),
+                          ("--ft-heldout-size", 512)]:
         parser.add_argument(name, type=int, default=default, help=f"finetune() setting ({default})")
     parser.add_argument("--ft-crop", type=int, default=None,
                         help="finetune() setting (default: by the Gaussian count)")
@@ -322,8 +323,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality")
     args = parser.parse_args()
     args.sizes = sorted({int(s) for s in items([args.sizes])})
-    if args.budget_s <= 0 or args.views_eval < 1 or min(args.sizes) < 16:
-        parser.error("--budget-s and --views-eval must be positive, sizes at least 16")
+    if args.budget_s <= 0 or args.views_eval < 1 or min(args.sizes) < 16 or args.ft_iterations < 0:
+        parser.error("--budget-s and --views-eval must be positive, --ft-iterations not negative, "
+                     "sizes at least 16")
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     args.out.mkdir(parents=True, exist_ok=True)
     problem = groundtruth_problem("slicer-cpu")
