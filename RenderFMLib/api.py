@@ -27,7 +27,7 @@ from .loading import compact_labels, load_ct, load_ct_as_read, load_labels, prep
 from .memory import check_preparation
 from .network.model import RenderFMNetwork
 from .network.weights import SHIPPED, cached_network, resolve_weights
-from .optimize.finetune import FinetuneOptions, FinetuneResult
+from .optimize.finetune import ITERATIONS, FinetuneOptions, FinetuneResult
 from .optimize.finetune import finetune as _finetune
 from .optimize.sampling import views_for
 from .render.backends import pick as pick_renderer
@@ -146,7 +146,7 @@ def finetune(
     target: str | Path = "dvr",
     size: int = 512,
     heldout_size: int = 512,
-    iterations: int = 3000,
+    iterations: int = ITERATIONS,
     budget_s: float | None = 300.0,
     crop: int | None = None,
     densify: bool = False,

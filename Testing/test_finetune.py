@@ -34,7 +34,8 @@ from RenderFMLib.groundtruth.cache import make_ground_truth
 from RenderFMLib.optimize import density
 from RenderFMLib.optimize import finetune as loop
 from RenderFMLib.optimize.evaluate import Scores
-from RenderFMLib.optimize.sampling import views_for
+from RenderFMLib.optimize.sampling import CachedViews, views_for
+from RenderFMLib.optimize.views import View, downsample_view, heldout_cameras
 from RenderFMLib.segmentation.readers import read_labels
 from RenderFMLib.volume import Volume, read_ct, to_sitk
 
@@ -470,3 +471,24 @@ def test_fixed_positions_keep_every_mean_and_train_the_rest(scan: Scan) -> None:
 def test_fixed_positions_refuse_densify() -> None:
     with pytest.raises(ValueError, match="densify .* fixed_positions"):
         loop.FinetuneOptions(densify=True, fixed_positions=True)
+
+
+def test_learning_rates_grow_with_the_window_beyond_128_px(scan: Scan) -> None:
+    """Every field's learning rate is its table value up to 128 px windows and
+    (side / 128) ** LR_WINDOW_POWER times it beyond; the side is the largest window the views
+    allow (a crop larger than the views gives the views' side)."""
+    assert loop.window_lr_scale(64) == loop.window_lr_scale(128) == 1.0
+    assert loop.window_lr_scale(512) == pytest.approx(4.0 ** loop.LR_WINDOW_POWER, rel=1e-12)
+    assert loop.window_lr_scale(256) < loop.window_lr_scale(512)
+    gaussians = SixDGaussians.load(scan.model)
+    camera = heldout_cameras(gaussians)[0]
+    blank = View(camera, torch.zeros(256, 256, 3), torch.zeros(256, 256))
+    options = loop.FinetuneOptions(iterations=1, budget_s=None)
+    for crop, views, scale in ((512, [blank, blank], 2.0 ** loop.LR_WINDOW_POWER),
+                               (96, [blank, blank], 1.0),
+                               (512, [downsample_view(blank, 4)] * 2, 1.0)):
+        state = loop._State(gaussians, CachedViews(views, crop), options)
+        state._set_lr(0.0)
+        rates = {group["name"]: group["lr"] for group in state.optimizer.param_groups}
+        assert rates["opacity_logits"] == pytest.approx(scale * loop.LR["opacity_logits"])
+        assert rates["means"] == pytest.approx(scale * loop.LR_MEANS * state.block_mm)

@@ -97,6 +97,10 @@ class FreshViews:
         self.generator = torch.Generator().manual_seed(seed)
         self.pool: list[Window] = []
 
+    def largest_window(self) -> int:
+        """Side (px) of the largest windows sample() gives."""
+        return min(self.crop, self.size)
+
     def sample(self) -> Window:
         if self.pool and self._uniform() >= FRESH_SHARE:
             return self.pool[int(torch.randint(len(self.pool), (1,), generator=self.generator))]
@@ -142,6 +146,10 @@ class CachedViews:
         self.views = [_with_foreground(view) for view in views]
         self.half_views = [_with_foreground(downsample_view(view, 2)) for view in views]
         self.generator = torch.Generator().manual_seed(seed)
+
+    def largest_window(self) -> int:
+        """Side (px) of the largest windows sample() gives."""
+        return min(self.crop, max(view.size for view, _ in self.views))
 
     def sample(self) -> Window:
         number = int(torch.randint(len(self.views), (1,), generator=self.generator))

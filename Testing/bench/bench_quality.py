@@ -1,7 +1,7 @@
 """Image quality of AGP and fine-tuned Gaussians against dvr and Slicer's CPU ray cast, per scan.
 
     python Testing/bench/bench_quality.py [--scans NAME|PATH ...] [--presets P ...] [--budget-s 300]
-        [--sizes 256,512] [--views-eval 4] [--ft-iterations 3000] [--ft-size 512]
+        [--sizes 256,512] [--views-eval 4] [--ft-iterations 6000] [--ft-size 512]
         [--ft-heldout-size 512] [--ft-crop N] [--ft-densify] [--spacing MM] [--device cpu]
         [--out docs/quality]
 
@@ -19,6 +19,7 @@ dvr at 512 px, an orbit view and a close-up). Scans: names below or CT paths.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -310,8 +311,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="256,512", help="image sides to score (256,512)")
     parser.add_argument("--views-eval", type=int, default=4,
                         help="held-out orbit views (4); close-ups: half as many, at least 1")
-    for name, default in [("--ft-iterations", 3000), ("--ft-size", 512),
-                          ("--ft-heldout-size", 512)]:
+    defaults = {name: parameter.default
+                for name, parameter in inspect.signature(finetune).parameters.items()}
+    for name in ["--ft-iterations", "--ft-size", "--ft-heldout-size"]:
+        default = defaults[name[5:].replace("-", "_")]
         parser.add_argument(name, type=int, default=default, help=f"finetune() setting ({default})")
     parser.add_argument("--ft-crop", type=int, default=None,
                         help="finetune() setting (default: by the Gaussian count)")
