@@ -21,7 +21,7 @@ from .memory import check_headroom
 from .network.inputs import gradient_ras, input_channels
 from .network.model import RenderFMNetwork
 from .network.predict import block_residuals
-from .priming import MIN_OPACITY, Primed, block_centres, prime
+from .priming import MIN_OPACITY, Primed, gaussian_means, prime
 from .segmentation.classes import group_of, labels_in_groups
 from .segmentation.looks import label_colors
 from .transfer import Preset
@@ -43,7 +43,7 @@ def build_gaussians(
 ) -> SixDGaussians:
     """Gaussians of `volume` (float32 HU, RAS mm) with `labels` on its grid (or None).
 
-    residual: [37, K // 2, J // 2, I // 2] per-block channel residuals on the half-resolution grid
+    residual: [40, K // 2, J // 2, I // 2] per-block channel residuals on the half-resolution grid
     (None = zero = AGP); network: a RenderFMNetwork whose residuals are added (slab by slab, on
     the kept blocks only), instead of `residual`. groups, group_colors, keep_labels as in
     prepare(). RenderFMError when nothing is visible.
@@ -65,7 +65,7 @@ def build_gaussians(
     else:
         residual = _without_colour_where_looked(predicted, primed.labels, group_colors)
     params = combine(primed.base, residual)
-    params["means"] = block_centres(volume, primed.index)
+    params["means"] = gaussian_means(volume, primed.index, params.pop("offsets"))
     return SixDGaussians(params, primed.labels, volume.ijk_to_ras, volume.shape, preset.to_dict())
 
 
@@ -104,7 +104,7 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
                     keep: set[int] | None, group_colors: bool,
                     network: RenderFMNetwork | None) -> tuple[Primed, torch.Tensor | None]:
     """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT; with
-    a network, its residuals [N, 37] of those Gaussians (else None). A network without a halo
+    a network, its residuals [N, 40] of those Gaussians (else None). A network without a halo
     (unet) runs on the whole CT in one slab."""
     block_rows = volume.shape[0] // 2
     rows_per_slab = max(1, SLAB_VOXELS // (2 * volume.shape[1] * volume.shape[2]))
@@ -168,7 +168,7 @@ def _kept_labels(labels: Volume | None, groups: list[str] | None,
 
 def _gather(residual: torch.Tensor | None, index: torch.Tensor,
             shape: tuple[int, int, int]) -> torch.Tensor | None:
-    """The residual [N, 37] of the blocks at index [N, 3] (k, j, i), from the grid residual."""
+    """The residual [N, 40] of the blocks at index [N, 3] (k, j, i), from the grid residual."""
     if residual is None:
         return None
     grid = (NUM_CHANNELS, *(side // 2 for side in shape))

@@ -1,9 +1,11 @@
-"""THE layout of the 37 per-Gaussian channels (DESIGN.md section 5): one table, one place.
+"""THE layout of the 40 per-Gaussian channels (DESIGN.md section 5, grown by the position offset
+that its section 11 foresees): one table, one place.
 
-The network predicts 37 residual channels per half-resolution voxel; Anatomy-Guided Priming
+The network predicts 40 residual channels per half-resolution voxel; Anatomy-Guided Priming
 (priming.py) provides the base values. A Gaussian's stored parameters are base + residual,
 combined as each field says; the activations that turn stored values into geometry happen at
-render time (precompute and slicing), so stored values are what an optimizer updates.
+render time (precompute and slicing), so stored values are what an optimizer updates. The
+offsets are the exception: they place the Gaussian (priming.gaussian_means) and are not stored.
 
 | channels | field          | combine                    | activation at render time           |
 |----------|----------------|----------------------------|-------------------------------------|
@@ -13,6 +15,11 @@ render time (precompute and slicing), so stored values are what an optimizer upd
 | 15       | opacity_logits | base + residual            | sigmoid                             |
 | 16-21    | log_scales     | base + residual            | exp (3 position mm, 3 direction)    |
 | 22-36    | corr_logits    | base + residual            | 2 sigmoid - 1 (lower triangle of U) |
+| 37-39    | offsets        | base (0) + residual        | mean = block centre + offsets along |
+|          |                |                            | the CT's i, j, k axes (voxels)      |
+
+AGP's offsets are 0 (the block centre, DESIGN.md section 5); the network bounds its own to
+within one voxel (network/model.py), so a Gaussian stays inside its 2x2x2 block.
 """
 
 from dataclasses import dataclass
@@ -36,17 +43,21 @@ FIELDS = (
     Field("opacity_logits", 15, 16, "add"),
     Field("log_scales", 16, 22, "add"),
     Field("corr_logits", 22, 37, "add"),
+    Field("offsets", 37, 40, "add"),
 )
 NUM_CHANNELS = FIELDS[-1].stop
 SLICES = {field.name: slice(field.start, field.stop) for field in FIELDS}
 """Each field's channels, by name: base[:, SLICES["rgb"]]."""
+STORED_FIELDS = tuple(field for field in FIELDS if field.name != "offsets")
+"""The fields a SixDGaussians stores as they are (the offsets become its means)."""
 
 
 def combine(base: torch.Tensor, residual: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Per-field Gaussian parameters from base [N, 37] (+ residual [N, 37]); opacity_logits is
-    [N]. Each field is its own contiguous tensor, not a strided view into the table: float32
-    reductions follow the memory layout, so a model saved and loaded renders the same bit for bit
-    only if the fields were contiguous when it was prepared too."""
+    """Per-field values from base [N, 40] (+ residual [N, 40]); opacity_logits is [N]; offsets
+    [N, 3] (voxels) are for priming.gaussian_means. Each field is its own contiguous tensor, not
+    a strided view into the table: float32 reductions follow the memory layout, so a model saved
+    and loaded renders the same bit for bit only if the fields were contiguous when it was
+    prepared too."""
     if base.shape[-1] != NUM_CHANNELS or (residual is not None and residual.shape != base.shape):
         raise ValueError(f"expected [N, {NUM_CHANNELS}] channels, got {tuple(base.shape)}")
     values = base if residual is None else base + residual

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import arguments as check
-from .channels import FIELDS
+from .channels import STORED_FIELDS
 from .errors import ModelFileError
 from .files import write_atomic
 from .frame import check_device
@@ -34,7 +34,7 @@ from .volume import grid_bounding_radius, grid_center_ras
 
 FORMAT = "renderfm-6dgs"
 VERSION = "1"
-_WIDTHS = {field.name: field.stop - field.start for field in FIELDS}
+_WIDTHS = {field.name: field.stop - field.start for field in STORED_FIELDS}
 DERIVED_CHUNK = 1 << 18  # Gaussians per precompute() call when caching the slicing terms
 
 

@@ -35,7 +35,7 @@ SHADING_DIRECTIONS = 48
 
 @dataclass(frozen=True)
 class Primed:
-    """AGP's result: base [N, 37] channels (channels.py layout), index [N, 3] int64 (k, j, i)
+    """AGP's result: base [N, 40] channels (channels.py layout), index [N, 3] int64 (k, j, i)
     of each Gaussian's block on the half-resolution grid, labels [N] int64 (0 = none)."""
 
     base: torch.Tensor
@@ -112,9 +112,13 @@ def _colors(preset: Preset, hu: torch.Tensor, labels: torch.Tensor,
     return torch.where(looks.isnan(), rgb, looks)
 
 
-def block_centres(ct: Volume, index: torch.Tensor) -> torch.Tensor:
-    """RAS mm [N, 3] of the centres of blocks at (k, j, i) block indices."""
+def gaussian_means(ct: Volume, index: torch.Tensor,
+                offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """RAS mm [N, 3] of the Gaussians of blocks at (k, j, i) block indices: each block's centre
+    (AGP), moved by `offsets` [N, 3] (the offsets channels: voxels along i, j, k) when given."""
     ijk = index.flip(-1).to(torch.float64) * 2.0 + 0.5
+    if offsets is not None:
+        ijk = ijk + offsets.to(torch.float64)
     matrix = torch.tensor(ct.ijk_to_ras, dtype=torch.float64, device=index.device)
     return (ijk @ matrix[:3, :3].T + matrix[:3, 3]).to(torch.float32)
 

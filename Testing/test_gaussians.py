@@ -1,5 +1,5 @@
 """Tests of RenderFMLib.gaussians (SixDGaussians: save/load, cached slicing terms, selection)
-and RenderFMLib.channels (the 37-channel table and combine), on the small real TotalSegmentator
+and RenderFMLib.channels (the 40-channel table and combine), on the small real TotalSegmentator
 CT prepared with Anatomy-Guided Priming."""
 
 import json
@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from RenderFMLib import api
-from RenderFMLib.channels import FIELDS, NUM_CHANNELS, combine
+from RenderFMLib.channels import FIELDS, NUM_CHANNELS, STORED_FIELDS, combine
 from RenderFMLib.errors import ModelFileError
 from RenderFMLib.gaussians import SixDGaussians
 from RenderFMLib.render.reference.precompute import precompute, precompute_direct
@@ -284,23 +284,25 @@ def test_center_and_radius_match_the_volume_and_nibabel(gaussians):
 
 # ---------------------------------------------------------------- channels -------------------
 
-def test_channel_table_tiles_0_to_37():
+def test_channel_table_tiles_0_to_40():
     ordered = sorted(FIELDS, key=lambda f: f.start)
-    assert ordered[0].start == 0 and ordered[-1].stop == NUM_CHANNELS == 37
+    assert ordered[0].start == 0 and ordered[-1].stop == NUM_CHANNELS == 40
     for before, after in zip(ordered, ordered[1:]):
         assert before.stop == after.start, (before, after)  # no gap, no overlap
     assert all(f.stop > f.start for f in FIELDS)
-    # the layout of DESIGN.md section 5
+    # the layout of DESIGN.md section 5, and the position offsets its section 11 foresees
     assert {f.name: (f.start, f.stop, f.combine) for f in FIELDS} == {
         "dir_means": (0, 3, "normalize"), "rgb": (3, 6, "clamp01"), "sh": (6, 15, "add"),
         "opacity_logits": (15, 16, "add"), "log_scales": (16, 22, "add"),
-        "corr_logits": (22, 37, "add")}
+        "corr_logits": (22, 37, "add"), "offsets": (37, 40, "add")}
+    # a model stores every field but the offsets, which become its means
+    assert [f.name for f in STORED_FIELDS] == [f.name for f in FIELDS if f.name != "offsets"]
 
 
 def test_combine_applies_each_field_rule():
     gen = torch.Generator().manual_seed(5)
-    base = 1.5 * torch.randn(200, 37, generator=gen, dtype=torch.float64)
-    residual = torch.randn(200, 37, generator=gen, dtype=torch.float64)
+    base = 1.5 * torch.randn(200, 40, generator=gen, dtype=torch.float64)
+    residual = torch.randn(200, 40, generator=gen, dtype=torch.float64)
     total = (base + residual).numpy()
     params = combine(base, residual)
     assert set(params) == {f.name for f in FIELDS}
@@ -315,6 +317,7 @@ def test_combine_applies_each_field_rule():
     np.testing.assert_array_equal(params["opacity_logits"].numpy(), total[:, 15])
     np.testing.assert_array_equal(params["log_scales"].numpy(), total[:, 16:22])
     np.testing.assert_array_equal(params["corr_logits"].numpy(), total[:, 22:37])
+    np.testing.assert_array_equal(params["offsets"].numpy(), total[:, 37:40])
     # without a residual, the base alone
     alone = combine(base)
     np.testing.assert_array_equal(alone["sh"].numpy(), base[:, 6:15].numpy())
@@ -323,10 +326,10 @@ def test_combine_applies_each_field_rule():
 
 @pytest.mark.parametrize(
     "base_shape, residual_shape",
-    [((10, 36), None), ((10, 38), None), ((10, 37), (10, 36)), ((10, 37), (9, 37))],
+    [((10, 37), None), ((10, 41), None), ((10, 40), (10, 37)), ((10, 40), (9, 40))],
 )
 def test_combine_rejects_wrong_widths(base_shape, residual_shape):
     base = torch.zeros(base_shape)
     residual = None if residual_shape is None else torch.zeros(residual_shape)
-    with pytest.raises(ValueError, match="37"):
+    with pytest.raises(ValueError, match="40"):
         combine(base, residual)

@@ -23,6 +23,8 @@ from RenderFMLib.cli import main
 from RenderFMLib.errors import ArgumentTypeError, WeightsError
 from RenderFMLib.network.model import (
     MAX_LOG_SCALE_STEP,
+    MAX_OFFSET_VOXELS,
+    MAX_OPACITY_STEP,
     NetworkConfig,
     RenderFMNetwork,
     bounded,
@@ -55,7 +57,8 @@ def _params_equal(a, b, atol: float = 0.0) -> bool:
                for name in a.params())
 
 
-@pytest.mark.parametrize("config", [NetworkConfig(), NetworkConfig("unet", 8, 2)])
+@pytest.mark.parametrize("config", [NetworkConfig(), NetworkConfig(offsets=True),
+                                    NetworkConfig("unet", 8, 2)])
 def test_zero_initialised_network_is_agp_exactly(crop, config):
     preset = load_preset("CT-Bone")
     agp = build.build_gaussians(crop, None, preset)
@@ -100,12 +103,45 @@ def test_stack_blocks_puts_each_blocks_voxels_in_its_channels():
     assert torch.equal(stacked[0, 8:16, 1, 2, 3].sort().values, expected)
 
 
-def test_scale_and_opacity_steps_are_bounded():
+def test_scale_opacity_and_offset_steps_are_bounded():
     raw = torch.full((1, NUM_CHANNELS, 1, 1, 1), 100.0)
     out = bounded(raw)
     assert float(out[0, 16:22].max()) <= MAX_LOG_SCALE_STEP
+    assert float(out[0, 15]) <= MAX_OPACITY_STEP
+    assert float(out[0, 37:40].max()) <= MAX_OFFSET_VOXELS
     assert float(out[0, 0]) == 100.0  # the direction mean is normalised later, not bounded
     assert torch.equal(bounded(torch.zeros_like(raw)), torch.zeros_like(raw))
+
+
+def test_offsets_move_each_gaussian_within_its_block(crop):
+    """A network that predicts only offsets (a large bias: +, -, + along i, j, k) moves every
+    Gaussian by MAX_OFFSET_VOXELS voxels along each of the CT's axes and changes nothing else."""
+    preset = load_preset("CT-Bone")
+    network = RenderFMNetwork(NetworkConfig(width=8, depth=2, offsets=True)).eval()
+    with torch.no_grad():
+        network.head.bias[37:40] = torch.tensor([100.0, -100.0, 100.0])
+    agp = build.build_gaussians(crop, None, preset)
+    moved = build.build_gaussians(crop, None, preset, network=network)
+    step = torch.tensor(crop.ijk_to_ras[:3, :3] @ [1.0, -1.0, 1.0], dtype=torch.float32)
+    # float32 RAS mm of a CT some 300 mm from the origin: ~3e-5 mm rounding
+    torch.testing.assert_close(moved.means, agp.means + MAX_OFFSET_VOXELS * step,
+                               rtol=0.0, atol=1e-4)
+    assert all(torch.equal(agp.params()[name], moved.params()[name])
+               for name in agp.params() if name != "means")
+
+
+def test_weights_saved_before_offsets_existed_predict_none(saved, crop):
+    """A config without the offsets term (every network trained before them) loads as a
+    37-channel head whose Gaussians stay at their block centres."""
+    side = saved.with_suffix(".json")
+    description = json.loads(side.read_text())
+    del description["config"]["offsets"]
+    side.write_text(json.dumps(description))
+    network = load_network(saved)
+    assert not network.config.offsets and network.head.out_channels == 37
+    preset = load_preset("CT-Bone")
+    assert torch.equal(build.build_gaussians(crop, None, preset, network=network).means,
+                       build.build_gaussians(crop, None, preset).means)
 
 
 def test_network_refuses_inputs_of_the_wrong_shape():
@@ -128,7 +164,7 @@ def test_weights_round_trip(saved, crop):
     inputs = torch.rand(1, 6, 8, 8, 8)
     assert torch.equal(network(inputs), loaded(inputs))
     description = json.loads(saved.with_suffix(".json").read_text())
-    assert description["config"] == {"kind": "local", "width": 8, "depth": 2}
+    assert description["config"] == {"kind": "local", "width": 8, "depth": 2, "offsets": False}
     assert description["about"] == {"note": "test"}
 
 
@@ -159,7 +195,7 @@ def _unknown_term(path: Path) -> None:
 def _other_channels(path: Path) -> None:
     """Weights of a network with 36 output channels, saved with valid checksums."""
     network = RenderFMNetwork(NetworkConfig(width=8, depth=2))
-    network.head = torch.nn.Conv3d(8, NUM_CHANNELS - 1, 1)
+    network.head = torch.nn.Conv3d(8, 36, 1)
     save_network(network, path)
 
 

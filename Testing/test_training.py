@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from RenderFMLib.build import build_gaussians
-from RenderFMLib.channels import NUM_CHANNELS
+from RenderFMLib.channels import NUM_CHANNELS, SLICES
 from RenderFMLib.cli import main
 from RenderFMLib.errors import RenderFMError
 from RenderFMLib.network.model import NetworkConfig, RenderFMNetwork
@@ -193,6 +193,22 @@ def test_a_sample_depends_only_on_its_seed(manifest):
     assert max(first.volume.shape) <= 24 and all(side % 2 == 0 for side in first.volume.shape)
 
 
+def test_the_image_loss_reaches_the_position_offsets(manifest):
+    """With offsets in its config, the network's offset channels get gradients from the image
+    loss (the means are differentiable), so training can move Gaussians inside their blocks."""
+    from RenderFMLib.training.samples import draw_sample
+    from RenderFMLib.training.trainer import sample_loss
+
+    scans = [load_grids(entry, (3.0,)) for entry in read_manifest(manifest)
+             if not entry.heldout]
+    network = RenderFMNetwork(NetworkConfig(width=8, depth=2, offsets=True))
+    loss = sample_loss(network, draw_sample(scans, (0, 0, 0), 24, 48), torch.device("cpu"))
+    assert loss is not None
+    loss.backward()
+    assert network.head.bias.grad is not None
+    assert bool((network.head.bias.grad[SLICES["offsets"]] != 0).all())
+
+
 def test_teachers_hold_what_fine_tuning_found_and_distillation_learns_it(manifest, tmp_path):
     """A teacher's residual added to AGP gives the fine-tuned Gaussians: they score on the
     teacher's held-out views what its JSON says fine-tuning reached (to float rounding; asked
@@ -209,6 +225,8 @@ def test_teachers_hold_what_fine_tuning_found_and_distillation_learns_it(manifes
     teacher = teachers[0]
     about = json.loads((run / "teachers" / "sample_ct__CT-Bone.json").read_text())
     assert about["steps"] == 20 and not about["kept_start"]
+    # teachers keep positions fixed: no offsets to learn, and the regression leaves them out
+    assert not teacher.residual[:, SLICES["offsets"]].any()
     grid = torch.zeros(NUM_CHANNELS, *(side // 2 for side in teacher.volume.shape))
     k, j, i = teacher.index.unbind(-1)
     grid[:, k, j, i] = teacher.residual.T
@@ -219,6 +237,7 @@ def test_teachers_hold_what_fine_tuning_found_and_distillation_learns_it(manifes
     assert about["after"]["psnr"] > about["before"]["psnr"]
 
     scales = channel_scales(teachers)
+    assert torch.isinf(scales[SLICES["offsets"]]).all() and scales[:37].isfinite().all()
     seeds = [(7, 0, index) for index in range(4)]
 
     def loss(network) -> float:

@@ -1,4 +1,4 @@
-"""The Render-FM network: a CT's 6 input channels (inputs.py) in, the 37 per-block channel
+"""The Render-FM network: a CT's 6 input channels (inputs.py) in, the 40 per-block channel
 residuals (channels.py) out, on the half-resolution grid of AGP's 2x2x2-voxel blocks.
 
 Two architectures behind one interface, chosen by NetworkConfig.kind:
@@ -11,7 +11,9 @@ Two architectures behind one interface, chosen by NetworkConfig.kind:
   down, transposed convolutions up, skips) for training at scale on GPUs; it runs on the whole CT.
 The last layer starts at zero, so an untrained network gives exactly AGP. Outputs are bounded
 where geometry needs it: log-scale residuals within +-MAX_LOG_SCALE_STEP (scales change by a
-factor of at most e^1.5 = 4.5), opacity logits within +-MAX_OPACITY_STEP.
+factor of at most e^1.5 = 4.5), opacity logits within +-MAX_OPACITY_STEP, position offsets
+within +-MAX_OFFSET_VOXELS (a Gaussian stays inside its block). A network whose config has no
+offsets (every one trained before they existed) predicts 37 channels and offsets of 0.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .inputs import NUM_INPUT_CHANNELS
 
 MAX_LOG_SCALE_STEP = 1.5
 MAX_OPACITY_STEP = 8.0
+MAX_OFFSET_VOXELS = 1.0
 OPACITY_INPUT_GAIN = 100.0  # per-mm opacity a -> log(1 + 100 a) / log(101): 0.01 /mm is 0.15
 LEAK = 0.01
 
@@ -35,11 +38,14 @@ LEAK = 0.01
 @dataclass(frozen=True)
 class NetworkConfig:
     """kind: "local" or "unet"; width: channels of the first (and, for local, every) hidden
-    layer; depth: local: 3x3x3 layers, unet: resolution levels below the block grid."""
+    layer; depth: local: 3x3x3 layers, unet: resolution levels below the block grid; offsets:
+    whether it predicts the position offsets (channels.py), false in configs written before
+    they existed."""
 
     kind: Literal["local", "unet"] = "local"
     width: int = 32
     depth: int = 3
+    offsets: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "unet"):
@@ -49,6 +55,8 @@ class NetworkConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
                 raise ValueError(f"network {name} must be a whole number in [1, 256], "
                                  f"not {value!r}")
+        if not isinstance(self.offsets, bool):
+            raise ValueError(f"network offsets must be true or false, not {self.offsets!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,7 +73,7 @@ class NetworkConfig:
 
 
 class RenderFMNetwork(nn.Module):
-    """inputs [B, 6, K, J, I] (K, J, I even) -> residuals [B, 37, K/2, J/2, I/2]."""
+    """inputs [B, 6, K, J, I] (K, J, I even) -> residuals [B, 40, K/2, J/2, I/2]."""
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
@@ -73,7 +81,8 @@ class RenderFMNetwork(nn.Module):
         body: LocalBody | UNetBody = LocalBody(config) if config.kind == "local" \
             else UNetBody(config)
         self.body = body
-        self.head = nn.Conv3d(body.out_channels, NUM_CHANNELS, 1)
+        outputs = NUM_CHANNELS if config.offsets else SLICES["offsets"].start
+        self.head = nn.Conv3d(body.out_channels, outputs, 1)
         with torch.no_grad():
             for parameter in self.head.parameters():
                 parameter.zero_()
@@ -90,7 +99,9 @@ class RenderFMNetwork(nn.Module):
                 or any(side % 2 for side in inputs.shape[2:]):
             raise ValueError(f"network inputs must be [B, {NUM_INPUT_CHANNELS}, K, J, I] with "
                              f"K, J, I even, not {list(inputs.shape)}")
-        return bounded(self.head(self.body(stack_blocks(scaled(inputs)))))
+        raw = self.head(self.body(stack_blocks(scaled(inputs))))
+        missing = NUM_CHANNELS - raw.shape[1]  # no offsets: 0
+        return bounded(nn.functional.pad(raw, (0, 0, 0, 0, 0, 0, 0, missing)))
 
 
 def scaled(inputs: torch.Tensor) -> torch.Tensor:
@@ -108,9 +119,11 @@ def stack_blocks(inputs: torch.Tensor) -> torch.Tensor:
 
 
 def bounded(raw: torch.Tensor) -> torch.Tensor:
-    """Residuals [B, 37, ...] with log-scale and opacity steps bounded by tanh (0 stays 0)."""
+    """Residuals [B, 40, ...] with log-scale, opacity and offset steps bounded by tanh (0 stays
+    0)."""
     out = raw.clone()
-    for name, limit in (("log_scales", MAX_LOG_SCALE_STEP), ("opacity_logits", MAX_OPACITY_STEP)):
+    for name, limit in (("log_scales", MAX_LOG_SCALE_STEP), ("opacity_logits", MAX_OPACITY_STEP),
+                        ("offsets", MAX_OFFSET_VOXELS)):
         out[:, SLICES[name]] = limit * torch.tanh(raw[:, SLICES[name]] / limit)
     return out
 

@@ -4,7 +4,7 @@ first learns to predict (cheap: no rendering per step), before it trains in imag
 For each training scan and preset of the manifest, on the teacher spacing: AGP, then fine-tuning
 (optimize/finetune.py) against `dvr` views of that scan, with positions fixed (a block's
 Gaussian cannot move in the channel table, so the teacher must not move it either). The
-teacher is residual = tuned - AGP base per block ([N, 37], channels.py) with the blocks' indices
+teacher is residual = tuned - AGP base per block ([N, 40], channels.py) with the blocks' indices
 ([N, 3] k, j, i on the half-resolution grid). Measured on the sample (CT-Chest-Contrast-Enhanced,
 400 steps, held-out views): foreground SSIM 0.558 -> 0.751 with positions fixed, 0.771 moving.
 
@@ -19,6 +19,7 @@ whole or not at all; a stopped run reuses the ones it made.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..build import build_gaussians, prime_volume
-from ..channels import FIELDS, NUM_CHANNELS
+from ..channels import NUM_CHANNELS, SLICES, STORED_FIELDS
 from ..errors import RenderFMError
 from ..files import write_atomic
 from ..frame import Progress, silent
@@ -50,7 +51,7 @@ TEACHER_CROP = 128  # px, each teacher step's window (window_side's for a crop's
 @dataclass(frozen=True)
 class Teacher:
     """One scan and preset on the teacher spacing: CT (HU, RAS mm), labels, preset, the kept
-    blocks' indices [N, 3] and the fine-tuned residuals [N, 37] of those blocks."""
+    blocks' indices [N, 3] and the fine-tuned residuals [N, 40] of those blocks."""
 
     name: str
     volume: Volume
@@ -94,8 +95,9 @@ def _make_teacher(scan: ScanGrids, preset: Preset, config: TrainConfig, path: Pa
     result = finetune(agp, train, heldout, options)
     primed = prime_volume(volume, labels, preset)
     tuned = result.gaussians.params()
-    channels = torch.cat([tuned[field.name].reshape(len(primed.labels), -1)
-                          for field in FIELDS], dim=1)
+    channels = primed.base.clone()  # the offsets stay AGP's: the positions were fixed
+    for field in STORED_FIELDS:
+        channels[:, SLICES[field.name]] = tuned[field.name].reshape(len(primed.labels), -1)
     tensors = {"index": primed.index.cpu().contiguous(),
                "residual": (channels - primed.base).cpu().contiguous()}
     about = {"scan": str(scan.entry.ct), "preset": preset.name, **_settings(config),
@@ -136,11 +138,12 @@ def load_teachers(scans: list[ScanGrids], config: TrainConfig, run: Path) -> lis
 
 
 def channel_scales(teachers: list[Teacher]) -> torch.Tensor:
-    """[37] each field's standard deviation over every teacher's residuals (a field's channels
-    share it): the regression weighs fields by how much fine-tuning moved them."""
+    """[40] each field's standard deviation over every teacher's residuals (a field's channels
+    share it): the regression weighs fields by how much fine-tuning moved them. The offsets get
+    an infinite scale, so they are left out: the teachers kept their positions fixed."""
     residual = torch.cat([teacher.residual for teacher in teachers])
-    scales = torch.empty(NUM_CHANNELS)
-    for field in FIELDS:
+    scales = torch.full((NUM_CHANNELS,), math.inf)
+    for field in STORED_FIELDS:
         scales[field.start:field.stop] = residual[:, field.start:field.stop].std().clamp_min(1e-3)
     return scales
 

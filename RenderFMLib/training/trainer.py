@@ -38,7 +38,7 @@ from ..network.predict import block_residuals
 from ..network.weights import save_network
 from ..optimize.loss import image_loss
 from ..optimize.windows import render_window
-from ..priming import block_centres
+from ..priming import gaussian_means
 from ..volume import Volume
 from .checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -232,7 +232,7 @@ def sample_loss(network: RenderFMNetwork, sample: Sample,
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         residual = block_residuals(network, volume, labels, sample.preset, primed.index)
     params = combine(primed.base, residual.float())
-    params["means"] = block_centres(volume, primed.index)
+    params["means"] = gaussian_means(volume, primed.index, params.pop("offsets"))
     rgb, alpha = render_window(params, sample.camera, sample.size, (0, 0, sample.size))
     return image_loss(rgb, alpha, target_rgb.to(device), target_alpha.to(device))
 
