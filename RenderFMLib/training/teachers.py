@@ -2,8 +2,8 @@
 first learns to predict (cheap: no rendering per step), before it trains in image space.
 
 For each training scan and preset of the manifest, on the teacher spacing: AGP, then fine-tuning
-(optimize/finetune.py) against `dvr` views of that scan, with positions fixed (a block's
-Gaussian cannot move in the channel table, so the teacher must not move it either). The
+(optimize/finetune.py) against `dvr` views of that scan, with positions fixed (so the teachers
+say nothing about the offsets channels, which the image-space steps learn alone). The
 teacher is residual = tuned - AGP base per block ([N, 40], channels.py) with the blocks' indices
 ([N, 3] k, j, i on the half-resolution grid). Measured on the sample (CT-Chest-Contrast-Enhanced,
 400 steps, held-out views): foreground SSIM 0.558 -> 0.751 with positions fixed, 0.771 moving.
