@@ -66,8 +66,8 @@ ITERATIONS = 6000        # default cap on steps (3,000 ended small sparse runs i
 class FinetuneOptions:
     """iterations: most steps; budget_s: wall-clock seconds for the whole run (None: no limit);
     densify: split and prune; max_growth: cap on the Gaussian count as a multiple of the start;
-    seed: splits; fixed_positions: keep every position mean where it is (the network's teachers:
-    a block's Gaussian cannot move in the channel table)."""
+    seed: splits; fixed_positions: keep every position mean where it is (the network's
+    distillation teachers, teachers.py)."""
 
     iterations: int = ITERATIONS
     budget_s: float | None = 300.0
