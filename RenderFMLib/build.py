@@ -17,7 +17,7 @@ import torch
 from .channels import NUM_CHANNELS, SLICES, combine
 from .errors import RenderFMError, SegmentationError
 from .gaussians import SixDGaussians
-from .memory import check_headroom
+from .memory import check_finish, check_headroom
 from .network.inputs import gradient_ras, input_channels
 from .network.model import RenderFMNetwork
 from .network.predict import block_residuals
@@ -126,6 +126,7 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
         return Primed(torch.zeros(0, NUM_CHANNELS, device=device),
                       torch.zeros(0, 3, dtype=torch.int64, device=device),
                       torch.zeros(0, dtype=torch.int64, device=device)), None
+    check_finish(sum(len(part.labels) for part in parts), network is not None)
     primed = Primed(torch.cat([part.base for part in parts]),
                     torch.cat([part.index for part in parts]),
                     torch.cat([part.labels for part in parts]))

@@ -1,11 +1,14 @@
-"""Memory a preparation needs, checked before the work and between slabs of priming: one clear
-refusal (MemoryNeedError) instead of an allocator traceback or the system's out-of-memory killer.
+"""Memory a preparation needs, checked before the work, between slabs of priming and after
+them: one clear refusal (MemoryNeedError) instead of an allocator traceback or the system's
+out-of-memory killer.
 
 Bytes per voxel and per Gaussian, measured on a 512 x 512 x 600 CT (157 M voxels,
 Testing/bench/bench_memory.py): reading peaks at 1.26 GB (two copies of the CT), a preparation
 with no segmentation at 2.65 GB with 3.8 M Gaussians, one with the threshold segmentation at
-3.48 GB. Free memory
-is the kernel's MemAvailable (Linux); where it is unknown nothing is refused.
+3.48 GB. Joining the slabs and copying out the fields (check_finish) costs 160 bytes per
+Gaussian for each copy of its 40 channels (measured with getrusage on 2 M Gaussians: 162 bytes
+for AGP's copy, 322 with a network's residual added first). Free memory is the kernel's
+MemAvailable (Linux); where it is unknown nothing is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ LABEL_BYTES = 8  # per voxel: int64 labels on the CT's grid
 THRESHOLD_BYTES = 14  # per voxel: the threshold segmentation's masks and connected components
 SLAB_BYTES_PER_VOXEL = 150  # priming's working set, per voxel of one slab
 HEADROOM_BYTES = 300_000_000  # kept free for the Gaussians one slab adds and the rest
+FINISH_BYTES = 360  # per Gaussian after priming: the slabs' channel tables joined (160), the
+# fields copied out of them (160) and the means with their intermediates (40 allowed)
+NETWORK_FINISH_BYTES = 480  # per Gaussian more with a network: its residuals joined, base +
+# residual, and the copy made where group looks keep the colour (160 each)
 WAY_OUT = "resample it coarser (--spacing 1.5; spacing_mm=1.5 in Python) or crop it"
 
 
@@ -62,6 +69,18 @@ def check_headroom(slab_voxels: int, done: float, gaussians: int) -> None:
     if free is not None and need > free:
         raise MemoryNeedError(f"memory ran short after priming {done:.0%} of the CT "
                               f"({gaussians:,} Gaussians so far, {_gb(free)} free): {WAY_OUT}")
+
+
+def check_finish(gaussians: int, network: bool) -> None:
+    """MemoryNeedError when joining the slabs' `gaussians` Gaussians (and a network's residuals
+    of them) and copying out their fields would not fit: the step after priming, whose need
+    grows with the Gaussians, not the slab."""
+    free = available_bytes()
+    need = (FINISH_BYTES + (NETWORK_FINISH_BYTES if network else 0)) * gaussians + HEADROOM_BYTES
+    if free is not None and need > free:
+        raise MemoryNeedError(f"memory ran short after priming the whole CT ({gaussians:,} "
+                              f"Gaussians, about {_gb(need)} more needed to finish, {_gb(free)} "
+                              f"free): {WAY_OUT}")
 
 
 def _check(need: int, what: str) -> None:

@@ -1,7 +1,8 @@
 """Preparation in bounded memory gives the same Gaussians: AGP primed slab by slab equals AGP of
 the whole CT, and the slicing terms cached chunk by chunk equal one precompute over all. A
 preparation that cannot fit is refused with one message naming the need and the way out, before
-the work (resampling, segmentation) or between slabs, never left to the out-of-memory killer.
+the work (resampling, segmentation), between slabs or after them (joining, with a network's
+residuals), never left to the out-of-memory killer.
 
 The slab size is forced down to a few block rows, so the bundled sample (56 block rows) is cut
 into many slabs, odd last slices and slab edges included. Peak memory on a clinical-size CT is
@@ -97,6 +98,19 @@ def test_priming_stops_with_a_message_when_memory_runs_short(monkeypatch, sample
     with pytest.raises(MemoryNeedError, match=r"memory ran short after priming 9% of the CT "
                                               r"\([0-9,]+ Gaussians so far, 0\.0 GB free\)"):
         prepare(sample_ct, preset="CT-Bone")
+
+
+def test_finishing_counts_the_network_residuals(monkeypatch, sample_ct):
+    count = len(prepare(sample_ct, preset="CT-AAA", weights=None))
+    monkeypatch.setattr(memory, "SLAB_BYTES_PER_VOXEL", 0)  # only the finish can run short
+    monkeypatch.setattr(memory, "HEADROOM_BYTES", 0)
+    free = (memory.FINISH_BYTES + memory.NETWORK_FINISH_BYTES // 2) * count
+    monkeypatch.setattr(memory, "available_bytes", lambda: free)
+    assert len(prepare(sample_ct, preset="CT-AAA", weights=None)) == count  # AGP fits
+    with pytest.raises(MemoryNeedError, match=rf"memory ran short after priming the whole CT "
+                                              rf"\({count:,} Gaussians, about 0\.0 GB more "
+                                              rf"needed to finish, 0\.0 GB free\): resample"):
+        prepare(sample_ct, preset="CT-AAA")  # the shipped network: its residuals do not
 
 
 def test_unknown_free_memory_refuses_nothing(monkeypatch, sample_ct):
