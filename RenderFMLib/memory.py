@@ -75,12 +75,8 @@ def check_finish(gaussians: int, network: bool) -> None:
     """MemoryNeedError when joining the slabs' `gaussians` Gaussians (and a network's residuals
     of them) and copying out their fields would not fit: the step after priming, whose need
     grows with the Gaussians, not the slab."""
-    free = available_bytes()
     need = (FINISH_BYTES + (NETWORK_FINISH_BYTES if network else 0)) * gaussians + HEADROOM_BYTES
-    if free is not None and need > free:
-        raise MemoryNeedError(f"memory ran short after priming the whole CT ({gaussians:,} "
-                              f"Gaussians, about {_gb(need)} more needed to finish, {_gb(free)} "
-                              f"free): {WAY_OUT}")
+    _check(need, f"finishing the {gaussians:,} Gaussians primed from this CT")
 
 
 def _check(need: int, what: str) -> None:

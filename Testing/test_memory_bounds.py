@@ -107,9 +107,9 @@ def test_finishing_counts_the_network_residuals(monkeypatch, sample_ct):
     free = (memory.FINISH_BYTES + memory.NETWORK_FINISH_BYTES // 2) * count
     monkeypatch.setattr(memory, "available_bytes", lambda: free)
     assert len(prepare(sample_ct, preset="CT-AAA", weights=None)) == count  # AGP fits
-    with pytest.raises(MemoryNeedError, match=rf"memory ran short after priming the whole CT "
-                                              rf"\({count:,} Gaussians, about 0\.0 GB more "
-                                              rf"needed to finish, 0\.0 GB free\): resample"):
+    with pytest.raises(MemoryNeedError, match=rf"finishing the {count:,} Gaussians primed from "
+                                              rf"this CT needs about 0\.0 GB of memory and 0\.0 "
+                                              rf"GB is free: resample it coarser"):
         prepare(sample_ct, preset="CT-AAA")  # the shipped network: its residuals do not
 
 
