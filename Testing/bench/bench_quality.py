@@ -3,9 +3,10 @@
     python Testing/bench/bench_quality.py [--scans NAME|PATH ...] [--presets P ...] [--budget-s 300]
         [--sizes 256,512] [--views-eval 4] [--ft-iterations 6000] [--ft-size 512]
         [--ft-heldout-size 512] [--ft-crop N] [--ft-densify] [--spacing MM] [--device cpu]
-        [--out docs/quality]
+        [--start-weights shipped|FILE] [--out docs/quality]
 
 Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetune() against dvr,
+starting from AGP or, with --start-weights, from that network's Gaussians (then scored too),
 timed (--budget-s includes its dvr targets; --ft-* are finetune()'s iterations, size,
 heldout_size, crop and densify), then AGP and fine-tuned renders from
 held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at each size scored
@@ -46,7 +47,7 @@ DATA = REPO.parent / "shared" / "data"
 PRESETS = ["CT-Bone", "CT-Chest-Contrast-Enhanced", "CT-AAA"]
 FRAME_SIZE = 512  # frame times and pictures
 SLICER_BLACK = 2.0 / 255.0  # Slicer's images have no alpha: foreground = max channel above this
-MODELS = ("agp", "finetuned")
+MODELS = ("agp", "network", "finetuned")  # in table order; "network" with --start-weights
 SCORES = ("psnr", "ssim", "ssim_fg", "ms_ssim")
 STARTED = time.monotonic()
 
@@ -229,7 +230,8 @@ def tables(rows: list[dict]) -> str:
     for row in rows:
         for size, by_ref in row["scores"].items():
             for ref, by_model in by_ref.items():
-                cells = [" -> ".join(fmt(by_model[m][s], 2 if s == "psnr" else 3) for m in MODELS)
+                cells = [" -> ".join(fmt(by_model[m][s], 2 if s == "psnr" else 3)
+                                     for m in MODELS if m in by_model)
                          for s in SCORES]
                 lines.append(f"| {row['scan']} | {row['preset']} | {size} | {ref} | "
                              + " | ".join(cells) + " |")
@@ -237,7 +239,7 @@ def tables(rows: list[dict]) -> str:
               "Fine-tune (s) | Steps | Stopped | Frame AGP (ms) | Frame fine-tuned (ms) | Ratio |",
               "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for row in rows:
-        stopped = row["stopped"] + (", kept AGP" if row["kept_start"] else "")
+        stopped = row["stopped"] + (", kept its start" if row["kept_start"] else "")
         lines.append(
             f"| {row['scan']} | {row['preset']} | {row['gaussians_agp']:,} | "
             f"{row['gaussians_finetuned']:,} | {row['prepare_s']:.1f} | {row['finetune_s']:.0f} | "
@@ -254,6 +256,9 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
     started = time.perf_counter()
     agp = prepare(ct, scan.seg, preset, weights=None, spacing_mm=args.spacing, device=args.device)
     prepare_s = time.perf_counter() - started
+    start = agp if args.start_weights is None else prepare(
+        ct, scan.seg, preset, weights=args.start_weights, spacing_mm=args.spacing,
+        device=args.device)
     log(f"{tag}: {len(agp):,} Gaussians in {prepare_s:.1f} s; fine-tuning ({args.budget_s:g} s)")
     last = [time.monotonic()]
 
@@ -263,13 +268,15 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
             log(f"{tag}: fine-tune {fraction:.0%}, {message}")
 
     started = time.perf_counter()
-    result = finetune(agp, ct, iterations=args.ft_iterations, budget_s=args.budget_s,
+    result = finetune(start, ct, iterations=args.ft_iterations, budget_s=args.budget_s,
                       size=args.ft_size, heldout_size=args.ft_heldout_size, crop=args.ft_crop,
                       densify=args.ft_densify, spacing_mm=args.spacing, progress=progress)
     finetune_s = time.perf_counter() - started
     log(f"{tag}: {result.steps} steps in {finetune_s:.0f} s ({result.stopped}); held-out "
         f"{result.before.line()} -> {result.after.line()}")
     models = {"agp": agp, "finetuned": result.gaussians}
+    if start is not agp:
+        models["network"] = start
     cameras = heldout_cameras(agp, args.views_eval, max(1, args.views_eval // 2))
     shown = [0, args.views_eval]  # the first orbit view and the first close-up
     scored, images = evaluate(ct, preset, models, cameras, args.sizes, args.device, slicer, tag)
@@ -283,7 +290,8 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
     picture(images, [(shown[0], "held-out orbit view"), (shown[1], "held-out close-up")],
             args.out / name, f"{tag}, {FRAME_SIZE} px")
     return {"scan": scan.name, "ct": str(scan.ct), "segmentation": scan.seg and str(scan.seg),
-            "preset": preset, "voxels": list(ct.shape), "gaussians_agp": len(agp),
+            "preset": preset, "start": args.start_weights or "agp", "voxels": list(ct.shape),
+            "gaussians_agp": len(agp),
             "gaussians_finetuned": len(result.gaussians), "prepare_s": prepare_s,
             "finetune_s": finetune_s, "steps": result.steps, "stopped": result.stopped,
             "kept_start": result.kept_start,
@@ -323,6 +331,9 @@ def main() -> int:
     parser.add_argument("--spacing", type=float, default=None,
                         help="prepare on this isotropic grid (mm); references stay the CT's own")
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
+    parser.add_argument("--start-weights", default=None,
+                        help="fine-tune from this network's Gaussians (shipped or a .safetensors "
+                             "path) instead of AGP's; AGP is still scored")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality")
     args = parser.parse_args()
     args.sizes = sorted({int(s) for s in items([args.sizes])})
@@ -335,7 +346,9 @@ def main() -> int:
     header = [f"Machine: {machine()}", f"Load average at start: {load()}",
               f"Fine-tune budget {args.budget_s:g} s per scan x preset; held-out views: "
               f"{args.views_eval} orbit + {max(1, args.views_eval // 2)} close-ups; cells: "
-              "median over views, AGP -> fine-tuned"
+              "median over views, AGP -> "
+              + (f"network ({args.start_weights}) -> " if args.start_weights else "")
+              + "fine-tuned"
               + (f"; prepared at {args.spacing:g} mm" if args.spacing else "")
               + (f"; slicer-cpu skipped: {problem}" if problem else "")]
     print("\n".join(header), flush=True)
