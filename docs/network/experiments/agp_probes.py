@@ -1,0 +1,111 @@
+"""Two probes of AGP's base, each scored with the shipped network on top, against dvr on the
+held-out views of bench_network.py (4 orbit + 2 close-ups, 256 px; medians of PSNR dB and
+foreground SSIM). Run from the repository root:
+
+    python docs/network/experiments/agp_probes.py ambient SCAN PRESET ...
+    python docs/network/experiments/agp_probes.py partial SCAN PRESET ... [--weights FILE]
+
+ambient: AGP's shading as now (ambient + diffuse |n.v| + specular |n.v|^p) against the same
+without the preset's ambient term (Slicer's headlight has a black ambient colour, so dvr leaves
+it out).
+partial: AGP as now against AGP plus the blocks it leaves out whose mean HU is under
+MIN_OPACITY but one of whose voxels is over it (thin vessels, the rims of bone), given the
+partial-volume opacity (the mean of the 8 voxels' opacity per mm) and the colour of the
+opacity-weighted mean HU; --weights adds a network trained with them (partial_blocks_train.py),
+scored on AGP with them.
+Both patch the library's functions in this process only.
+"""
+
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "Testing" / "bench"))
+
+from bench_quality import evaluate, find_scan  # noqa: E402
+
+import RenderFMLib.build as build  # noqa: E402
+import RenderFMLib.priming as priming  # noqa: E402
+from RenderFMLib.api import prepare  # noqa: E402
+from RenderFMLib.channels import SLICES  # noqa: E402
+from RenderFMLib.network.weights import SHIPPED  # noqa: E402
+from RenderFMLib.optimize.views import heldout_cameras  # noqa: E402
+from RenderFMLib.volume import read_ct  # noqa: E402
+
+VARIANT = {"on": False}
+_shading_sh, _prime = priming._shading_sh, priming.prime
+
+
+def shading_without_ambient(preset, gradients, weights):
+    if VARIANT["on"]:
+        preset = dataclasses.replace(preset, ambient=0.0)
+    return _shading_sh(preset, gradients, weights)
+
+
+def prime_with_partial_blocks(ct, preset, inputs, gradient, labels=None, keep_labels=None,
+                              group_colors=False):
+    primed = _prime(ct, preset, inputs, gradient, labels, keep_labels, group_colors)
+    if not VARIANT["on"] or keep_labels is not None or group_colors:
+        return primed
+    h = priming.block_edge_mm(ct)
+    hu, voxel_opacity = priming.blocks(ct.array), priming.blocks(inputs[5])
+    gradients = priming.blocks(gradient)
+    grad_norm = torch.linalg.vector_norm(gradients, dim=-1).mean(-1)
+    mean_opacity = preset.opacity(hu.mean(-1)) * preset.gradient_factor(grad_norm)
+    partial = (mean_opacity <= priming.MIN_OPACITY) & \
+        (voxel_opacity.amax(-1) > priming.MIN_OPACITY)
+    weights = voxel_opacity[partial]
+    mean_grad = gradients[partial].mean(1)
+    strong = torch.linalg.vector_norm(mean_grad, dim=-1, keepdim=True) \
+        >= priming.STRONG_GRADIENT_HU_PER_MM
+    base = torch.zeros(len(weights), primed.base.shape[1])
+    base[:, SLICES["dir_means"]] = torch.where(strong, mean_grad,
+                                               torch.tensor([0.0, 0.0, 1.0]).expand_as(mean_grad))
+    base[:, SLICES["rgb"]] = preset.rgb((hu[partial] * weights).sum(-1) / weights.sum(-1))
+    base[:, SLICES["sh"]] = _shading_sh(preset, gradients[partial], weights)
+    alpha = 1.0 - (1.0 - weights.mean(-1).clamp(0.0, 0.999)) ** h
+    base[:, SLICES["opacity_logits"]] = torch.logit(alpha.clamp(1e-6, 1 - 1e-6))[:, None]
+    base[:, SLICES["log_scales"]] = torch.tensor(
+        [math.log(priming.SIGMA_PER_BLOCK * h)] * 3 + [math.log(priming.DIRECTION_SCALE)] * 3)
+    labels_of = priming._block_labels(labels, partial.shape, partial.device)[partial]
+    return priming.Primed(torch.cat([primed.base, base]),
+                          torch.cat([primed.index, partial.nonzero()]),
+                          torch.cat([primed.labels, labels_of]))
+
+
+def main(probe: str, scan_name: str, presets: list[str], weights: str | None) -> None:
+    if probe == "ambient":
+        priming._shading_sh = shading_without_ambient
+    elif probe == "partial":
+        build.prime = prime_with_partial_blocks
+    else:
+        raise SystemExit(f"probe must be ambient or partial, not {probe!r}")
+    scan = find_scan(scan_name)
+    ct = read_ct(scan.ct, hu_offset=scan.hu_offset)
+    for preset in presets:
+        models = {}
+        for on in (False, True):
+            VARIANT["on"] = on
+            for start in (None, SHIPPED):
+                name = f"{'network' if start else 'AGP'}{' + ' + probe if on else ''}"
+                models[name] = prepare(ct, scan.seg, preset, weights=start)
+        if weights:
+            models["trained network + partial"] = prepare(ct, scan.seg, preset, weights=weights)
+        cameras = heldout_cameras(models["AGP"], 4, 2)
+        scored, _ = evaluate(ct, preset, models, cameras, [256], "cpu", False, preset)
+        for model, score in scored[256]["dvr"].items():
+            print(f"{scan.name} | {preset} | {model} | {len(models[model]):,} Gaussians | "
+                  f"{score['psnr']:.2f} dB / {score['ssim_fg']:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    trained = None
+    if "--weights" in arguments:
+        at = arguments.index("--weights")
+        trained = arguments[at + 1]
+        del arguments[at:at + 2]
+    main(arguments[0], arguments[1], arguments[2:], trained)
