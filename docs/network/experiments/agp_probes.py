@@ -4,6 +4,7 @@ foreground SSIM). Run from the repository root:
 
     python docs/network/experiments/agp_probes.py ambient SCAN PRESET ...
     python docs/network/experiments/agp_probes.py partial SCAN PRESET ... [--weights FILE]
+        [--baseline FILE]
 
 ambient: AGP's shading as now (ambient + diffuse |n.v| + specular |n.v|^p) against the same
 without the preset's ambient term (Slicer's headlight has a black ambient colour, so dvr leaves
@@ -12,7 +13,8 @@ partial: AGP as now against AGP plus the blocks it leaves out whose mean HU is u
 MIN_OPACITY but one of whose voxels is over it (thin vessels, the rims of bone), given the
 partial-volume opacity (the mean of the 8 voxels' opacity per mm) and the colour of the
 opacity-weighted mean HU; --weights adds a network trained with them (partial_blocks_train.py),
-scored on AGP with them.
+scored on AGP with them; --baseline: the network of the other rows (the shipped one by default;
+a leave-one-scan-out fold's weights for a scan the shipped network trained on).
 Both patch the library's functions in this process only.
 """
 
@@ -76,7 +78,8 @@ def prime_with_partial_blocks(ct, preset, inputs, gradient, labels=None, keep_la
                           torch.cat([primed.labels, labels_of]))
 
 
-def main(probe: str, scan_name: str, presets: list[str], weights: str | None) -> None:
+def main(probe: str, scan_name: str, presets: list[str], weights: str | None,
+         baseline: str = SHIPPED) -> None:
     if probe == "ambient":
         priming._shading_sh = shading_without_ambient
     elif probe == "partial":
@@ -89,7 +92,7 @@ def main(probe: str, scan_name: str, presets: list[str], weights: str | None) ->
         models = {}
         for on in (False, True):
             VARIANT["on"] = on
-            for start in (None, SHIPPED):
+            for start in (None, baseline):
                 name = f"{'network' if start else 'AGP'}{' + ' + probe if on else ''}"
                 models[name] = prepare(ct, scan.seg, preset, weights=start)
         if weights:
@@ -103,9 +106,10 @@ def main(probe: str, scan_name: str, presets: list[str], weights: str | None) ->
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    trained = None
-    if "--weights" in arguments:
-        at = arguments.index("--weights")
-        trained = arguments[at + 1]
-        del arguments[at:at + 2]
-    main(arguments[0], arguments[1], arguments[2:], trained)
+    options = {"--weights": None, "--baseline": SHIPPED}
+    for option in options:
+        if option in arguments:
+            at = arguments.index(option)
+            options[option] = arguments[at + 1]
+            del arguments[at:at + 2]
+    main(arguments[0], arguments[1], arguments[2:], options["--weights"], options["--baseline"])
