@@ -337,6 +337,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "quality")
     args = parser.parse_args()
     args.sizes = sorted({int(s) for s in items([args.sizes])})
+    if args.start_weights not in (None, "shipped") and not Path(args.start_weights).is_file():
+        parser.error(f"--start-weights: no weights file {args.start_weights} (give 'shipped' or a "
+                     ".safetensors path; leave it out to start from AGP)")
     if args.budget_s <= 0 or args.views_eval < 1 or min(args.sizes) < 16 or args.ft_iterations < 0:
         parser.error("--budget-s and --views-eval must be positive, --ft-iterations not negative, "
                      "sizes at least 16")
