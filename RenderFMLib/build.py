@@ -40,20 +40,25 @@ def build_gaussians(
     groups: Iterable[str] | None = None,
     group_colors: bool = False,
     keep_labels: Iterable[int] | None = None,
+    partial_blocks: bool | None = None,
 ) -> SixDGaussians:
     """Gaussians of `volume` (float32 HU, RAS mm) with `labels` on its grid (or None).
 
     residual: [40, K // 2, J // 2, I // 2] per-block channel residuals on the half-resolution grid
     (None = zero = AGP); network: a RenderFMNetwork whose residuals are added (slab by slab, on
     the kept blocks only), instead of `residual`. groups, group_colors, keep_labels as in
-    prepare(). RenderFMError when nothing is visible.
+    prepare(). partial_blocks: AGP keeps its partial blocks too (priming.py); None: as the
+    network was trained (its config), else not. RenderFMError when nothing is visible.
     """
     if network is not None and residual is not None:
         raise ValueError("build_gaussians takes a residual or a network, not both")
     groups = checked_groups(labels is not None, groups, keep_labels, group_colors)
     keep = _kept_labels(labels, groups, keep_labels)
+    if partial_blocks is None:
+        partial_blocks = network is not None and network.config.partial_blocks
     primed, predicted = _prime_in_slabs(volume, labels, preset, keep,
-                                        group_colors and labels is not None, network)
+                                        group_colors and labels is not None, network,
+                                        partial_blocks)
     if len(primed.labels) == 0:
         where = (f" within groups {', '.join(groups)}" if groups is not None else
                  " within the chosen labels" if keep is not None else "")
@@ -69,9 +74,11 @@ def build_gaussians(
     return SixDGaussians(params, primed.labels, volume.ijk_to_ras, volume.shape, preset.to_dict())
 
 
-def prime_volume(volume: Volume, labels: Volume | None, preset: Preset) -> Primed:
-    """AGP of the whole volume (slab by slab), no groups: what training adds residuals to."""
-    return _prime_in_slabs(volume, labels, preset, None, False, None)[0]
+def prime_volume(volume: Volume, labels: Volume | None, preset: Preset,
+                 partial_blocks: bool = False) -> Primed:
+    """AGP of the whole volume (slab by slab), no groups: what training adds residuals to;
+    partial_blocks as in build_gaussians."""
+    return _prime_in_slabs(volume, labels, preset, None, False, None, partial_blocks)[0]
 
 
 def _without_colour_where_looked(residual: torch.Tensor | None, labels: torch.Tensor,
@@ -102,7 +109,8 @@ def checked_groups(segmented: bool, groups: Iterable[str] | str | None,
 
 def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
                     keep: set[int] | None, group_colors: bool,
-                    network: RenderFMNetwork | None) -> tuple[Primed, torch.Tensor | None]:
+                    network: RenderFMNetwork | None,
+                    partial_blocks: bool) -> tuple[Primed, torch.Tensor | None]:
     """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT; with
     a network, its residuals [N, 40] of those Gaussians (else None). A network without a halo
     (unet) runs on the whole CT in one slab."""
@@ -116,7 +124,8 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
     for first in range(0, block_rows, rows_per_slab):
         check_headroom(slab_voxels, first / block_rows, sum(len(part.labels) for part in parts))
         end = min(first + rows_per_slab, block_rows)
-        parts.append(_prime_slab(volume, labels, preset, keep, group_colors, first, end))
+        parts.append(_prime_slab(volume, labels, preset, keep, group_colors, partial_blocks,
+                                 first, end))
         if network is not None:
             with torch.no_grad():
                 residuals.append(block_residuals(network, volume, labels, preset,
@@ -134,7 +143,8 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
 
 
 def _prime_slab(volume: Volume, labels: Volume | None, preset: Preset, keep: set[int] | None,
-                group_colors: bool, first_row: int, end_row: int) -> Primed:
+                group_colors: bool, partial_blocks: bool, first_row: int, end_row: int
+                ) -> Primed:
     """AGP of block rows first_row..end_row - 1 (k), with their indices on the whole grid."""
     first, end = 2 * first_row, 2 * end_row  # voxel slices
     low, high = max(first - 1, 0), min(end + 1, volume.shape[0])  # and one more each side
@@ -142,7 +152,8 @@ def _prime_slab(volume: Volume, labels: Volume | None, preset: Preset, keep: set
     slab = volume.slab(first, end)
     slab_labels = None if labels is None else labels.slab(first, end)
     inputs = input_channels(slab, preset, slab_labels, gradient)
-    primed = prime(slab, preset, inputs, gradient, slab_labels, keep, group_colors)
+    primed = prime(slab, preset, inputs, gradient, slab_labels, keep, group_colors,
+                   partial_blocks)
     shift = torch.tensor([first_row, 0, 0], device=primed.index.device)
     return Primed(primed.base, primed.index + shift, primed.labels)
 

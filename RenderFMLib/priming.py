@@ -11,6 +11,11 @@ factor) exceeds 0.01, with the base values of DESIGN.md section 5 in the channel
 - opacity: alpha = 1 - (1 - a)^(h / 1 mm) over the block's edge h (mm), as a logit;
 - scales: sigma = 0.35 h for position, 3 for direction; correlations 0.
 Each Gaussian keeps the most frequent non-zero segmentation label of its block (0 if none).
+With partial_blocks (a network trained so records it in its config), AGP also keeps the partial
+blocks: those whose mean-HU opacity is at most 0.01 but one of whose voxels is over it (thin
+vessels, the rims of bone, which the block mean dilutes). Such a block gets the colour of its
+opacity-weighted mean HU and the partial-volume opacity a = the mean of its 8 voxels' per-mm
+opacity; everything else as above.
 prime() gives these base channels, block indices and labels; build.build_gaussians combines them
 with a residual (channels.combine) into Gaussians.
 """
@@ -67,34 +72,44 @@ def prime(
     labels: Volume | None = None,
     keep_labels: set[int] | None = None,
     group_colors: bool = False,
+    partial_blocks: bool = False,
 ) -> Primed:
     """AGP base channels of the visible blocks, with their block indices and labels.
 
     inputs [6, K, J, I] from inputs.input_channels; gradient [3, K, J, I] HU/mm (RAS);
     keep_labels: when given, only blocks whose label is in the set get a Gaussian;
     group_colors: colour each block with its label's group look (segmentation.looks) where its
-    group has one, instead of the preset's colour.
+    group has one, instead of the preset's colour; partial_blocks: keep the partial blocks too
+    (see above).
     """
     h = block_edge_mm(ct)
-    hu = blocks(ct.array).mean(-1)
+    hu_voxels, voxel_opacity = blocks(ct.array), blocks(inputs[5])
+    hu = hu_voxels.mean(-1)
     grad_blocks = blocks(gradient)
     grad_norm = torch.linalg.vector_norm(grad_blocks, dim=-1).mean(-1)
     opacity = preset.opacity(hu) * preset.gradient_factor(grad_norm)
     keep = opacity > MIN_OPACITY
+    partial = ~keep & (voxel_opacity.amax(-1) > MIN_OPACITY) if partial_blocks \
+        else torch.zeros_like(keep)
+    keep |= partial
     block_labels = _block_labels(labels, hu.shape, hu.device)
     if keep_labels is not None:
         allowed = torch.tensor(sorted(keep_labels), dtype=torch.int64, device=hu.device)
         keep &= torch.isin(block_labels, allowed)
     index = keep.nonzero()  # [N, 3] (k, j, i) of each block
+    partial, weights = partial[keep], voxel_opacity[keep]
+    weighted_hu = (hu_voxels[keep] * weights).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+    opacity = torch.where(partial, weights.mean(-1), opacity[keep])
 
     base = torch.zeros(len(index), NUM_CHANNELS, dtype=torch.float32, device=hu.device)
     mean_grad = grad_blocks[keep].mean(1)
     strong = torch.linalg.vector_norm(mean_grad, dim=-1, keepdim=True) >= STRONG_GRADIENT_HU_PER_MM
     up = torch.tensor([0.0, 0.0, 1.0], device=hu.device).expand_as(mean_grad)
     base[:, SLICES["dir_means"]] = torch.where(strong, mean_grad, up)
-    base[:, SLICES["rgb"]] = _colors(preset, hu[keep], block_labels[keep], group_colors)
-    base[:, SLICES["sh"]] = _shading_sh(preset, grad_blocks[keep], blocks(inputs[5])[keep])
-    alpha = 1.0 - (1.0 - opacity[keep].clamp(0.0, 0.999)) ** h
+    base[:, SLICES["rgb"]] = _colors(preset, torch.where(partial, weighted_hu, hu[keep]),
+                                     block_labels[keep], group_colors)
+    base[:, SLICES["sh"]] = _shading_sh(preset, grad_blocks[keep], weights)
+    alpha = 1.0 - (1.0 - opacity.clamp(0.0, 0.999)) ** h
     base[:, SLICES["opacity_logits"]] = torch.logit(alpha.clamp(1e-6, 1 - 1e-6))[:, None]
     base[:, SLICES["log_scales"]] = torch.tensor(
         [math.log(SIGMA_PER_BLOCK * h)] * 3 + [math.log(DIRECTION_SCALE)] * 3, device=hu.device
@@ -104,7 +119,7 @@ def prime(
 
 def _colors(preset: Preset, hu: torch.Tensor, labels: torch.Tensor,
             group_colors: bool) -> torch.Tensor:
-    """[N, 3] the preset's colour of each block's mean HU, or its label's group look."""
+    """[N, 3] the preset's colour of each block's HU (priming's), or its label's group look."""
     rgb = preset.rgb(hu)
     if not group_colors:
         return rgb

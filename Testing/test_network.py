@@ -70,6 +70,21 @@ def test_zero_initialised_network_is_agp_exactly(crop, config):
                                                         network=_random(config)), atol=1e-3)
 
 
+def test_a_network_trained_with_partial_blocks_adds_them_and_zero_is_their_agp(crop):
+    """A config with partial_blocks primes them under the network (as in its training); zero
+    initialised, it renders AGP with them exactly; without the term, AGP as always."""
+    preset = load_preset("CT-Chest-Contrast-Enhanced")
+    agp = build.build_gaussians(crop, None, preset)
+    partial = build.build_gaussians(crop, None, preset, partial_blocks=True)
+    network = RenderFMNetwork(NetworkConfig(offsets=True, partial_blocks=True))
+    assert len(partial) > len(agp) > 100
+    assert _params_equal(partial, build.build_gaussians(crop, None, preset, network=network))
+    assert len(build.build_gaussians(crop, None, preset, network=network,
+                                     partial_blocks=False)) == len(agp)
+    primed = build.prime_volume(crop, None, preset, partial_blocks=True)  # what training uses
+    assert len(primed.labels) == len(partial)
+
+
 def test_slabs_give_the_network_output_of_the_whole_ct(crop, monkeypatch):
     """The local network run slab by slab (with its halo) equals one run on the whole crop;
     4.8e-7 was measured (float32 convolutions summed in another order), 1e-5 allowed."""
@@ -135,10 +150,11 @@ def test_weights_saved_before_offsets_existed_predict_none(saved, crop):
     37-channel head whose Gaussians stay at their block centres."""
     side = saved.with_suffix(".json")
     description = json.loads(side.read_text())
-    del description["config"]["offsets"]
+    del description["config"]["offsets"], description["config"]["partial_blocks"]
     side.write_text(json.dumps(description))
     network = load_network(saved)
     assert not network.config.offsets and network.head.out_channels == 37
+    assert not network.config.partial_blocks
     preset = load_preset("CT-Bone")
     assert torch.equal(build.build_gaussians(crop, None, preset, network=network).means,
                        build.build_gaussians(crop, None, preset).means)
@@ -164,7 +180,8 @@ def test_weights_round_trip(saved, crop):
     inputs = torch.rand(1, 6, 8, 8, 8)
     assert torch.equal(network(inputs), loaded(inputs))
     description = json.loads(saved.with_suffix(".json").read_text())
-    assert description["config"] == {"kind": "local", "width": 8, "depth": 2, "offsets": False}
+    assert description["config"] == {"kind": "local", "width": 8, "depth": 2, "offsets": False,
+                                     "partial_blocks": False}
     assert description["about"] == {"note": "test"}
 
 
@@ -233,14 +250,16 @@ def test_prepare_uses_the_shipped_weights_unless_told_otherwise(crop):
     agp = api.prepare(crop, preset="CT-Bone", weights=None)
     assert _params_equal(agp, build.build_gaussians(crop, None, load_preset("CT-Bone")))
     default = api.prepare(crop, preset="CT-Bone")
-    assert len(default) == len(agp)
+    # trained on AGP with its partial blocks, which it keeps
+    primed = build.build_gaussians(crop, None, load_preset("CT-Bone"), partial_blocks=True)
+    assert shipped.config.partial_blocks and len(default) == len(primed) > len(agp)
     # the shipped network moves Gaussians inside their blocks: at most MAX_OFFSET_VOXELS along
     # each of the CT's axes from AGP's block centres (float32 RAS mm: 1e-4 voxels of rounding)
     to_ijk = torch.tensor(np.linalg.inv(crop.ijk_to_ras[:3, :3]), dtype=torch.float64)
-    moved = (default.means.double() - agp.means.double()) @ to_ijk.T
+    moved = (default.means.double() - primed.means.double()) @ to_ijk.T
     assert shipped.config.offsets and float(moved.abs().max()) <= MAX_OFFSET_VOXELS + 1e-4
     assert float(moved.abs().mean()) > 0.01  # measured 0.13 voxels on this crop
-    assert not _params_equal(default, agp, atol=1e-3)
+    assert not _params_equal(default, primed, atol=1e-3)
     assert _params_equal(default, api.prepare(crop, preset="CT-Bone", weights=SHIPPED))
     assert _params_equal(agp, api.prepare(crop, preset="CT-Bone", weights="none"))
 

@@ -10,6 +10,7 @@ import torch
 
 from RenderFMLib import api
 from RenderFMLib.api import default_camera, render
+from RenderFMLib.build import build_gaussians
 from RenderFMLib.demo import sample_paths
 from RenderFMLib.sh import fibonacci_sphere, sh_basis
 from RenderFMLib.transfer import bundled_presets, load_preset
@@ -64,6 +65,46 @@ def test_agp_places_gaussians_exactly_where_the_transfer_function_is_opaque(smal
     rgb = np.stack([np.interp(hu[tuple(opaque.T)], colors[:, 0], colors[:, c]) for c in (1, 2, 3)],
                    axis=-1)
     np.testing.assert_allclose(gaussians.rgb.numpy(), rgb, atol=1e-5)
+
+
+def test_partial_blocks_add_the_blocks_whose_mean_hides_an_opaque_voxel(small_ct):
+    """With partial_blocks, AGP also keeps the blocks whose mean-HU opacity is at most 0.01 but
+    one of whose voxels is over it, with the partial-volume opacity (mean of the 8 voxels') and
+    the colour of their opacity-weighted mean HU; the other blocks are as without."""
+    ct, seg = small_ct
+    preset = load_preset("CT-Bone")  # its gradient opacity is constant 1
+    plain = build_gaussians(ct, seg, preset)
+    gaussians = build_gaussians(ct, seg, preset, partial_blocks=True)
+    hu = numpy_blocks(ct.array.numpy().astype(np.float64))
+    xs, ys = np.array(preset.scalar_opacity).T
+    voxel = np.interp(hu, xs, ys)
+    partial = (np.interp(hu.mean(-1), xs, ys) <= 0.01) & (voxel.max(-1) > 0.01)
+    where = np.argwhere(partial)
+    assert len(gaussians) == len(plain) + len(where) and len(where) > 1000
+
+    got = gaussians.means.double().numpy()
+    keys = {tuple(np.round(m, 3)) for m in plain.means.double().numpy()}
+    added = np.array([m not in keys for m in map(tuple, np.round(got, 3))])
+    centres = ct.voxel_to_ras(where[:, ::-1] * 2.0 + 0.5)
+    np.testing.assert_allclose(got[added][np.lexsort(got[added].T)],
+                               centres[np.lexsort(centres.T)], atol=1e-3)
+    by_centre = np.lexsort(centres.T)
+    a = voxel[tuple(where.T)].mean(-1)[by_centre]
+    alpha = torch.sigmoid(gaussians.opacity_logits).double().numpy()[added]
+    np.testing.assert_allclose(alpha[np.lexsort(got[added].T)], 1 - (1 - a) ** 6.0,
+                               rtol=1e-4, atol=1e-6)
+    w = voxel[tuple(where.T)]
+    weighted = ((hu[tuple(where.T)] * w).sum(-1) / w.sum(-1))[by_centre]
+    colors = np.array(preset.color)
+    rgb = np.stack([np.interp(weighted, colors[:, 0], colors[:, c]) for c in (1, 2, 3)], -1)
+    np.testing.assert_allclose(gaussians.rgb.numpy()[added][np.lexsort(got[added].T)], rgb,
+                               atol=1e-5)
+    kept = ~added  # the blocks AGP keeps anyway are unchanged
+    plain_order = np.lexsort(plain.means.double().numpy().T)
+    for name, value in plain.params().items():
+        np.testing.assert_array_equal(value.numpy()[plain_order],
+                                      gaussians.params()[name].numpy()[kept][
+                                          np.lexsort(got[kept].T)])
 
 
 def test_agp_keeps_the_most_frequent_label_of_each_block(small_ct):

@@ -20,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from RenderFMLib.build import build_gaussians
+from RenderFMLib.build import build_gaussians, prime_volume
 from RenderFMLib.channels import NUM_CHANNELS, SLICES
 from RenderFMLib.cli import main
 from RenderFMLib.errors import RenderFMError
@@ -207,6 +207,30 @@ def test_the_image_loss_reaches_the_position_offsets(manifest):
     loss.backward()
     assert network.head.bias.grad is not None
     assert bool((network.head.bias.grad[SLICES["offsets"]] != 0).all())
+
+
+def test_training_primes_the_partial_blocks_when_the_config_says_so(manifest, monkeypatch):
+    """A network whose config has partial_blocks trains on AGP with them (what it will be used
+    on), one without on AGP as it was."""
+    from RenderFMLib.training import trainer
+    from RenderFMLib.training.samples import draw_sample
+
+    primed_with = []
+
+    def spy(volume, labels, preset, partial_blocks=False):
+        primed = prime_volume(volume, labels, preset, partial_blocks)
+        primed_with.append((partial_blocks, len(primed.labels)))
+        return primed
+
+    monkeypatch.setattr(trainer, "prime_volume", spy)
+    scans = [load_grids(entry, (3.0,)) for entry in read_manifest(manifest)
+             if not entry.heldout]
+    sample = draw_sample(scans, (0, 0, 0), 24, 48)
+    for partial_blocks in (False, True):
+        network = RenderFMNetwork(NetworkConfig(width=8, depth=2, partial_blocks=partial_blocks))
+        assert trainer.sample_loss(network, sample, torch.device("cpu")) is not None
+    (without, few), (with_them, more) = primed_with
+    assert not without and with_them and more > few > 0
 
 
 def test_teachers_hold_what_fine_tuning_found_and_distillation_learns_it(manifest, tmp_path):

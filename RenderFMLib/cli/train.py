@@ -60,7 +60,8 @@ def add_train(commands: argparse._SubParsersAction) -> None:
                       "several processes)")
     train.add_argument("manifest", help="JSON manifest of CTs, presets and held-out scans")
     train.add_argument("--config", metavar="CONFIG.json",
-                       help="training and network settings (default: the shipped model's)")
+                       help="training and network settings (default: TrainConfig's; the shipped "
+                            "model's are docs/network/train_config.json)")
     train.add_argument("--out", default="renderfm_run", metavar="RUN_DIR",
                        help="folder for checkpoints, metrics.csv and the weights "
                             "(default %(default)s)")

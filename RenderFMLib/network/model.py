@@ -39,13 +39,15 @@ LEAK = 0.01
 class NetworkConfig:
     """kind: "local" or "unet"; width: channels of the first (and, for local, every) hidden
     layer; depth: local: 3x3x3 layers, unet: resolution levels below the block grid; offsets:
-    whether it predicts the position offsets (channels.py), false in configs written before
-    they existed."""
+    whether it predicts the position offsets (channels.py); partial_blocks: whether the AGP
+    under it keeps the partial blocks (priming.py), in training and in use. Both are false in
+    configs written before they existed."""
 
     kind: Literal["local", "unet"] = "local"
     width: int = 32
     depth: int = 3
     offsets: bool = False
+    partial_blocks: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "unet"):
@@ -55,8 +57,10 @@ class NetworkConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
                 raise ValueError(f"network {name} must be a whole number in [1, 256], "
                                  f"not {value!r}")
-        if not isinstance(self.offsets, bool):
-            raise ValueError(f"network offsets must be true or false, not {self.offsets!r}")
+        for name in ("offsets", "partial_blocks"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"network {name} must be true or false, "
+                                 f"not {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -87,13 +87,14 @@ def make_teachers(scans: list[ScanGrids], config: TrainConfig, run: Path, *, ran
 def _make_teacher(scan: ScanGrids, preset: Preset, config: TrainConfig, path: Path) -> None:
     started = time.monotonic()
     volume, labels = scan.grids[config.teacher_spacing_mm]
-    agp = build_gaussians(volume, labels, preset)
+    partial_blocks = config.network.partial_blocks
+    agp = build_gaussians(volume, labels, preset, partial_blocks=partial_blocks)
     train, heldout = views_for(agp, volume, "dvr", size=config.teacher_size, crop=TEACHER_CROP,
                                heldout_size=config.teacher_size, seed=config.seed)
     options = FinetuneOptions(iterations=config.teacher_steps, budget_s=None,
                               seed=config.seed, fixed_positions=True)
     result = finetune(agp, train, heldout, options)
-    primed = prime_volume(volume, labels, preset)
+    primed = prime_volume(volume, labels, preset, partial_blocks)
     tuned = result.gaussians.params()
     channels = primed.base.clone()  # the offsets stay AGP's: the positions were fixed
     for field in STORED_FIELDS:
@@ -114,7 +115,8 @@ def _make_teacher(scan: ScanGrids, preset: Preset, config: TrainConfig, path: Pa
 def _settings(config: TrainConfig) -> dict:
     """The config terms a teacher is made with."""
     return {"spacing_mm": config.teacher_spacing_mm, "teacher_steps": config.teacher_steps,
-            "teacher_size": config.teacher_size, "seed": config.seed}
+            "teacher_size": config.teacher_size, "seed": config.seed,
+            "partial_blocks": config.network.partial_blocks}
 
 
 def load_teachers(scans: list[ScanGrids], config: TrainConfig, run: Path) -> list[Teacher]:

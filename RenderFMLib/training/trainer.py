@@ -226,7 +226,7 @@ def sample_loss(network: RenderFMNetwork, sample: Sample,
     volume = Volume(sample.volume.array.to(device), sample.volume.ijk_to_ras)
     labels = None if sample.labels is None else \
         Volume(sample.labels.array.to(device), sample.labels.ijk_to_ras)
-    primed = prime_volume(volume, labels, sample.preset)
+    primed = prime_volume(volume, labels, sample.preset, network.config.partial_blocks)
     if len(primed.labels) == 0:
         return None
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):

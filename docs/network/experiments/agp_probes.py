@@ -12,18 +12,18 @@ it out).
 partial: AGP as now against AGP plus the blocks it leaves out whose mean HU is under
 MIN_OPACITY but one of whose voxels is over it (thin vessels, the rims of bone), given the
 partial-volume opacity (the mean of the 8 voxels' opacity per mm) and the colour of the
-opacity-weighted mean HU; --weights adds a network trained with them (partial_blocks_train.py),
-scored on AGP with them; --baseline: the network of the other rows (the shipped one by default;
-a leave-one-scan-out fold's weights for a scan the shipped network trained on).
+opacity-weighted mean HU (priming's partial blocks); --weights adds a network trained with them
+(`renderfm train` with "partial_blocks" in its config), scored on AGP with them; --baseline: the
+network of the other rows (the shipped one by default; a leave-one-scan-out fold's weights for a
+scan the shipped network trained on). The tables of the experiments README were made with the
+networks shipped before the partial blocks (git a802e9a); today's shipped network keeps them
+itself, so its "network" rows have them too.
 Both patch the library's functions in this process only.
 """
 
 import dataclasses
-import math
 import sys
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "Testing" / "bench"))
 
@@ -32,7 +32,6 @@ from bench_quality import evaluate, find_scan  # noqa: E402
 import RenderFMLib.build as build  # noqa: E402
 import RenderFMLib.priming as priming  # noqa: E402
 from RenderFMLib.api import prepare  # noqa: E402
-from RenderFMLib.channels import SLICES  # noqa: E402
 from RenderFMLib.network.weights import SHIPPED  # noqa: E402
 from RenderFMLib.optimize.views import heldout_cameras  # noqa: E402
 from RenderFMLib.volume import read_ct  # noqa: E402
@@ -48,34 +47,11 @@ def shading_without_ambient(preset, gradients, weights):
 
 
 def prime_with_partial_blocks(ct, preset, inputs, gradient, labels=None, keep_labels=None,
-                              group_colors=False):
-    primed = _prime(ct, preset, inputs, gradient, labels, keep_labels, group_colors)
-    if not VARIANT["on"] or keep_labels is not None or group_colors:
-        return primed
-    h = priming.block_edge_mm(ct)
-    hu, voxel_opacity = priming.blocks(ct.array), priming.blocks(inputs[5])
-    gradients = priming.blocks(gradient)
-    grad_norm = torch.linalg.vector_norm(gradients, dim=-1).mean(-1)
-    mean_opacity = preset.opacity(hu.mean(-1)) * preset.gradient_factor(grad_norm)
-    partial = (mean_opacity <= priming.MIN_OPACITY) & \
-        (voxel_opacity.amax(-1) > priming.MIN_OPACITY)
-    weights = voxel_opacity[partial]
-    mean_grad = gradients[partial].mean(1)
-    strong = torch.linalg.vector_norm(mean_grad, dim=-1, keepdim=True) \
-        >= priming.STRONG_GRADIENT_HU_PER_MM
-    base = torch.zeros(len(weights), primed.base.shape[1])
-    base[:, SLICES["dir_means"]] = torch.where(strong, mean_grad,
-                                               torch.tensor([0.0, 0.0, 1.0]).expand_as(mean_grad))
-    base[:, SLICES["rgb"]] = preset.rgb((hu[partial] * weights).sum(-1) / weights.sum(-1))
-    base[:, SLICES["sh"]] = _shading_sh(preset, gradients[partial], weights)
-    alpha = 1.0 - (1.0 - weights.mean(-1).clamp(0.0, 0.999)) ** h
-    base[:, SLICES["opacity_logits"]] = torch.logit(alpha.clamp(1e-6, 1 - 1e-6))[:, None]
-    base[:, SLICES["log_scales"]] = torch.tensor(
-        [math.log(priming.SIGMA_PER_BLOCK * h)] * 3 + [math.log(priming.DIRECTION_SCALE)] * 3)
-    labels_of = priming._block_labels(labels, partial.shape, partial.device)[partial]
-    return priming.Primed(torch.cat([primed.base, base]),
-                          torch.cat([primed.index, partial.nonzero()]),
-                          torch.cat([primed.labels, labels_of]))
+                              group_colors=False, partial_blocks=False):
+    """priming.prime with its partial blocks while VARIANT is on (the library's option since;
+    this probe patched them in before it existed)."""
+    return _prime(ct, preset, inputs, gradient, labels, keep_labels, group_colors,
+                  partial_blocks or VARIANT["on"])
 
 
 def main(probe: str, scan_name: str, presets: list[str], weights: str | None,
