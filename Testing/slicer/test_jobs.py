@@ -108,7 +108,7 @@ def test_finetuning_gives_the_gaussians_to_show_and_a_summary(context, small_ct,
 
     assert job.finetuned.summary() == (
         f"fine-tuned in {result.seconds:.0f} s, 5 steps: held-out PSNR {result.before.psnr:.1f} "
-        f"-> {result.after.psnr:.1f} dB ({len(agp)} -> {len(tuned)} Gaussians)")
+        f"-> {result.after.psnr:.1f} dB ({len(agp):,} -> {len(tuned):,} Gaussians)")
     assert result.after.loss < result.before.loss
 
 
