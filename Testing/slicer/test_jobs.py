@@ -150,7 +150,7 @@ def test_the_summary_names_time_steps_psnr_and_counts(agp, kept_start, line):
     before = Scores(0.2, 31.84, 0.9, 0.8, ())
     after = Scores(0.3 if kept_start else 0.1, 34.56, 0.95, 0.9, ())
     result = api.FinetuneResult(agp, before, after, 850, 212.4, "budget", kept_start)
-    assert Finetuned(result, 46_774).summary() == line.format(n=len(agp))
+    assert Finetuned(result, 46_774).summary() == line.format(n=f"{len(agp):,}")
 
 
 def test_prepare_from_nodes_matches_the_api_on_the_files(context, nodes, sample_ct, sample_labels):
