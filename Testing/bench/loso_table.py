@@ -12,6 +12,7 @@ targets (+1.5 dB and +0.05 foreground SSIM). Rows whose scan the weights trained
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -23,7 +24,11 @@ TARGET_PSNR_DB, TARGET_SSIM_FG = 1.5, 0.05  # the network issue's targets over A
 def rows_of(paths: list[Path]) -> list[dict]:
     rows = []
     for path in paths:
-        for row in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+        try:
+            written = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise SystemExit(f"{path}: not a bench_network.py quality.json ({error})") from None
+        for row in written:
             if row["trained_on_scan"]:
                 raise SystemExit(f"{path}: {row['scan']} was trained on; not leave-one-out")
             rows.append(row)
@@ -61,10 +66,10 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    print(table(rows_of([Path(arg) for arg in sys.argv[1:]])))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("quality", nargs="+", type=Path,
+                        help="bench_network.py quality.json files, one per fold")
+    print(table(rows_of(parser.parse_args().quality)))
     return 0
 
 
