@@ -264,6 +264,21 @@ def test_prepare_uses_the_shipped_weights_unless_told_otherwise(crop):
     assert _params_equal(agp, api.prepare(crop, preset="CT-Bone", weights="none"))
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_prepare_on_the_gpu_matches_the_cpu(crop):
+    """The shipped network on a GPU gives the CPU's Gaussians: the same count, and every parameter
+    within 2e-3 of the CPU's largest entry of it (float32 both sides; cuDNN may run the 3x3x3
+    convolutions in TF32, about 1e-3 relative, and the bounded outputs squash that further)."""
+    cpu = api.prepare(crop, preset="CT-Bone")
+    gpu = api.prepare(crop, preset="CT-Bone", device="cuda")
+    assert len(gpu) == len(cpu) and gpu.means.device.type == "cuda"
+    for name, value in cpu.params().items():
+        scale = float(value.abs().max()) or 1.0
+        error = float((gpu.params()[name].cpu() - value).abs().max())
+        assert error <= 2e-3 * scale, (name, error, scale)
+
+
 def test_prepare_names_bad_weights(tmp_path, crop):
     with pytest.raises(WeightsError, match="do not exist"):
         api.prepare(crop, weights=tmp_path / "missing.safetensors")

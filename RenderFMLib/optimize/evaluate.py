@@ -40,13 +40,13 @@ def foreground(*alphas: torch.Tensor) -> torch.Tensor:
 
 def view_scores(rgb: torch.Tensor, alpha: torch.Tensor, view: View) -> tuple[float, float, float]:
     """(PSNR, SSIM, foreground SSIM) of a full render against the view's target."""
-    rgb = rgb.detach().clamp(0, 1).cpu()
-    mask = foreground(alpha.detach().cpu(), view.alpha)
+    rgb, target = rgb.detach().clamp(0, 1).cpu(), view.rgb.cpu()  # scored on the CPU
+    mask = foreground(alpha.detach().cpu(), view.alpha.cpu())
     try:
-        masked = ssim(rgb, view.rgb, mask)
+        masked = ssim(rgb, target, mask)
     except ValueError:  # nothing in the foreground, away from the border
         masked = float("nan")
-    return psnr(rgb, view.rgb), ssim(rgb, view.rgb), masked
+    return psnr(rgb, target), ssim(rgb, target), masked
 
 
 def heldout_scores(gaussians: SixDGaussians, views: list[View]) -> Scores:

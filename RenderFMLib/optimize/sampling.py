@@ -229,6 +229,8 @@ def views_for(gaussians: SixDGaussians, ct: Volume | None, target: str, *, size:
     if len(views) < 2:
         raise RenderFMError(f"{target} holds {len(views)} view; fine-tuning needs at least 2 "
                             "(one is held out)")
+    device = gaussians.means.device  # the cache is read to the CPU; the renders are here
+    views = [View(view.camera, view.rgb.to(device), view.alpha.to(device)) for view in views]
     heldout = views[HELDOUT_EVERY - 1::HELDOUT_EVERY] or views[-1:]
     train = [view for view in views if not any(view is held for held in heldout)]
     return CachedViews(train, crop, seed), heldout

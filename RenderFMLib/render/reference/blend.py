@@ -66,7 +66,8 @@ def blend(
 def _chunks(pairs_per_tile: torch.Tensor) -> list[tuple[int, int]]:
     """Consecutive tile ranges [start, stop) holding about PAIRS_PER_CHUNK pairs each."""
     ends = torch.cumsum(pairs_per_tile, 0)
-    marks = torch.arange(1, int(ends[-1]) // PAIRS_PER_CHUNK + 1) * PAIRS_PER_CHUNK
+    count = int(ends[-1]) // PAIRS_PER_CHUNK
+    marks = torch.arange(1, count + 1, device=ends.device) * PAIRS_PER_CHUNK
     cuts = torch.searchsorted(ends, marks, right=True).tolist()
     bounds = sorted({0, *[c for c in cuts if 0 < c < len(ends)], len(ends)})
     return list(zip(bounds[:-1], bounds[1:]))
