@@ -10,7 +10,9 @@ events (slice_project, tile_keys including its sort and its one 8-byte read-back
 --backward also the backward pass), and reports medians, the instances (Gaussian x tile) per
 frame and torch's peak allocated GPU memory (CuPy allocates nothing: every buffer is a torch
 tensor). Also the time to compile the kernels (NVRTC, or CuPy's disk cache on later runs) and,
-unless --no-prepare, prepare() of the bundled CT resampled to 512x512x300 on the GPU.
+unless --no-prepare, prepare() of the bundled CT resampled to 512x512x300 (--slices) on the GPU
+(two presets, with the shipped network and with AGP alone; median of 3 after one untimed run;
+the volume already on the GPU, so no file reading) and its peak GPU memory.
 
 Prints the GPU, one line per configuration and a markdown table for the README. Exits with a
 message (status 1) where there is no GPU or CuPy.
@@ -129,8 +131,11 @@ def _compile_seconds() -> float:
     return time.perf_counter() - start
 
 
-def _prepare_seconds(runs: int) -> tuple[float, int]:
-    """Median time of prepare() on the bundled CT resampled to 512 x 512 x 300 (GPU)."""
+def _prepare_seconds(runs: int, preset: str, weights: str | None,
+                     slices: int) -> tuple[float, int, float]:
+    """(median seconds, Gaussians, peak GB) of prepare() on the bundled CT resampled to 512 x 512
+    x slices (on the GPU), with the shipped network (weights="shipped") or AGP alone (None); one
+    untimed run first; peak: torch.cuda.max_memory_allocated during the runs."""
     import torch
 
     from RenderFMLib.api import prepare
@@ -138,7 +143,7 @@ def _prepare_seconds(runs: int) -> tuple[float, int]:
     from RenderFMLib.volume import Volume, read_ct
 
     ct = read_ct(sample_paths()[0])
-    shape = (300, 512, 512)  # K, J, I
+    shape = (slices, 512, 512)  # K, J, I
     array = torch.nn.functional.interpolate(ct.array[None, None].cuda(), size=shape,
                                             mode="trilinear", align_corners=True)[0, 0]
     scale = [(old - 1) / (new - 1) for old, new in zip(ct.array.shape[::-1], shape[::-1])]
@@ -146,13 +151,15 @@ def _prepare_seconds(runs: int) -> tuple[float, int]:
     ijk_to_ras[:3, :3] = ijk_to_ras[:3, :3] * scale
     volume = Volume(array, ijk_to_ras)
     seconds, count = [], 0
-    for _ in range(runs):
+    torch.cuda.reset_peak_memory_stats()
+    for run in range(runs + 1):
         torch.cuda.synchronize()
         start = time.perf_counter()
-        count = len(prepare(volume, device="cuda"))
+        count = len(prepare(volume, preset=preset, weights=weights, device="cuda"))
         torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), count
+        if run:
+            seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), count, torch.cuda.max_memory_allocated() / 1e9
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -170,6 +177,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed frames per setting (10)")
     parser.add_argument("--backward", action="store_true", help="also time the backward pass")
     parser.add_argument("--no-prepare", action="store_true", help="skip timing prepare()")
+    parser.add_argument("--slices", type=int, default=300,
+                        help="slices of the 512x512 CT that prepare() is timed on (300)")
     args = parser.parse_args()
 
     from RenderFMLib.render.cuda.loader import available
@@ -186,8 +195,11 @@ def main() -> int:
           "peak = torch.cuda.max_memory_allocated")
     print(f"kernels compiled (or loaded from CuPy's cache) in {_compile_seconds():.2f} s")
     if not args.no_prepare:
-        seconds, count = _prepare_seconds(3)
-        print(f"prepare() of a 512x512x300 CT on the GPU: {seconds:.2f} s ({count:,} Gaussians)")
+        for preset in ("CT-Chest-Contrast-Enhanced", "CT-Bone"):
+            for weights, label in (("shipped", "network"), (None, "AGP alone")):
+                seconds, count, peak = _prepare_seconds(3, preset, weights, args.slices)
+                print(f"prepare() of a 512x512x{args.slices} CT on the GPU, {preset}, {label}: "
+                      f"{seconds:.2f} s ({count:,} Gaussians, peak {peak:.1f} GB)", flush=True)
     header = ("| Gaussians | Image | Instances | slice+project (ms) | tile keys+sort (ms) | "
               "blend (ms) | frame (ms) | FPS |" + (" backward (ms) |" if args.backward else "")
               + " peak GPU memory (GB) |")

@@ -192,9 +192,11 @@ COLUMNS = [("slicer-cpu", "Slicer CPU ray cast"), ("agp", "RenderFM AGP"),
 def picture(images: dict, views: list[tuple[int, str]], path: Path, title: str,
             columns: list[tuple[str, str]] = COLUMNS) -> None:
     """Rows (one per view) of the columns' images (by default Slicer CPU | AGP | fine-tuned |
-    dvr), labelled; written atomically."""
+    dvr), labelled, leaving out a column with no image (Slicer where it is not installed);
+    written atomically."""
     from PIL import Image, ImageDraw
 
+    columns = [column for column in columns if any(key[0] == column[0] for key in images)]
     band, side = 18, FRAME_SIZE
     canvas = Image.new("RGB", (len(columns) * side, band + len(views) * (side + band)), "black")
     draw = ImageDraw.Draw(canvas)
