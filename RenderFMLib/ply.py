@@ -4,7 +4,9 @@ A 6D Gaussian sliced at one camera centre is an ordinary 3D Gaussian (mean mu_c,
 opacity alpha_c). Its colour rgb * max(0, S(v)) is exactly the RGB degree-2 SH expansion with
 coefficients rgb * sh (same basis, sh.py), which 3DGS viewers evaluate as
 max(0, SH_C0 f_dc + ... + 0.5): so f_dc = rgb sh_0 - 0.5 / SH_C0 and f_rest = rgb sh_1..8, stored
-channel-major (f_rest_0..7 red, 8..15 green, 16..23 blue). Positions are RAS millimetres.
+channel-major (f_rest_0..7 red, 8..15 green, 16..23 blue). Positions are RAS millimetres. Those
+viewers take v from the camera to each Gaussian, RenderFM the camera's axis (Slicer's headlight):
+the same at the image centre, up to half the view angle apart at its edges.
 With a crop box, the Gaussians are clipped at its faces for that camera as render() clips them.
 """
 

@@ -1,9 +1,10 @@
 """Real spherical harmonics of degree 2 (9 functions), in the 3DGS basis and sign convention.
 
 Used for the scalar, view-dependent shading term S(v) of every Gaussian (DESIGN.md section 4):
-colour(v) = rgb * max(0, sum_k sh[k] * Y_k(v)), v = unit direction from the camera centre to the
-Gaussian (RAS). Because the basis is the one 3DGS uses, rgb * sh is an RGB degree-2 expansion
-that standard splat viewers evaluate the same way (see gaussians.export_ply).
+colour(v) = rgb * max(0, sum_k sh[k] * Y_k(v)), v = the camera's viewing axis (RAS; the same for
+every Gaussian of a frame, as Slicer's headlight: render/reference/slice_project.py). Because the
+basis is the one 3DGS uses, rgb * sh is an RGB degree-2 expansion that standard splat viewers
+evaluate (along each Gaussian's own direction from the camera; see ply.py).
 """
 
 import torch

@@ -12,6 +12,7 @@ from RenderFMLib.render.reference import blend, slice_gaussians, slice_project, 
 from RenderFMLib.render.reference.precompute import covariance, precompute, precompute_direct
 from RenderFMLib.render.reference.slice_project import COVARIANCE_BLUR_PX2 as BLUR
 from RenderFMLib.render.reference.slice_project import OPACITY_LAMBDA
+from RenderFMLib.sh import sh_basis
 
 DOUBLE = torch.float64
 
@@ -306,6 +307,25 @@ def test_off_axis_footprint_is_the_pinhole_jacobian_of_the_covariance():
     # The same linearisation in float64, in another order of operations: ~1e-15 relative.
     torch.testing.assert_close(projected["conics"][0], expected, rtol=1e-9, atol=0.0)
     torch.testing.assert_close(projected["means2d"][0], uv(s["means"][0]), rtol=1e-12, atol=0.0)
+
+
+def test_every_gaussian_is_shaded_along_the_camera_axis():
+    """Slicer's headlight is one directional light along the camera's axis, so the shading S is
+    evaluated there for every Gaussian of a frame: two Gaussians with the same albedo and
+    coefficients, one on the axis and one 17 degrees off it, get the same colour, rgb * S(axis).
+    Their own view directions would shade them 1.34x apart (checked, so this test can fail)."""
+    s = scene(2, seed=5)
+    s["means"] = torch.tensor([[0.0, -200.0, 0.0], [60.0, -200.0, 0.0]])
+    s["dir_means"] = torch.tensor([[0.0, -1.0, 0.0], [0.0, -1.0, 0.0]])
+    s["rgb"] = torch.tensor([[0.8, 0.6, 0.4], [0.8, 0.6, 0.4]])
+    s["sh"] = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.5]] * 2)
+    colors = project(s, 64, 64)["colors"]
+    axis = torch.tensor([[0.0, -1.0, 0.0]])
+    expected = s["rgb"][0] * (s["sh"][0] * sh_basis(axis)[0]).sum().clamp_min(0.0)
+    torch.testing.assert_close(colors, expected.expand(2, 3), rtol=1e-5, atol=1e-6)
+    own = torch.nn.functional.normalize(s["means"][1:], dim=-1)  # from the camera at the origin
+    ratio = (s["sh"][1] * sh_basis(axis)[0]).sum() / (s["sh"][1] * sh_basis(own)[0]).sum()
+    assert ratio > 1.3
 
 
 def test_front_gaussian_is_blended_first():

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     slice_gaussian(vec3(means, g), vec3(dir_means, g), mat3(gains, g), mat3(s_dd_inv, g),
                    opacity_logits[g], camera_centre, &sliced, &alpha[g]);
     put(mu_c, g, {sliced.x, sliced.y, sliced.z});
-    const Vec3 color = shade_gaussian(sliced, camera_centre, vec3(rgb, g), &sh[9 * g]);
+    const Vec3 color = shade_gaussian(view_axis(cam), vec3(rgb, g), &sh[9 * g]);
     const Projection proj = project_gaussian(sliced, mat3(s_c, g), alpha[g], color, cam);
     put(means2d, g, {proj.mean2d.x, proj.mean2d.y});
     put(conics, g, {proj.conic.a, proj.conic.b, proj.conic.c});

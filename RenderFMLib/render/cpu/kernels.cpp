@@ -219,13 +219,14 @@ void slice_project_fwd(int64_t n, const float* means, const float* dir_means, co
                        float* opacities, float* colors, int threads) {
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const Vec3 centre = load_vec3(camera_centre, 0);
+  const Vec3 axis = renderfm::view_axis(cam);
   parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g) {
       Vec3 mu_c;
       float alpha;
       renderfm::slice_gaussian(load_vec3(means, g), load_vec3(dir_means, g), load_mat3(gains, g),
                                load_mat3(s_dd_inv, g), opacity_logits[g], centre, &mu_c, &alpha);
-      const Vec3 color = renderfm::shade_gaussian(mu_c, centre, load_vec3(rgb, g), sh + 9 * g);
+      const Vec3 color = renderfm::shade_gaussian(axis, load_vec3(rgb, g), sh + 9 * g);
       const renderfm::Projection proj =
           renderfm::project_gaussian(mu_c, load_mat3(s_c, g), alpha, color, cam);
       means2d[2 * g] = proj.mean2d.x;

@@ -4,6 +4,7 @@
 //
 //   precompute_gaussian  render/reference/precompute.py    precompute (block form)
 //   slice_gaussian       render/reference/slice_project.py  slice_gaussians
+//   view_axis            render/reference/slice_project.py  the shading direction (axis)
 //   shade_gaussian       render/reference/slice_project.py  colours (sh.py's basis)
 //   project_gaussian     render/reference/slice_project.py  slice_project's projection and culling
 //   tile_rect            render/reference/tile_keys.py      tile_rects
@@ -262,9 +263,17 @@ RFM_HD float sh_shading(Vec3 v, const float sh[9]) {
   return sum;
 }
 
-// colour = rgb * max(0, S(v)), v = normalize(mu_c - c): the view from the camera, RAS.
-RFM_HD Vec3 shade_gaussian(Vec3 mu_c, Vec3 camera_centre, Vec3 rgb, const float sh[9]) {
-  const float shading = clamp_min(sh_shading(normalized(sub(mu_c, camera_centre)), sh), 0.0f);
+// The camera's viewing axis in RAS (unit: row 2 of world_to_camera's rotation), the direction
+// every Gaussian of a frame is shaded along: Slicer's headlight is one directional light along
+// the axis (render/reference/slice_project.py says why not the view of each Gaussian).
+RFM_HD Vec3 view_axis(const Camera& cam) {
+  const float* r = cam.rotation.m;
+  return normalized({r[6], r[7], r[8]});
+}
+
+// colour = rgb * max(0, S(a)), a = view_axis(cam), RAS.
+RFM_HD Vec3 shade_gaussian(Vec3 axis, Vec3 rgb, const float sh[9]) {
+  const float shading = clamp_min(sh_shading(axis, sh), 0.0f);
   return {rgb.x * shading, rgb.y * shading, rgb.z * shading};
 }
 

@@ -153,30 +153,17 @@ struct GaussianGrad {
   float sh[9];
 };
 
-// Backward of sh_shading at v: dL/dS -> g_sh[9] = dL/dS times the basis; returns dL/dv.
-RFM_HD Vec3 sh_shading_bwd(Vec3 v, const float sh[9], float grad, float g_sh[9]) {
+// Backward of shade_gaussian: fills g->rgb and g->sh (the axis is the camera's, so the colour
+// does not depend on the Gaussian's position).
+RFM_HD void shade_gaussian_bwd(Vec3 axis, Vec3 rgb, const float sh[9], Vec3 g_color,
+                               GaussianGrad* g) {
   float basis[9];
-  sh_basis(v, basis);
-  for (int k = 0; k < 9; ++k) g_sh[k] = grad * basis[k];
-  const Vec3 d = {-SH_C1 * sh[3] + SH_C2_XY * v.y * sh[4] - 2.0f * SH_C2_ZZ * v.x * sh[6] -
-                      SH_C2_XY * v.z * sh[7] + 2.0f * SH_C2_XX_YY * v.x * sh[8],
-                  -SH_C1 * sh[1] + SH_C2_XY * v.x * sh[4] - SH_C2_XY * v.z * sh[5] -
-                      2.0f * SH_C2_ZZ * v.y * sh[6] - 2.0f * SH_C2_XX_YY * v.y * sh[8],
-                  SH_C1 * sh[2] - SH_C2_XY * v.y * sh[5] + 4.0f * SH_C2_ZZ * v.z * sh[6] -
-                      SH_C2_XY * v.x * sh[7]};
-  return scaled(d, grad);
-}
-
-// Backward of shade_gaussian: fills g->rgb and g->sh, returns dL/dmu_c.
-RFM_HD Vec3 shade_gaussian_bwd(Vec3 mu_c, Vec3 camera_centre, Vec3 rgb, const float sh[9],
-                               Vec3 g_color, GaussianGrad* g) {
-  const Vec3 v = sub(mu_c, camera_centre);
-  const Vec3 dir = normalized(v);
-  const float shading = sh_shading(dir, sh);
-  const float clamped = clamp_min(shading, 0.0f);
-  g->rgb = scaled(g_color, clamped);
+  sh_basis(axis, basis);
+  float shading = 0.0f;
+  for (int k = 0; k < 9; ++k) shading += sh[k] * basis[k];
+  g->rgb = scaled(g_color, clamp_min(shading, 0.0f));
   const float g_shading = shading >= 0.0f ? dot(g_color, rgb) : 0.0f;
-  return normalized_bwd(v, sh_shading_bwd(dir, sh, g_shading, g->sh));
+  for (int k = 0; k < 9; ++k) g->sh[k] = g_shading * basis[k];
 }
 
 // Backward of ewa_covariance at p (z already made safe): dL/d(a, b, c) -> adds dL/dS_c to
@@ -309,8 +296,8 @@ RFM_HD GaussianGrad slice_project_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& s_c,
   float alpha;
   slice_gaussian(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, &mu_c, &alpha);
   float g_alpha;
-  const Vec3 g_mu_c = add(project_gaussian_bwd(mu_c, s_c, alpha, cam, grad, &g, &g_alpha),
-                          shade_gaussian_bwd(mu_c, camera_centre, rgb, sh, grad.color, &g));
+  const Vec3 g_mu_c = project_gaussian_bwd(mu_c, s_c, alpha, cam, grad, &g, &g_alpha);
+  shade_gaussian_bwd(view_axis(cam), rgb, sh, grad.color, &g);
   slice_gaussian_bwd(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, g_mu_c, g_alpha,
                      &g);
   return g;

@@ -31,6 +31,7 @@ extern "C" __global__ void slice_project_fwd(
     float* __restrict__ colors) {   // [N, 3] rgb * max(0, S(v))
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const renderfm::Vec3 centre = load_vec3(camera_centre, 0);
+  const renderfm::Vec3 axis = renderfm::view_axis(cam);
   for (long long g = renderfm::first_index(); g < n; g += renderfm::index_stride()) {
     renderfm::Vec3 mu_c;
     float alpha;
@@ -38,7 +39,7 @@ extern "C" __global__ void slice_project_fwd(
                              load_mat3(s_dd_inv, g), opacity_logits[g], centre, &mu_c, &alpha);
     float coeffs[9];
     for (int k = 0; k < 9; ++k) coeffs[k] = sh[9 * g + k];
-    const renderfm::Vec3 color = renderfm::shade_gaussian(mu_c, centre, load_vec3(rgb, g), coeffs);
+    const renderfm::Vec3 color = renderfm::shade_gaussian(axis, load_vec3(rgb, g), coeffs);
     const renderfm::Projection proj =
         renderfm::project_gaussian(mu_c, load_mat3(s_c, g), alpha, color, cam);
 
