@@ -5,11 +5,13 @@
 
 Per preset and spacing (prepare(..., weights=None, spacing_mm=...): AGP), medians over --steps
 after 3 warm-up ones of
-- the Gaussians' part: render a 128 px window with gradients, the loss, the backward pass and the
-  Adam step (optimize/finetune.py's step on windows cut from 4 fixed dvr views at 512 px, so that
-  no target is rendered inside it);
-- a new view's target: a 128 px dvr window of a new random view of up to 512 px
-  (sampling.FreshViews with every sample new; fine-tuning draws one every third step).
+- the Gaussians' part: render a window with gradients, the loss, the backward pass and the Adam
+  step (optimize/finetune.py's step on windows cut from 4 fixed dvr views at 512 px, so that no
+  target is rendered inside it);
+- a new view's target: a dvr window of a new random view of up to 512 px (sampling.FreshViews with
+  every sample new; fine-tuning draws one every third step).
+Windows are fine-tuning's default for the Gaussian count (sampling.window_side: 128 px up to
+40,000 Gaussians, 394 px for the sample's 379,168 at 1.5 mm), or --crop px.
 Prints the machine and a markdown table.
 """
 
@@ -30,7 +32,7 @@ from RenderFMLib.optimize.views import View, heldout_cameras
 from RenderFMLib.transfer import load_preset
 
 SAMPLE = Path(__file__).resolve().parents[2] / "Resources" / "sample" / "ct.nii.gz"
-SIZE, CROP = 512, 128  # px, api.finetune's defaults
+SIZE = 512  # px, api.finetune's default view size
 
 
 def median_s(action, steps: int) -> float:
@@ -44,20 +46,23 @@ def median_s(action, steps: int) -> float:
     return statistics.median(times)
 
 
-def measure(ct, preset: str, spacing: float | None, steps: int) -> tuple[int, float, float]:
-    """(Gaussians, seconds of the Gaussians' part, seconds of a new dvr window)."""
+def measure(ct, preset: str, spacing: float | None, steps: int, crop: int | None
+            ) -> tuple[int, int, float, float]:
+    """(Gaussians, window side px, seconds of the Gaussians' part, seconds of a new dvr
+    window)."""
     look = load_preset(preset)
     gaussians = prepare(ct, None, look, weights=None, spacing_mm=spacing)
+    side = sampling.window_side(len(gaussians)) if crop is None else crop
     views = []
     for camera in heldout_cameras(gaussians)[:4]:
         frame = render_dvr(ct, look, camera, SIZE)
         views.append(View(camera, frame.rgb.float(), frame.alpha.float()))
-    state = finetune._State(gaussians, sampling.CachedViews(views, CROP),
+    state = finetune._State(gaussians, sampling.CachedViews(views, side),
                             finetune.FinetuneOptions())
     step = median_s(lambda: state.take_step(0.5), steps)
     sampling.FRESH_SHARE = 1.0  # every sample a new view: the cost of one
-    fresh = sampling.FreshViews(gaussians, DvrScene(ct, look), SIZE, CROP)
-    return len(gaussians), step, median_s(fresh.sample, steps)
+    fresh = sampling.FreshViews(gaussians, DvrScene(ct, look), SIZE, side)
+    return len(gaussians), side, step, median_s(fresh.sample, steps)
 
 
 def main() -> int:
@@ -65,7 +70,11 @@ def main() -> int:
     parser.add_argument("--presets", nargs="+", default=["CT-Bone", "CT-AAA"])
     parser.add_argument("--spacings", default="native,1.5")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--crop", type=int, default=None,
+                        help="window side in px (default: fine-tuning's, window_side)")
     args = parser.parse_args()
+    if args.steps < 1 or (args.crop is not None and not 11 <= args.crop <= SIZE):
+        parser.error(f"--steps must be positive and --crop between 11 and {SIZE} px")
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")
@@ -73,15 +82,16 @@ def main() -> int:
           f"{torch.get_num_threads()} threads; load {os.getloadavg()[0]:.2f}; "
           f"medians over {args.steps} steps\n")
     ct = load_ct_as_read(SAMPLE, None, "cpu")
-    print("| Preset | Grid | Gaussians | Gaussians' part (ms) | New dvr window (ms) |")
-    print("|---|---|---:|---:|---:|")
+    print("| Preset | Grid | Gaussians | Window (px) | Gaussians' part (ms) "
+          "| New dvr window (ms) |")
+    print("|---|---|---:|---:|---:|---:|")
     for preset in args.presets:
         for spacing in args.spacings.split(","):
             mm = None if spacing == "native" else float(spacing)
-            count, step, window = measure(ct, preset, mm, args.steps)
+            count, side, step, window = measure(ct, preset, mm, args.steps, args.crop)
             grid = "3 mm" if mm is None else f"{mm:g} mm"
-            print(f"| {preset} | {grid} | {count:,} | {step * 1000:.0f} | {window * 1000:.0f} |",
-                  flush=True)
+            print(f"| {preset} | {grid} | {count:,} | {side} | {step * 1000:.0f} | "
+                  f"{window * 1000:.0f} |", flush=True)
     return 0
 
 
