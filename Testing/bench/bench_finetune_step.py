@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from RenderFMLib.api import load_ct_as_read, prepare
+from RenderFMLib.evaluation.metrics import SSIM_WINDOW
 from RenderFMLib.groundtruth.dvr import DvrScene, render_dvr
 from RenderFMLib.optimize import finetune, sampling
 from RenderFMLib.optimize.views import View, heldout_cameras
@@ -73,8 +74,9 @@ def main() -> int:
     parser.add_argument("--crop", type=int, default=None,
                         help="window side in px (default: fine-tuning's, window_side)")
     args = parser.parse_args()
-    if args.steps < 1 or (args.crop is not None and not 11 <= args.crop <= SIZE):
-        parser.error(f"--steps must be positive and --crop between 11 and {SIZE} px")
+    if args.steps < 1 or (args.crop is not None and not SSIM_WINDOW <= args.crop <= SIZE):
+        parser.error(f"--steps must be positive and --crop between {SSIM_WINDOW} (the loss's SSIM "
+                     f"window) and {SIZE} px")
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")
