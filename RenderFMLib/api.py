@@ -158,13 +158,13 @@ def finetune(
 ) -> FinetuneResult:
     """Optimise one scan's Gaussians against target views of it (optimize/finetune.py).
 
-    ct: the CT the Gaussians were prepared from (a Volume in HU or a path, read with hu_offset
-    and resampled to spacing_mm as prepare() did, to check that it is); needed for target
-    "dvr", which renders from the CT on its own grid, as Slicer draws it, never resampled: 6
-    held-out views (4 orbit, 2 close-ups; never trained on) at heldout_size, and each step a
-    crop x crop window of a random view (any azimuth, elevations up to 60 degrees, a quarter of
-    them close-ups) of size / 2 to size pixels, a new one every third step (else one of the
-    last 64); crop None: 128 px up to 40,000 Gaussians, growing with the square root of their
+    ct: the CT the Gaussians were prepared from (a Volume in HU or a path, read with hu_offset and
+    resampled to spacing_mm as prepare() did, to check that it is); needed for target "dvr", which
+    renders from the CT on its own grid, as Slicer draws it, never resampled: 6 held-out views (4
+    orbit, 2 close-ups; never trained on) at heldout_size, and each step a crop x crop window of a
+    random view (any azimuth, elevations up to 60 degrees, a quarter of them close-ups) of size / 2
+    to size pixels, a new one every third step (else one of the last 64; every step for windows of
+    256 px or more); crop None: 128 px up to 40,000 Gaussians, growing with the square root of their
     count up to 512 (sampling.window_side). target may instead be a `make-gt` settings
     folder (dvr or pathtraced images of this scan and preset; every 4th view is held out, the
     others are cut into windows). iterations and budget_s (seconds for the whole call: held-out

@@ -99,6 +99,20 @@ def test_fresh_views_reuse_recent_windows(setting, monkeypatch) -> None:
     assert windows[0] is new[0] and 6 <= len(new) <= 26
 
 
+def test_large_windows_draw_a_new_view_every_step(setting) -> None:
+    """fresh_share: a third below FRESH_EVERY_STEP_SIDE, all from it; FreshViews with windows that
+    large gives a new camera at every sample (with a third, 6 draws would all be new with chance
+    (1/3)^5 < 0.5 %, and the seed is fixed)."""
+    side = sampling.FRESH_EVERY_STEP_SIDE
+    assert sampling.fresh_share(side - 1) == sampling.FRESH_SHARE < 1.0
+    assert sampling.fresh_share(side) == 1.0
+    ct, preset, gaussians = setting
+    views = FreshViews(gaussians, DvrScene(ct, preset), side, side, seed=0)
+    windows = [views.sample() for _ in range(6)]
+    assert len({id(window) for window in windows}) == 6
+    assert len({window.camera for window in windows}) == 6
+
+
 def test_cached_windows_are_cut_from_their_views(setting) -> None:
     """Windows of two 64 px views: the view's own pixels, at full resolution (side CROP) or at
     half (side SIZE / 2, the target averaged over 2 x 2 pixels)."""

@@ -1,26 +1,26 @@
 """Fine-tuning one scan's Gaussians against target views (the paper's per-scan "fine-tuning").
 
-Each step renders a window (crop) of a view (sampling.py: random views for dvr targets, a new
-one every third step, windows of a fixed set for a make-gt folder) and takes one Adam step on
-every field with its own learning rate (6DGS's per-scan trainer, larger for a run of hundreds of
-steps, not 30,000): position LR_MEANS x block edge h, decaying exponentially to MEANS_DECAY of it
-by the end of the run, every other field decaying to LR_DECAY of its LR (the end is the
-iteration count or the time budget, whichever comes first; a smaller step at the end lets the
-fit settle: sample, CT-Bone at 1.5 mm, 300 s, fixed views: held-out foreground SSIM 0.871 with
-the decay, 0.847 without). Windows larger than WINDOW_SIDE (many Gaussians: fewer, heavier
-steps) scale every rate by window_lr_scale (sample, CT-Bone at 1.5 mm, 394 px windows, 200
-steps, held-out against dvr at 512 px: 38.71 dB / foreground SSIM 0.914 at the table's rates,
-39.26 / 0.918 at 1.5x, 39.45 / 0.919 at 2x; at 128 px, 2x was worse: 0.867 against 0.879).
-After each step: albedo is clamped to [0, 1], and position scales are kept at or above SCALE_FLOOR x
-the smallest voxel spacing (nothing in a CT is finer than its voxels; smaller Gaussians leave
+Each step renders a window (crop) of a view (sampling.py: random views for dvr targets, a new one
+every third step or, for large windows, every step; windows of a fixed set for a make-gt folder)
+and takes one Adam step on every field with its own learning rate (6DGS's per-scan trainer, larger
+for a run of hundreds of steps, not 30,000): position LR_MEANS x block edge h, decaying
+exponentially to MEANS_DECAY of it by the end of the run, every other field decaying to LR_DECAY of
+its LR (the end is the iteration count or the time budget, whichever comes first; a smaller step at
+the end lets the fit settle: sample, CT-Bone at 1.5 mm, 300 s, fixed views: held-out foreground
+SSIM 0.871 with the decay, 0.847 without). Windows larger than WINDOW_SIDE (many Gaussians: fewer,
+heavier steps) scale every rate by window_lr_scale (sample, CT-Bone at 1.5 mm, 394 px windows, 200
+steps, held-out against dvr at 512 px: 38.71 dB / foreground SSIM 0.914 at the table's rates, 39.26
+/ 0.918 at 1.5x, 39.45 / 0.919 at 2x; at 128 px, 2x was worse: 0.867 against 0.879). After each
+step: albedo is clamped to [0, 1], and position scales are kept at or above SCALE_FLOOR x the
+smallest voxel spacing (nothing in a CT is finer than its voxels; smaller Gaussians leave
 see-through holes between training pixels). With densify, every DENSIFY_EVERY steps until
 DENSIFY_UNTIL of the run, the SPLIT_FRACTION of Gaussians the optimiser pushes hardest are split
 (density.py) while the count stays under max_growth x the starting count, and faded ones are
-pruned. It is off by default: over the few hundred steps a 2-core CPU takes in 5 minutes,
-children start too late to converge (measured on the sample, CT-Bone, 300 steps: held-out PSNR
-34.13 dB with splitting every 50 steps, 34.50 dB without; 33.89 dB every 100 steps from a lower
-scale floor; with the CPU kernels, 300 s: foreground SSIM against Slicer at 512 px 0.807 in 1,292
-steps with it, 0.836 in 1,471 without).
+pruned. It is off by default: over the few hundred steps a 2-core CPU takes in 5 minutes, children
+start too late to converge (measured on the sample, CT-Bone, 300 steps: held-out PSNR 34.13 dB with
+splitting every 50 steps, 34.50 dB without; 33.89 dB every 100 steps from a lower scale floor; with
+the CPU kernels, 300 s: foreground SSIM against Slicer at 512 px 0.807 in 1,292 steps with it,
+0.836 in 1,471 without).
 
 The run ends at `iterations`, at `budget_s` seconds (held-out targets included), on
 `should_stop()` (the Slicer module's Cancel) or on Ctrl-C (KeyboardInterrupt): all of these

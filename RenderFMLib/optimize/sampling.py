@@ -5,7 +5,8 @@ views_for, which sets up the training windows and held-out views of a target.
                  CLOSE_UP_SHARE of them zoomed on the anatomy as close_up_cameras frames it) at
                  a random side between half of `size` and `size` pixels; only the window is
                  ray-marched (DvrScene.render(window=...)). FRESH_SHARE of the steps draw a new
-                 one; the others reuse one of the last POOL.
+                 one (every step for windows of FRESH_EVERY_STEP_SIDE px or more); the others
+                 reuse one of the last POOL.
     CachedViews  a fixed set of views with their targets (a make-gt folder): windows cut from them
                  at full resolution or, HALF_SCALE_STEPS of the time, at half (the target
                  averaged over 2 x 2 pixels).
@@ -19,6 +20,18 @@ the C++ marcher), so reusing each window a few times buys steps: measured with t
 marcher (about 0.2 s a window) on the sample at 3 mm, 300 s, held-out foreground SSIM against
 dvr at 512 px, a new view every step / half of them / a third: CT-Bone 0.828 (972 steps) /
 0.838 (1,523), CT-AAA 0.484 (1,220) / - / 0.549 (3,000).
+
+With many Gaussians the balance turns: a step costs more than its target (sample at 1.5 mm,
+CT-Bone, 394 px windows: 705 ms for the Gaussians' part, 296 ms for a new dvr window), and a
+few hundred steps over a third as many views leave which views were drawn to decide the result.
+Held-out against dvr at 512 px, 300 s, seeds 0 / 1 (median PSNR / foreground SSIM; the two
+close-ups' PSNR): a new view every third step 40.81 / 0.935 (33.92, 39.10) in 426 steps and
+40.11 / 0.927 (35.72, 37.96) in 463; every step 40.17 / 0.935 (36.11, 40.07) in 333 and 40.13 /
+0.928 (35.64, 38.40) in 341. By steps the spread shows plainly: after 150 steps 38.82 and 35.39 dB
+with a third, 37.78 and 37.49 with every step. CT-Chest-Contrast-Enhanced at 1.5 mm (167 px
+windows), seed 0: 40.52 / 0.954 (33.52, 43.13) against 40.37 / 0.950 (33.62, 43.83) every step,
+no gain; so only windows of FRESH_EVERY_STEP_SIDE px or more (from about 160,000 Gaussians) draw a
+new view every step.
 
 Windows are centred, FOREGROUND_CROPS of the time, on the anatomy: for FreshViews on the
 projection of a Gaussian drawn by opacity, for CachedViews on a pixel the target covers.
@@ -68,6 +81,7 @@ FOREGROUND_CROPS = 0.9  # windows centred on the anatomy
 HALF_SCALE_STEPS = 0.3  # CachedViews' windows at half resolution
 FRESH_SHARE = 1 / 3     # of FreshViews' samples that are new views; the others reuse one of
 POOL = 64               # the last POOL new ones
+FRESH_EVERY_STEP_SIDE = 256  # px: windows this large draw a new view every step
 WINDOW_SIDE = 128       # px, window_side's for up to WINDOW_GAUSSIANS Gaussians
 WINDOW_GAUSSIANS = 40_000
 MAX_WINDOW_SIDE = 512   # px, window_side's largest
@@ -91,6 +105,7 @@ class FreshViews:
     def __init__(self, gaussians: SixDGaussians, scene: DvrScene, size: int, crop: int,
                  seed: int = 0) -> None:
         self.scene, self.size, self.crop = scene, size, crop
+        self.fresh_share = fresh_share(self.largest_window())
         self.centre, self.radius = gaussians.center_ras(), gaussians.bounding_radius()
         self.points = gaussians.means.detach().double().cpu().numpy()
         self.weights = torch.sigmoid(gaussians.opacity_logits.detach().float().cpu())
@@ -102,7 +117,7 @@ class FreshViews:
         return min(self.crop, self.size)
 
     def sample(self) -> Window:
-        if self.pool and self._uniform() >= FRESH_SHARE:
+        if self.pool and self._uniform() >= self.fresh_share:
             return self.pool[int(torch.randint(len(self.pool), (1,), generator=self.generator))]
         window = self._fresh()
         self.pool = [*self.pool[-(POOL - 1):], window]
@@ -164,6 +179,13 @@ class CachedViews:
         x0, y0, side = _box(x, y, side, view.size)
         return Window(view.camera, view.size, (x0, y0, side),
                       view.rgb[y0:y0 + side, x0:x0 + side], view.alpha[y0:y0 + side, x0:x0 + side])
+
+
+def fresh_share(side: int) -> float:
+    """The share of FreshViews' samples that are new views, for windows of `side` px: every one
+    from FRESH_EVERY_STEP_SIDE px (many Gaussians: a step costs more than its target), else
+    FRESH_SHARE."""
+    return 1.0 if side >= FRESH_EVERY_STEP_SIDE else FRESH_SHARE
 
 
 def window_side(count: int) -> int:

@@ -9,7 +9,8 @@ after 3 warm-up ones of
   step (optimize/finetune.py's step on windows cut from 4 fixed dvr views at 512 px, so that no
   target is rendered inside it);
 - a new view's target: a dvr window of a new random view of up to 512 px (sampling.FreshViews with
-  every sample new; fine-tuning draws one every third step).
+  every sample new; fine-tuning draws one every third step, every step for windows of
+  sampling.FRESH_EVERY_STEP_SIDE px or more).
 Windows are fine-tuning's default for the Gaussian count (sampling.window_side: 128 px up to
 40,000 Gaussians, 394 px for the sample's 379,168 at 1.5 mm), or --crop px.
 Prints the machine and a markdown table.
