@@ -100,12 +100,14 @@ def test_fresh_views_reuse_recent_windows(setting, monkeypatch) -> None:
 
 
 def test_large_windows_draw_a_new_view_every_step(setting) -> None:
-    """fresh_share: a third below FRESH_EVERY_STEP_SIDE, all from it; FreshViews with windows that
-    large gives a new camera at every sample (with a third, 6 draws would all be new with chance
-    (1/3)^5 < 0.5 %, and the seed is fixed)."""
+    """fresh_share: a third below FRESH_EVERY_STEP_SIDE, all from it on the CPU (a third on a
+    GPU, not measured there); FreshViews with windows that large gives a new camera at every
+    sample (with a third, 6 draws would all be new with chance (1/3)^5 < 0.5 %, and the seed is
+    fixed)."""
     side = sampling.FRESH_EVERY_STEP_SIDE
     assert sampling.fresh_share(side - 1) == sampling.FRESH_SHARE < 1.0
     assert sampling.fresh_share(side) == 1.0
+    assert sampling.fresh_share(side, "cuda") == sampling.FRESH_SHARE
     ct, preset, gaussians = setting
     views = FreshViews(gaussians, DvrScene(ct, preset), side, side, seed=0)
     windows = [views.sample() for _ in range(6)]
