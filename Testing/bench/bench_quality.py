@@ -2,13 +2,15 @@
 
     python Testing/bench/bench_quality.py [--scans NAME|PATH ...] [--presets P ...] [--budget-s 300]
         [--sizes 256,512] [--views-eval 4] [--ft-iterations 6000] [--ft-size 512]
-        [--ft-heldout-size 512] [--ft-crop N] [--ft-densify] [--spacing MM] [--device cpu]
+        [--ft-heldout-size 512] [--ft-seed 0] [--ft-crop N] [--ft-densify] [--spacing MM]
+        [--device cpu]
         [--start-weights shipped|FILE] [--out docs/quality]
 
 Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetune() against dvr,
 starting from AGP or, with --start-weights, from that network's Gaussians (then scored too),
 timed (--budget-s includes its dvr targets; --ft-* are finetune()'s iterations, size,
-heldout_size, crop and densify), then AGP and fine-tuned renders from
+heldout_size, seed, crop and densify: a run of a few hundred steps can move 1-3 dB with the seed,
+README "Which views a step sees", so compare over seeds), then AGP and fine-tuned renders from
 held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at each size scored
 against dvr and Slicer's CPU ray cast (where slicer-core is installed): medians over views of PSNR,
 SSIM, foreground SSIM (pixels either image covers), MS-SSIM (>= 161 px). Frame time: median over
@@ -272,7 +274,8 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
     started = time.perf_counter()
     result = finetune(start, ct, iterations=args.ft_iterations, budget_s=args.budget_s,
                       size=args.ft_size, heldout_size=args.ft_heldout_size, crop=args.ft_crop,
-                      densify=args.ft_densify, spacing_mm=args.spacing, progress=progress)
+                      densify=args.ft_densify, spacing_mm=args.spacing, seed=args.ft_seed,
+                      progress=progress)
     finetune_s = time.perf_counter() - started
     log(f"{tag}: {result.steps} steps in {finetune_s:.0f} s ({result.stopped}); held-out "
         f"{result.before.line()} -> {result.after.line()}")
@@ -296,6 +299,7 @@ def run_one(scan: Scan, ct: Volume, preset: str, args: argparse.Namespace, slice
             "gaussians_agp": len(agp),
             "gaussians_finetuned": len(result.gaussians), "prepare_s": prepare_s,
             "finetune_s": finetune_s, "steps": result.steps, "stopped": result.stopped,
+            "seed": args.ft_seed,
             "kept_start": result.kept_start,
             "finetune_heldout": {"before": result.before.line(), "after": result.after.line()},
             "frame_agp_s": statistics.median(times["agp"]),
@@ -323,7 +327,7 @@ def main() -> int:
                         help="held-out orbit views (4); close-ups: half as many, at least 1")
     defaults = {name: parameter.default
                 for name, parameter in inspect.signature(finetune).parameters.items()}
-    for name in ["--ft-iterations", "--ft-size", "--ft-heldout-size"]:
+    for name in ["--ft-iterations", "--ft-size", "--ft-heldout-size", "--ft-seed"]:
         default = defaults[name[5:].replace("-", "_")]
         parser.add_argument(name, type=int, default=default, help=f"finetune() setting ({default})")
     parser.add_argument("--ft-crop", type=int, default=None,
@@ -355,6 +359,7 @@ def main() -> int:
               + (f"network ({args.start_weights}) -> " if args.start_weights else "")
               + "fine-tuned"
               + (f"; prepared at {args.spacing:g} mm" if args.spacing else "")
+              + (f"; fine-tuning seed {args.ft_seed}" if args.ft_seed else "")
               + (f"; slicer-cpu skipped: {problem}" if problem else "")]
     print("\n".join(header), flush=True)
     rows: list[dict] = []
