@@ -316,6 +316,31 @@ def test_specular_adds_white(sample_ct):
     assert lifted.min().item() > 0 and relative[2] > relative[0]
 
 
+@pytest.mark.parametrize("power", [10.0, 0.5, 0.0])
+def test_voxel_shading_is_the_headlight_formula_per_voxel(power):
+    """The field's diffuse and specular channels, written in place, against the formula in
+    float64 voxel by voxel: D = ambient_light x ambient + diffuse |n.l|, S = specular |n.l|^p,
+    and a flat voxel (zero normal) gets D = ambient_light x ambient and S = 0, also for p = 0
+    (where |n.l|^0 would be 1). float32 rounding: 1e-6."""
+    generator = torch.Generator().manual_seed(0)
+    normals = torch.randn(3, 4, 5, 6, generator=generator)
+    normals = normals / normals.norm(dim=0)
+    normals[:, 1, 2] = 0.0  # a row of flat voxels
+    light = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
+    preset = _preset(((0.0, 1.0), (1.0, 1.0)), shade=True, ambient=0.2, diffuse=0.7,
+                     specular=0.4, power=power)
+    out = torch.full((2, 4, 5, 6), float("nan"))
+    dvr._voxel_shading(preset, normals, light, 0.5, out)
+    cosine = np.abs(np.einsum("c...,c->...", normals.double().numpy(), light))
+    flat = np.zeros((4, 5, 6), dtype=bool)
+    flat[1, 2] = True
+    expected_diffuse = 0.5 * 0.2 + 0.7 * cosine
+    expected_specular = np.where(flat, 0.0, 0.4 * cosine ** power)
+    assert out[0].numpy() == pytest.approx(expected_diffuse, abs=1e-6)
+    assert out[1].numpy() == pytest.approx(expected_specular, abs=1e-6)
+    assert np.all(out[1].numpy()[flat] == 0.0) and np.all(out[0].numpy()[flat] == np.float32(0.1))
+
+
 def _bone() -> Preset:
     from RenderFMLib.transfer import load_preset
 
