@@ -12,7 +12,14 @@ import math
 
 import pytest
 import torch
-from cuda_host.scenes import BLEND_BACKGROUND, BLEND_CASES, F32, blend_scene, project_scene
+from cuda_host.scenes import (
+    BLEND_BACKGROUND,
+    BLEND_CASES,
+    F32,
+    blend_scene,
+    project_scene,
+    synthetic_footprints,
+)
 
 from RenderFMLib import api
 from RenderFMLib.camera import camera_tensors
@@ -174,6 +181,42 @@ def test_blend_matches_the_reference(name):
         assert len(ids) == 0 and (ours[1] == 0).all()
     else:
         assert (ref[1] > 0).float().mean() > 0.2
+
+
+TILE_CASES = {  # cuda_host's footprints: radii 0 to 2^20, NaN means, 4 depths (ties in a tile)
+    "ties": (3000, 100, 75), "one_tile": (500, 8, 8), "tiny_image": (300, 3, 1),
+    "wide": (2000, 1000, 40), "empty": (0, 33, 17),
+}
+
+
+@pytest.mark.parametrize("tile_size", [pipeline.TILE_SIZE, 16])
+@pytest.mark.parametrize("name", sorted(TILE_CASES))
+def test_tile_keys_equal_the_reference(name, tile_size):
+    """The binning is integer work on the same floats: ids and ranges exactly the reference's,
+    ties in depth (kept in Gaussian order) and empty tiles included."""
+    means2d, radii, depths, width, height = synthetic_footprints(*TILE_CASES[name], seed=7)
+    ids, ranges = pipeline.tile_keys(means2d, radii, depths, width, height, tile_size)
+    want_ids, want_ranges = tile_keys(means2d, radii, depths, width, height, tile_size)
+    assert torch.equal(ids, want_ids) and torch.equal(ranges, want_ranges)
+    if name != "empty":
+        assert len(ids) > len(radii) // 2
+
+
+def test_tile_keys_of_a_frame_equal_the_reference(shaped):
+    """The sample's shaped Gaussians projected at 96 px: the binning the blend walks."""
+    gaussians, params = shaped
+    w2c, intrinsics, centre = camera_tensors(api.default_camera(gaussians), SIZE, SIZE,
+                                             torch.device("cpu"), F32)
+    s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
+    projected = pipeline.slice_project(params["means"], params["dir_means"], s_c, gains, s_dd_inv,
+                                       params["opacity_logits"], params["rgb"], params["sh"], w2c,
+                                       intrinsics, centre, SIZE, SIZE)
+    args = (projected["means2d"], projected["radii"], projected["depths"], SIZE, SIZE,
+            pipeline.TILE_SIZE)
+    ids, ranges = pipeline.tile_keys(*args)
+    want_ids, want_ranges = tile_keys(*args)
+    assert len(ids) > 10_000
+    assert torch.equal(ids, want_ids) and torch.equal(ranges, want_ranges)
 
 
 def test_same_bits_every_run_and_forward_for_any_thread_count(shaped):

@@ -9,6 +9,8 @@
 //   slice_project_bwd  per Gaussian, recomputing its forward           (slice_project_bwd.cu)
 //   blend_fwd          per tile: its list front to back, every pixel   (blend_fwd.cu)
 //   blend_bwd          per tile: back to front from blend_fwd's T      (blend_bwd.cu)
+//   tile_instances     per Gaussian: how many tiles it touches         (reference/tile_keys.py)
+//   tile_bin           per tile: its Gaussians, front to back          (reference/tile_keys.py)
 //   may_reach          per Gaussian: can it reach the image at all     (reference/reach.py)
 //
 // The blend takes any tile size (the binning is the reference's tile_keys): a pixel walks only
@@ -27,6 +29,7 @@
 #include "array_io.cuh"
 #include "gaussian_math_bwd.cuh"
 #include "parallel.h"
+#include "tile_keys.cuh"
 
 namespace {
 
@@ -159,9 +162,67 @@ bool gaussian_may_reach(const ReachCamera& c, const float* mean, const float* lo
   return (meets || near) && z_hi > renderfm::NEAR_PLANE_MM && log_drawn > 0.0f;
 }
 
+// The tiles of Gaussian g's rectangle (tile_rect, the reference's tile_rects), row by row.
+template <typename Visit>
+void for_each_tile(const float* means2d, const int32_t* radii, int64_t g, int tile_size, int width,
+                   int height, Visit visit) {
+  int rect[4];
+  renderfm::tile_rect({means2d[2 * g], means2d[2 * g + 1]}, radii[g], width, height, tile_size,
+                      rect);
+  const int tiles_x = (width + tile_size - 1) / tile_size;
+  for (int ty = rect[1]; ty <= rect[3]; ++ty)
+    for (int tx = rect[0]; tx <= rect[2]; ++tx) visit(static_cast<int64_t>(ty) * tiles_x + tx);
+}
+
 }  // namespace
 
 extern "C" {
+
+// *total = the number of (Gaussian, tile) instances: tile_bin's gaussian_ids length.
+void tile_instances(int64_t n, const float* means2d, const int32_t* radii, int tile_size, int width,
+                    int height, int64_t* total) {
+  int64_t count = 0;
+  for (int64_t g = 0; g < n; ++g) {
+    int rect[4];
+    renderfm::tile_rect({means2d[2 * g], means2d[2 * g + 1]}, radii[g], width, height, tile_size,
+                        rect);
+    count += renderfm::tile_count(rect);
+  }
+  *total = count;
+}
+
+// The reference's tile_keys without a global sort: each tile's instances are counted, laid out
+// by an exclusive scan (tile_ranges [num_tiles, 2]), filled as (depth bits << 32) | Gaussian,
+// sorted within each tile and cut back to the Gaussian. That is the order of the reference's
+// stable sort of (tile << 32) | depth bits: by depth (positive floats' bits sort like the
+// floats), ties in Gaussian order. Needs n < 2^32.
+void tile_bin(int64_t n, const float* means2d, const int32_t* radii, const float* depths,
+              int tile_size, int width, int height, int64_t num_tiles, int64_t* gaussian_ids,
+              int64_t* tile_ranges, int threads) {
+  std::vector<int64_t> cursor(num_tiles + 1, 0);
+  for (int64_t g = 0; g < n; ++g)
+    for_each_tile(means2d, radii, g, tile_size, width, height,
+                  [&](int64_t tile) { ++cursor[tile + 1]; });
+  for (int64_t t = 0; t < num_tiles; ++t) {
+    cursor[t + 1] += cursor[t];
+    tile_ranges[2 * t] = cursor[t];
+    tile_ranges[2 * t + 1] = cursor[t + 1];
+  }
+  auto* keys = reinterpret_cast<uint64_t*>(gaussian_ids);
+  for (int64_t g = 0; g < n; ++g) {
+    const uint64_t key =
+        static_cast<uint64_t>(renderfm::float_bits(depths[g])) << 32 | static_cast<uint64_t>(g);
+    for_each_tile(means2d, radii, g, tile_size, width, height,
+                  [&](int64_t tile) { keys[cursor[tile]++] = key; });
+  }
+  parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      uint64_t *first = keys + tile_ranges[2 * t], *last = keys + tile_ranges[2 * t + 1];
+      std::sort(first, last);
+      for (uint64_t* key = first; key < last; ++key) *key &= 0xffffffffu;
+    }
+  });
+}
 
 // out[g] = 1 where Gaussian g may reach a pixel of the width x height image, else 0.
 void may_reach(int64_t n, const float* means, const float* log_scales, const float* corr_logits,

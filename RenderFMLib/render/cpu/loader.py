@@ -39,7 +39,8 @@ LOG = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 SOURCES = (HERE / "kernels.cpp", HERE / "march.cpp")
 HEADERS = (HERE / "parallel.h", *(CUDA_DIR / name for name in
-                                  ("array_io.cuh", "gaussian_math.cuh", "gaussian_math_bwd.cuh")))
+                                  ("array_io.cuh", "gaussian_math.cuh", "gaussian_math_bwd.cuh",
+                                   "tile_keys.cuh")))
 FLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", "-pthread")
 _lock = threading.Lock()
 _loaded: dict[str, ctypes.CDLL | str] = {}
@@ -53,6 +54,8 @@ SIGNATURES = {  # argument types of the library's functions, in order
     "blend_fwd": [*[P] * 7, I64, I32, I32, I32, *[P] * 6, I32],
     "blend_bwd": [*[P] * 7, I64, I32, I32, I32, I64, *[P] * 9, I32],
     "may_reach": [I64, *[P] * 6, I32, I32, P, I32],
+    "tile_instances": [I64, P, P, I32, I32, I32, P],
+    "tile_bin": [I64, P, P, P, I32, I32, I32, I64, P, P, I32],
     "dvr_march": [P, I64, I64, I64, I32, I32, I32, P, *[*[P] * 4, I32] * 3, *[P] * 4, I64, F32,
                   F32, P, I32],
 }

@@ -2,7 +2,7 @@
 
     precompute      precompute / precompute_bwd     autograd: _Precompute
     slice_project   slice_project_fwd / _bwd        autograd: _SliceProject
-    tile_keys       the reference's (torch.sort)    no gradient (integers)
+    tile_keys       tile_instances / tile_bin       no gradient (integers)
     blend           blend_fwd / blend_bwd           autograd: _Blend
     may_reach       may_reach                       no gradient (a cull before the stages)
 
@@ -20,7 +20,7 @@ import functools
 
 import torch
 
-from ..reference.tile_keys import tile_keys
+from ..reference.tile_keys import tile_grid
 from .loader import library
 from .loader import pointer as _ptr
 
@@ -113,6 +113,25 @@ def may_reach(params: dict[str, torch.Tensor], world_to_camera: torch.Tensor,
     library().may_reach(len(out), *map(_ptr, inputs), *map(_ptr, camera), width, height,
                         _ptr(out), _threads())
     return out
+
+
+def tile_keys(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tensor, width: int,
+              height: int, tile_size: int = TILE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """reference.tile_keys on the CPU kernels: (gaussian_ids [M] int64 sorted by tile then
+    depth, tile_ranges [tiles_y * tiles_x, 2] int64), equal to the reference's, by a count per
+    tile and a sort within each tile instead of one sort of every instance."""
+    tiles_x, tiles_y = tile_grid(width, height, tile_size)
+    footprint = [means2d.detach().contiguous(), radii.to(torch.int32).contiguous()]
+    n = len(radii)
+    if n >= 1 << 32:
+        raise ValueError(f"tile_keys on the CPU takes fewer than 2^32 Gaussians, not {n}")
+    total = torch.zeros(1, dtype=torch.int64)
+    library().tile_instances(n, *map(_ptr, footprint), tile_size, width, height, _ptr(total))
+    ids = torch.empty(int(total), dtype=torch.int64)
+    ranges = torch.empty(tiles_x * tiles_y, 2, dtype=torch.int64)
+    library().tile_bin(n, *map(_ptr, footprint), _ptr(depths.detach().contiguous()), tile_size,
+                       width, height, tiles_x * tiles_y, _ptr(ids), _ptr(ranges), _threads())
+    return ids, ranges
 
 
 class _Blend(torch.autograd.Function):
