@@ -325,7 +325,7 @@ def _splats(gaussians: SixDGaussians, box: CropBox | None, centre: torch.Tensor
         return splats
     s_c, gains, s_dd_inv = gaussians.derived()
     return (gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv,
-            gaussians.opacity_logits, gaussians.rgb, gaussians.sh)
+            gaussians.opacity_logits, gaussians.rgb, gaussians.sh, gaussians.specular_sh)
 
 
 def _camera(function: str, camera: object) -> Camera:

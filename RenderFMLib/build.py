@@ -112,7 +112,7 @@ def _prime_in_slabs(volume: Volume, labels: Volume | None, preset: Preset,
                     network: RenderFMNetwork | None,
                     partial_blocks: bool) -> tuple[Primed, torch.Tensor | None]:
     """prime() over slabs of block rows, joined: the same Gaussians as priming the whole CT; with
-    a network, its residuals [N, 40] of those Gaussians (else None). A network without a halo
+    a network, its residuals [N, 49] of those Gaussians (else None). A network without a halo
     (unet) runs on the whole CT in one slab."""
     block_rows = volume.shape[0] // 2
     rows_per_slab = max(1, SLAB_VOXELS // (2 * volume.shape[1] * volume.shape[2]))
@@ -180,7 +180,7 @@ def _kept_labels(labels: Volume | None, groups: list[str] | None,
 
 def _gather(residual: torch.Tensor | None, index: torch.Tensor,
             shape: tuple[int, int, int]) -> torch.Tensor | None:
-    """The residual [N, 40] of the blocks at index [N, 3] (k, j, i), from the grid residual."""
+    """The residual [N, 49] of the blocks at index [N, 3] (k, j, i), from the grid residual."""
     if residual is None:
         return None
     grid = (NUM_CHANNELS, *(side // 2 for side in shape))

@@ -1,7 +1,8 @@
-"""THE layout of the 40 per-Gaussian channels (DESIGN.md section 5, grown by the position offset
-that its section 11 foresees): one table, one place.
+"""THE layout of the 49 per-Gaussian channels (DESIGN.md section 5, grown by the position offset
+that its section 11 foresees and by the white specular term that its section 5 foresees): one
+table, one place.
 
-The network predicts 40 residual channels per half-resolution voxel; Anatomy-Guided Priming
+The network predicts 49 residual channels per half-resolution voxel; Anatomy-Guided Priming
 (priming.py) provides the base values. A Gaussian's stored parameters are base + residual,
 combined as each field says; the activations that turn stored values into geometry happen at
 render time (precompute and slicing), so stored values are what an optimizer updates. The
@@ -17,9 +18,23 @@ offsets are the exception: they place the Gaussian (priming.gaussian_means) and 
 | 22-36    | corr_logits    | base + residual            | 2 sigmoid - 1 (lower triangle of U) |
 | 37-39    | offsets        | base (0) + residual        | mean = block centre + offsets along |
 |          |                |                            | the CT's i, j, k axes (voxels)      |
+| 40-48    | specular_sh    | base + residual            | W(v) = max(0, sum specular_sh_k     |
+|          |                |                            | Y_k(v)), added in white             |
+
+colour(v) = rgb * S(v) + W(v) (render/reference/slice_project.py): S carries the light that the
+albedo scales, W light in white, as Slicer's ray cast and dvr add the specular light. DESIGN.md
+section 5 draws rgb * S alone, with the specular light in S, so a highlight takes the Gaussian's
+colour; it names this second scalar degree-2 term as the next step "if highlights matter".
+AGP's W is 0 (priming.py: AGP renders as DESIGN.md has it); fine-tuning moves light into it.
+Measured on the sample (CT-Chest-Contrast-Enhanced at 1.5 mm, 300 s of fine-tuning from AGP,
+held-out views against dvr at 512 px; the harder close-up / the median view, dB): rgb * S alone
+33.52 / 40.52; the same Gaussians against targets whose highlights take the albedo's colour
+34.27 / 41.06 (what the colour of the highlights costs); with W, against the real targets,
+33.70 / 40.66 and, with seed 1, 33.49 / 40.45 (rgb * S alone: 33.47 / 40.23).
 
 AGP's offsets are 0 (the block centre, DESIGN.md section 5); the network bounds its own to
-within one voxel (network/model.py), so a Gaussian stays inside its 2x2x2 block.
+within one voxel (network/model.py), so a Gaussian stays inside its 2x2x2 block. Model files and
+networks from before specular_sh have none: 0 (no white light), so they render as they did.
 """
 
 from dataclasses import dataclass
@@ -44,6 +59,7 @@ FIELDS = (
     Field("log_scales", 16, 22, "add"),
     Field("corr_logits", 22, 37, "add"),
     Field("offsets", 37, 40, "add"),
+    Field("specular_sh", 40, 49, "add"),
 )
 NUM_CHANNELS = FIELDS[-1].stop
 SLICES = {field.name: slice(field.start, field.stop) for field in FIELDS}
@@ -53,7 +69,7 @@ STORED_FIELDS = tuple(field for field in FIELDS if field.name != "offsets")
 
 
 def combine(base: torch.Tensor, residual: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Per-field values from base [N, 40] (+ residual [N, 40]); opacity_logits is [N]; offsets
+    """Per-field values from base [N, 49] (+ residual [N, 49]); opacity_logits is [N]; offsets
     [N, 3] (voxels) are for priming.gaussian_means. Each field is its own contiguous tensor, not
     a strided view into the table: float32 reductions follow the memory layout, so a model saved
     and loaded renders the same bit for bit only if the fields were contiguous when it was

@@ -156,10 +156,10 @@ def _convex_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 def clipped_splats(gaussians: SixDGaussians, box: CropBox, camera_centre: torch.Tensor
                    ) -> tuple[torch.Tensor, ...]:
     """The renderers' per-Gaussian inputs (means, dir_means, s_c, gains, s_dd_inv,
-    opacity_logits, rgb, sh) for the part of gaussians inside box, seen from camera_centre
-    [3] RAS mm: Gaussians outside left out, those a face cuts clipped (render/clip.py). The
-    clip acts on the means as sliced for this camera (mu_p + K delta, DESIGN.md section 4), and
-    moves mu_p by what it moved them."""
+    opacity_logits, rgb, sh, specular_sh) for the part of gaussians inside box, seen from
+    camera_centre [3] RAS mm: Gaussians outside left out, those a face cuts clipped
+    (render/clip.py). The clip acts on the means as sliced for this camera (mu_p + K delta,
+    DESIGN.md section 4), and moves mu_p by what it moved them."""
     s_c, gains, s_dd_inv = gaussians.derived()
     sliced, _ = slice_gaussians(gaussians.means, gaussians.dir_means, gains, s_dd_inv,
                                 gaussians.opacity_logits, camera_centre)
@@ -168,7 +168,7 @@ def clipped_splats(gaussians: SixDGaussians, box: CropBox, camera_centre: torch.
                                                 normals, offsets, camera_centre)
     if clipped is sliced:  # the box holds every Gaussian whole
         return (gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv, logits,
-                gaussians.rgb, gaussians.sh)
+                gaussians.rgb, gaussians.sh, gaussians.specular_sh)
     means = gaussians.means[kept] + (clipped - sliced[kept])
     return (means, gaussians.dir_means[kept], s_c, gains[kept], s_dd_inv[kept], logits,
-            gaussians.rgb[kept], gaussians.sh[kept])
+            gaussians.rgb[kept], gaussians.sh[kept], gaussians.specular_sh[kept])

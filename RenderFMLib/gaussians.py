@@ -4,7 +4,8 @@ Parameters are stored as channels.py defines them (raw values an optimizer updat
 view-independent slicing terms (S_c, K, S_dd^-1) are computed once and cached unless the
 parameters require gradients. Files are .safetensors (tensors) whose metadata holds the source
 volume's geometry and the preset as JSON, and SHA-256 checksums of both (model_file.py): no
-pickle anywhere.
+pickle anywhere. Version 1 files, from before specular_sh, are read with specular_sh 0: no white
+light, so they render as they did.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .render.reference.precompute import precompute
 from .volume import grid_bounding_radius, grid_center_ras
 
 FORMAT = "renderfm-6dgs"
-VERSION = "1"
+VERSION = "2"  # 1: no specular_sh
 _WIDTHS = {field.name: field.stop - field.start for field in STORED_FIELDS}
 DERIVED_CHUNK = 1 << 18  # Gaussians per precompute() call when caching the slicing terms
 
@@ -42,8 +43,9 @@ class SixDGaussians:
     """N 6D Gaussians in patient RAS millimetres.
 
     means [N, 3] mu_p RAS mm (block centres); dir_means [N, 3] mu_d; rgb [N, 3] albedo in [0, 1];
-    sh [N, 9] scalar shading (degree-2 SH); opacity_logits [N]; log_scales [N, 6] (3 position in
-    log mm, 3 direction); corr_logits [N, 15]; labels [N] int64 segmentation class (0 = none).
+    sh [N, 9] scalar shading (degree-2 SH) of the albedo; specular_sh [N, 9] the white specular
+    term's (channels.py); opacity_logits [N]; log_scales [N, 6] (3 position in log mm, 3
+    direction); corr_logits [N, 15]; labels [N] int64 segmentation class (0 = none).
     ijk_to_ras [4, 4] and volume_shape (K, J, I) describe the CT the Gaussians came from; preset
     is the transfer function's dict (transfer.Preset.to_dict) or None.
     """
@@ -55,6 +57,7 @@ class SixDGaussians:
     opacity_logits: torch.Tensor
     log_scales: torch.Tensor
     corr_logits: torch.Tensor
+    specular_sh: torch.Tensor
 
     def __init__(
         self,
@@ -175,6 +178,9 @@ class SixDGaussians:
         metadata, tensors = _read(path)
         ijk_to_ras, volume_shape = check_geometry(path, metadata)
         params = {name: value for name, value in tensors.items() if name != "labels"}
+        if metadata["version"] == "1" and "specular_sh" not in params and "means" in params:
+            params["specular_sh"] = params["means"].new_zeros(len(params["means"]),
+                                                              _WIDTHS["specular_sh"])
         try:
             gaussians = cls(params, tensors["labels"], ijk_to_ras, volume_shape,
                             json.loads(metadata["preset"]))
@@ -191,7 +197,7 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     if metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a RenderFM Gaussians file (it has no RenderFM "
                              "metadata)")
-    if metadata.get("version") != VERSION:
+    if metadata.get("version") not in ("1", VERSION):
         raise ModelFileError(f"{path} is not a RenderFM Gaussians file (its format version "
-                             f"{metadata.get('version')} is not {VERSION})")
+                             f"{metadata.get('version')} is not 1 or {VERSION})")
     return metadata, tensors

@@ -5,10 +5,11 @@ out-of-memory killer.
 Bytes per voxel and per Gaussian, measured on a 512 x 512 x 600 CT (157 M voxels,
 Testing/bench/bench_memory.py): reading peaks at 1.26 GB (two copies of the CT), a preparation
 with no segmentation at 2.65 GB with 3.8 M Gaussians, one with the threshold segmentation at
-3.48 GB. Joining the slabs and copying out the fields (check_finish) costs 160 bytes per
-Gaussian for each copy of its 40 channels (measured with getrusage on 2 M Gaussians: 162 bytes
-for AGP's copy, 322 with a network's residual added first). Free memory is the kernel's
-MemAvailable (Linux); where it is unknown nothing is refused.
+3.48 GB. Joining the slabs and copying out the fields (check_finish) costs 4 bytes per channel
+and Gaussian for each copy of its channels (measured with getrusage on 2 M Gaussians when there
+were 40 channels: 162 bytes for AGP's copy, 322 with a network's residual added first; now 49
+channels, 196 bytes a copy). Free memory is the kernel's MemAvailable (Linux); where it is
+unknown nothing is refused.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ LABEL_BYTES = 8  # per voxel: int64 labels on the CT's grid
 THRESHOLD_BYTES = 14  # per voxel: the threshold segmentation's masks and connected components
 SLAB_BYTES_PER_VOXEL = 150  # priming's working set, per voxel of one slab
 HEADROOM_BYTES = 300_000_000  # kept free for the Gaussians one slab adds and the rest
-FINISH_BYTES = 360  # per Gaussian after priming: the slabs' channel tables joined (160), the
-# fields copied out of them (160) and the means with their intermediates (40 allowed)
-NETWORK_FINISH_BYTES = 480  # per Gaussian more with a network: its residuals joined, base +
-# residual, and the copy made where group looks keep the colour (160 each)
+FINISH_BYTES = 432  # per Gaussian after priming: the slabs' channel tables joined (196), the
+# fields copied out of them (196) and the means with their intermediates (40 allowed)
+NETWORK_FINISH_BYTES = 588  # per Gaussian more with a network: its residuals joined, base +
+# residual, and the copy made where group looks keep the colour (196 each)
 WAY_OUT = "resample it coarser (--spacing 1.5; spacing_mm=1.5 in Python) or crop it"
 
 

@@ -1,12 +1,14 @@
 """Export of view-sliced Gaussians to the standard 3DGS .ply layout, for other splat viewers.
 
 A 6D Gaussian sliced at one camera centre is an ordinary 3D Gaussian (mean mu_c, covariance S_c,
-opacity alpha_c). Its colour rgb * max(0, S(v)) is exactly the RGB degree-2 SH expansion with
-coefficients rgb * sh (same basis, sh.py), which 3DGS viewers evaluate as
-max(0, SH_C0 f_dc + ... + 0.5): so f_dc = rgb sh_0 - 0.5 / SH_C0 and f_rest = rgb sh_1..8, stored
-channel-major (f_rest_0..7 red, 8..15 green, 16..23 blue). Positions are RAS millimetres. Those
-viewers take v from the camera to each Gaussian, RenderFM the camera's axis (Slicer's headlight):
-the same at the image centre, up to half the view angle apart at its edges.
+opacity alpha_c). Its colour rgb * max(0, S(v)) + max(0, W(v)) (W: the white specular term) is,
+wherever S and W are not negative, exactly the RGB degree-2 SH expansion with coefficients
+rgb * sh + specular_sh (same basis, sh.py), which 3DGS viewers evaluate as
+max(0, SH_C0 f_dc + ... + 0.5): so f_dc = (rgb sh + specular_sh)_0 - 0.5 / SH_C0 and f_rest =
+(rgb sh + specular_sh)_1..8, stored channel-major (f_rest_0..7 red, 8..15 green, 16..23 blue).
+Positions are RAS millimetres. Those viewers take v from the camera to each Gaussian, RenderFM
+the camera's axis (Slicer's headlight): the same at the image centre, up to half the view angle
+apart at its edges.
 With a crop box, the Gaussians are clipped at its faces for that camera as render() clips them.
 """
 
@@ -33,12 +35,12 @@ def sliced_gaussians(gaussians: SixDGaussians, camera: Camera, crop: CropBox | N
     if crop is None:
         s_c, gains, s_dd_inv = gaussians.derived()
         splats = (gaussians.means, gaussians.dir_means, s_c, gains, s_dd_inv,
-                  gaussians.opacity_logits, gaussians.rgb, gaussians.sh)
+                  gaussians.opacity_logits, gaussians.rgb, gaussians.sh, gaussians.specular_sh)
     else:
         splats = clipped_splats(gaussians, crop, centre)
-    means, dir_means, s_c, gains, s_dd_inv, logits, rgb, sh = splats
+    means, dir_means, s_c, gains, s_dd_inv, logits, rgb, sh, specular_sh = splats
     means, opacities = slice_gaussians(means, dir_means, gains, s_dd_inv, logits, centre)
-    coeffs = rgb[:, :, None] * sh[:, None, :]  # [N, 3, 9]
+    coeffs = rgb[:, :, None] * sh[:, None, :] + specular_sh[:, None, :]  # [N, 3, 9]
     return {
         "means": means,
         "covariances": s_c,

@@ -8,6 +8,12 @@ factor) exceeds 0.01, with the base values of DESIGN.md section 5 in the channel
 - rgb: the preset colour of the block's mean HU;
 - sh: the opacity-weighted mean of the 8 voxels' headlight shading, ambient + diffuse |n.v| +
   specular |n.v|^p, fitted as scalar degree-2 SH over 48 view directions (least squares);
+- specular_sh (the white specular term, channels.py): 0, so AGP renders as DESIGN.md section 5
+  has it, with the specular light in sh; fine-tuning (and a network trained with the term) moves
+  it into white light. A base fitted to the specular light alone, with sh fitted to ambient +
+  diffuse, spreads the preset's power-10 highlight over the sphere (degree 2 has no sharper
+  lobe): measured on the sample at 1.5 mm, held-out against dvr at 512 px, AGP's PSNR fell from
+  31.72 to 30.75 dB (CT-Bone) and 29.49 to 29.21 dB (CT-Chest-Contrast-Enhanced);
 - opacity: alpha = 1 - (1 - a)^(h / 1 mm) over the block's edge h (mm), as a logit;
 - scales: sigma = 0.35 h for position, 3 for direction; correlations 0.
 Each Gaussian keeps the most frequent non-zero segmentation label of its block (0 if none).
@@ -40,7 +46,7 @@ SHADING_DIRECTIONS = 48
 
 @dataclass(frozen=True)
 class Primed:
-    """AGP's result: base [N, 40] channels (channels.py layout), index [N, 3] int64 (k, j, i)
+    """AGP's result: base [N, 49] channels (channels.py layout), index [N, 3] int64 (k, j, i)
     of each Gaussian's block on the half-resolution grid, labels [N] int64 (0 = none)."""
 
     base: torch.Tensor

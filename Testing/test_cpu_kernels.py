@@ -33,7 +33,8 @@ from RenderFMLib.resources import resource_path
 pytestmark = pytest.mark.skipif(available() is not None,
                                 reason=f"the CPU kernels cannot be built here: {available()}")
 SIZE = 96  # px
-PARAMS = ("means", "dir_means", "log_scales", "corr_logits", "opacity_logits", "rgb", "sh")
+PARAMS = ("means", "dir_means", "log_scales", "corr_logits", "opacity_logits", "rgb", "sh",
+          "specular_sh")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,7 @@ def shaped():
     params["corr_logits"] += 1.5 * torch.randn(n, 15, generator=gen)
     params["log_scales"] += 0.4 * torch.randn(n, 6, generator=gen)
     params["dir_means"] += 0.5 * torch.randn(n, 3, generator=gen)
+    params["specular_sh"] += 0.1 * torch.randn(n, 9, generator=gen)
     return gaussians, params
 
 
@@ -59,7 +61,8 @@ def _frame(renderer, params: dict, camera, grad: bool, background=(0.1, 0.2, 0.3
     w2c, intrinsics, centre = camera_tensors(camera, SIZE, SIZE, torch.device("cpu"), F32)
     s_c, gains, s_dd_inv = slicing(params["log_scales"], params["corr_logits"])
     rgb, alpha, depth = renderer(params["means"], params["dir_means"], s_c, gains, s_dd_inv,
-                                 params["opacity_logits"], params["rgb"], params["sh"], w2c,
+                                 params["opacity_logits"], params["rgb"], params["sh"],
+                                 params["specular_sh"], w2c,
                                  intrinsics, centre, SIZE, SIZE, torch.tensor(background))
     grads = {}
     if grad:
@@ -209,7 +212,8 @@ def test_tile_keys_of_a_frame_equal_the_reference(shaped):
                                              torch.device("cpu"), F32)
     s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
     projected = pipeline.slice_project(params["means"], params["dir_means"], s_c, gains, s_dd_inv,
-                                       params["opacity_logits"], params["rgb"], params["sh"], w2c,
+                                       params["opacity_logits"], params["rgb"], params["sh"],
+                                       params["specular_sh"], w2c,
                                        intrinsics, centre, SIZE, SIZE)
     args = (projected["means2d"], projected["radii"], projected["depths"], SIZE, SIZE,
             pipeline.TILE_SIZE)
@@ -272,7 +276,8 @@ def test_the_window_renderer_is_the_kernels_and_culls_nothing_it_shows(shaped):
     intrinsics[1, 2] -= window[1]
     s_c, gains, s_dd_inv = precompute(theirs["log_scales"], theirs["corr_logits"])
     want = render_torch(theirs["means"], theirs["dir_means"], s_c, gains, s_dd_inv,
-                        theirs["opacity_logits"], theirs["rgb"], theirs["sh"], w2c, intrinsics,
+                        theirs["opacity_logits"], theirs["rgb"], theirs["sh"],
+                        theirs["specular_sh"], w2c, intrinsics,
                         centre, 64, 64, torch.zeros(3))
     assert want[1].max() > 0.5
     _assert_close_but_flips((rgb - want[0]).abs().flatten().detach(), 1e-5, 1.0 / 255.0)

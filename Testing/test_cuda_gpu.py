@@ -48,7 +48,8 @@ from RenderFMLib.resources import resource_path
 F32 = torch.float32
 IMAGE_MAE = 1e-3
 DEPTH_MAE_MM = 1e-2
-PARAMS = ("means", "dir_means", "log_scales", "corr_logits", "opacity_logits", "rgb", "sh")
+PARAMS = ("means", "dir_means", "log_scales", "corr_logits", "opacity_logits", "rgb", "sh",
+          "specular_sh")
 
 
 @pytest.fixture(scope="module", params=[
@@ -79,7 +80,7 @@ def _args(scene: dict, width: int, height: int, device: torch.device, cam=BLEND_
     s_c, gains, s_dd_inv = reference.precompute(s["log_scales"], s["corr_logits"])
     w2c, intrinsics, centre = camera_tensors(cam, width, height, device, F32)
     return [s["means"], s["dir_means"], s_c, gains, s_dd_inv, s["opacity_logits"], s["rgb"],
-            s["sh"], w2c, intrinsics, centre, width, height,
+            s["sh"], s["specular_sh"], w2c, intrinsics, centre, width, height,
             torch.tensor(BLEND_BACKGROUND, dtype=F32, device=device)]
 
 
@@ -132,7 +133,7 @@ def test_sample_ct_matches_reference(device):
     cam = default_camera(gaussians, azimuth=30.0, elevation=15.0)
     w2c, intrinsics, centre = camera_tensors(cam, size, size, device, F32)
     args = [gaussians.means, gaussians.dir_means, *gaussians.derived(), gaussians.opacity_logits,
-            gaussians.rgb, gaussians.sh, w2c, intrinsics, centre, size, size,
+            gaussians.rgb, gaussians.sh, gaussians.specular_sh, w2c, intrinsics, centre, size, size,
             torch.zeros(3, device=device)]
     with torch.no_grad():
         got, want = _render(device, args), _reference(args)
@@ -229,7 +230,8 @@ def test_degenerate_inputs(device):
     (That group puts huge footprints at a few shared depths just past the near plane, so which
     one is in front, and so the image, flips with the last bit of their depths.)"""
     inputs, _, groups = stage2_inputs(seed=0)
-    names = ("means", "dir_means", "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh")
+    names = ("means", "dir_means", "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh",
+          "specular_sh")
     leaves = [torch.from_numpy(inputs[k]).to(device).requires_grad_() for k in names]
     w2c, intrinsics, centre = (x.to(device, F32) for x in camera())
     width, height = (640, 480) if _gpu(device) else (160, 120)

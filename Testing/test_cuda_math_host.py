@@ -46,7 +46,8 @@ def harness(tmp_path_factory):
 
 def _run(harness, tmp, inputs: dict, ints: dict, n: int, p: int) -> dict:
     order = ["w2c", "intrinsics", "centre", "log_scales", "corr_logits", "means", "dir_means",
-             "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh", "ref_means2d", "ref_radii",
+             "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh", "specular_sh",
+             "ref_means2d", "ref_radii",
              "px_means", "px_conics", "px_opacity", "pixels"]
     values = {**inputs, **ints}
     header = (np.array([n, p, WIDTH, HEIGHT, TILE_SIZE]), np.int32)
@@ -97,8 +98,8 @@ def case(harness, tmp_path_factory) -> dict:
     mu_c, alpha = slice_gaussians(t["means"], t["dir_means"], t["gains"], t["s_dd_inv"],
                                   t["opacity_logits"], centre)
     ref = slice_project(t["means"], t["dir_means"], t["s_c"], t["gains"], t["s_dd_inv"],
-                        t["opacity_logits"], t["rgb"], t["sh"], w2c, intrinsics, centre,
-                        WIDTH, HEIGHT)
+                        t["opacity_logits"], t["rgb"], t["sh"], t["specular_sh"], w2c, intrinsics,
+                        centre, WIDTH, HEIGHT)
     ref = {k: v.numpy() for k, v in ref.items()} | {"mu_c": mu_c.numpy(), "alpha": alpha.numpy()}
     ref["rects"] = tile_rects(torch.from_numpy(ref["means2d"]), torch.from_numpy(ref["radii"]),
                               WIDTH, HEIGHT, TILE_SIZE).numpy()

@@ -20,8 +20,9 @@ from cuda_host.scenes import HEIGHT, WIDTH, camera, stage2_inputs
 
 from RenderFMLib.render.reference import slice_project
 
+# slice_project's differentiable inputs
 INPUTS = {"means": (3,), "dir_means": (3,), "s_c": (3, 3), "gains": (3, 3), "s_dd_inv": (3, 3),
-          "opacity_logits": (), "rgb": (3,), "sh": (9,)}  # slice_project's differentiable inputs
+          "opacity_logits": (), "rgb": (3,), "sh": (9,), "specular_sh": (9,)}
 OUTPUTS = {"means2d": 2, "conics": 3, "depths": 1, "opacities": 1, "colors": 3}
 ZERO_FRACTION = 0.125  # of Gaussians whose cotangents are all zero
 FLOOR = 1e-6  # of each gradient's largest entry over the Gaussian's group; see the test

@@ -29,7 +29,8 @@ def _scene() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
     Gaussians, NaN and Inf among them), at WIDTH x HEIGHT."""
     inputs, _, _ = stage2_inputs(seed=0)
     w2c, intrinsics, centre = (x.to(torch.float32) for x in camera())
-    names = ("means", "dir_means", "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh")
+    names = ("means", "dir_means", "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh",
+             "specular_sh")
     out = slice_project(*(torch.from_numpy(inputs[k]) for k in names), w2c, intrinsics, centre,
                         WIDTH, HEIGHT)
     return out["means2d"], out["radii"], out["depths"], WIDTH, HEIGHT

@@ -42,7 +42,8 @@ from RenderFMLib.volume import Volume, read_ct, to_sitk
 CORNER = (57, 8, 42)  # (k, j, i) of the sample CT: 32 voxels of 3 mm from behind the back
 SIDE = 32
 PRESET = "CT-Bone"
-PARAM_NAMES = ("means", "dir_means", "rgb", "sh", "opacity_logits", "log_scales", "corr_logits")
+PARAM_NAMES = ("means", "dir_means", "rgb", "sh", "opacity_logits", "log_scales", "corr_logits",
+               "specular_sh")
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Tests of RenderFMLib.gaussians (SixDGaussians: save/load, cached slicing terms, selection)
-and RenderFMLib.channels (the 40-channel table and combine), on the small real TotalSegmentator
+and RenderFMLib.channels (the 49-channel table and combine), on the small real TotalSegmentator
 CT prepared with Anatomy-Guided Priming."""
 
 import json
@@ -18,12 +18,14 @@ from RenderFMLib import api
 from RenderFMLib.channels import FIELDS, NUM_CHANNELS, STORED_FIELDS, combine
 from RenderFMLib.errors import ModelFileError
 from RenderFMLib.gaussians import SixDGaussians
+from RenderFMLib.model_file import CHECKSUM_KEY, checksums
 from RenderFMLib.render.reference.precompute import precompute, precompute_direct
 from RenderFMLib.volume import read_ct
 
 CT = DATA / "totalseg" / "example_ct_sm.nii.gz"
 SEG = DATA / "totalseg" / "example_seg.nii.gz"
-PARAM_NAMES = ("means", "dir_means", "rgb", "sh", "opacity_logits", "log_scales", "corr_logits")
+PARAM_NAMES = ("means", "dir_means", "rgb", "sh", "opacity_logits", "log_scales", "corr_logits",
+               "specular_sh")
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +158,29 @@ def test_load_file_with_a_wrong_shape_or_version(gaussians, tmp_path):
         SixDGaussians.load(path)
 
 
+def test_version_1_file_loads_without_white_light(gaussians, tmp_path):
+    """A file from before specular_sh (format version 1) has none: it is read as 0, so it renders
+    as it did; a version 2 file without it is refused."""
+    metadata = _metadata_of(gaussians, tmp_path)
+    tensors = {name: value.contiguous() for name, value in gaussians.params().items()
+               if name != "specular_sh"}
+    tensors["labels"] = gaussians.labels
+    old = {key: value for key, value in metadata.items() if key != CHECKSUM_KEY}
+    old["version"] = "1"
+    old[CHECKSUM_KEY] = checksums(tensors, old)
+    path = tmp_path / "version1.safetensors"
+    save_file(tensors, str(path), metadata=old)
+    loaded = SixDGaussians.load(path)
+    assert torch.equal(loaded.specular_sh, torch.zeros(len(gaussians), 9))
+    assert torch.equal(loaded.sh, gaussians.sh)
+    current = {**old, "version": "2"}
+    current[CHECKSUM_KEY] = checksums(tensors, {k: v for k, v in current.items()
+                                                if k != CHECKSUM_KEY})
+    save_file(tensors, str(path), metadata=current)
+    with pytest.raises(ModelFileError, match="specular_sh"):
+        SixDGaussians.load(path)
+
+
 # ---------------------------------------------------------------- derived terms --------------
 
 def test_derived_is_cached(gaussians):
@@ -245,6 +270,7 @@ def test_to_cpu_copies(gaussians):
     "name, bad",
     [("rgb", lambda t: t[:-1]),
      ("sh", lambda t: t[:, :8]),
+     ("specular_sh", lambda t: t[:, :8]),
      ("opacity_logits", lambda t: t[:, None]),
      ("log_scales", lambda t: t[:, :3]),
      ("corr_logits", lambda t: t[:, :14]),
@@ -284,25 +310,27 @@ def test_center_and_radius_match_the_volume_and_nibabel(gaussians):
 
 # ---------------------------------------------------------------- channels -------------------
 
-def test_channel_table_tiles_0_to_40():
+def test_channel_table_tiles_0_to_49():
     ordered = sorted(FIELDS, key=lambda f: f.start)
-    assert ordered[0].start == 0 and ordered[-1].stop == NUM_CHANNELS == 40
+    assert ordered[0].start == 0 and ordered[-1].stop == NUM_CHANNELS == 49
     for before, after in zip(ordered, ordered[1:]):
         assert before.stop == after.start, (before, after)  # no gap, no overlap
     assert all(f.stop > f.start for f in FIELDS)
-    # the layout of DESIGN.md section 5, and the position offsets its section 11 foresees
+    # the layout of DESIGN.md section 5, the position offsets its section 11 foresees and the
+    # white specular term its section 5 foresees
     assert {f.name: (f.start, f.stop, f.combine) for f in FIELDS} == {
         "dir_means": (0, 3, "normalize"), "rgb": (3, 6, "clamp01"), "sh": (6, 15, "add"),
         "opacity_logits": (15, 16, "add"), "log_scales": (16, 22, "add"),
-        "corr_logits": (22, 37, "add"), "offsets": (37, 40, "add")}
+        "corr_logits": (22, 37, "add"), "offsets": (37, 40, "add"),
+        "specular_sh": (40, 49, "add")}
     # a model stores every field but the offsets, which become its means
     assert [f.name for f in STORED_FIELDS] == [f.name for f in FIELDS if f.name != "offsets"]
 
 
 def test_combine_applies_each_field_rule():
     gen = torch.Generator().manual_seed(5)
-    base = 1.5 * torch.randn(200, 40, generator=gen, dtype=torch.float64)
-    residual = torch.randn(200, 40, generator=gen, dtype=torch.float64)
+    base = 1.5 * torch.randn(200, 49, generator=gen, dtype=torch.float64)
+    residual = torch.randn(200, 49, generator=gen, dtype=torch.float64)
     total = (base + residual).numpy()
     params = combine(base, residual)
     assert set(params) == {f.name for f in FIELDS}
@@ -318,6 +346,7 @@ def test_combine_applies_each_field_rule():
     np.testing.assert_array_equal(params["log_scales"].numpy(), total[:, 16:22])
     np.testing.assert_array_equal(params["corr_logits"].numpy(), total[:, 22:37])
     np.testing.assert_array_equal(params["offsets"].numpy(), total[:, 37:40])
+    np.testing.assert_array_equal(params["specular_sh"].numpy(), total[:, 40:49])
     # without a residual, the base alone
     alone = combine(base)
     np.testing.assert_array_equal(alone["sh"].numpy(), base[:, 6:15].numpy())
@@ -326,10 +355,10 @@ def test_combine_applies_each_field_rule():
 
 @pytest.mark.parametrize(
     "base_shape, residual_shape",
-    [((10, 37), None), ((10, 41), None), ((10, 40), (10, 37)), ((10, 40), (9, 40))],
+    [((10, 40), None), ((10, 50), None), ((10, 49), (10, 40)), ((10, 49), (9, 49))],
 )
 def test_combine_rejects_wrong_widths(base_shape, residual_shape):
     base = torch.zeros(base_shape)
     residual = None if residual_shape is None else torch.zeros(residual_shape)
-    with pytest.raises(ValueError, match="40"):
+    with pytest.raises(ValueError, match="49"):
         combine(base, residual)

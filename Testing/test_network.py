@@ -58,6 +58,7 @@ def _params_equal(a, b, atol: float = 0.0) -> bool:
 
 
 @pytest.mark.parametrize("config", [NetworkConfig(), NetworkConfig(offsets=True),
+                                    NetworkConfig(offsets=True, specular=True),
                                     NetworkConfig("unet", 8, 2)])
 def test_zero_initialised_network_is_agp_exactly(crop, config):
     preset = load_preset("CT-Bone")
@@ -160,6 +161,26 @@ def test_weights_saved_before_offsets_existed_predict_none(saved, crop):
                        build.build_gaussians(crop, None, preset).means)
 
 
+def test_a_network_without_the_specular_term_leaves_it_at_agp(crop):
+    """Every network trained before the white specular term (no "specular" in its config)
+    predicts the 40 channels before it: a trained one moves the other fields and leaves
+    specular_sh at AGP's base (0); one with the term predicts all 49. The term needs the offsets
+    (they come before it in the table)."""
+    preset = load_preset("CT-Bone")
+    agp = build.build_gaussians(crop, None, preset)
+    before = _random(NetworkConfig(width=8, depth=2, offsets=True))
+    assert before.head.out_channels == 40
+    old = build.build_gaussians(crop, None, preset, network=before)
+    assert torch.equal(old.specular_sh, agp.specular_sh)  # AGP's: 0 (priming.py)
+    assert not torch.allclose(old.sh, agp.sh, atol=1e-3)
+    after = _random(NetworkConfig(width=8, depth=2, offsets=True, specular=True))
+    assert after.head.out_channels == 49
+    new = build.build_gaussians(crop, None, preset, network=after)
+    assert not torch.allclose(new.specular_sh, agp.specular_sh, atol=1e-3)
+    with pytest.raises(ValueError, match="offsets"):
+        NetworkConfig(specular=True)
+
+
 def test_network_refuses_inputs_of_the_wrong_shape():
     with pytest.raises(ValueError, match=r"\[B, 6, K, J, I\]"):
         RenderFMNetwork(NetworkConfig())(torch.zeros(1, 5, 4, 4, 4))
@@ -181,7 +202,7 @@ def test_weights_round_trip(saved, crop):
     assert torch.equal(network(inputs), loaded(inputs))
     description = json.loads(saved.with_suffix(".json").read_text())
     assert description["config"] == {"kind": "local", "width": 8, "depth": 2, "offsets": False,
-                                     "partial_blocks": False}
+                                     "partial_blocks": False, "specular": False}
     assert description["about"] == {"note": "test"}
 
 

@@ -159,6 +159,8 @@ def test_shading_is_fitted_as_degree_2_sh():
         ramp.array).max() > 0.01)
     flat = prepare(ramp, None, unshaded)
     assert torch.allclose(sh_basis(dirs) @ flat.sh[0], torch.ones(500), atol=1e-5)
+    # AGP draws no white light of its own: the specular light is in sh (channels.py)
+    assert torch.equal(gaussians.specular_sh, torch.zeros(len(gaussians), 9))
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,8 @@ def _cameras(gaussians):
 def _exact(params, w2c, intrinsics, centre, side) -> torch.Tensor:
     s_c, gains, s_dd_inv = precompute(params["log_scales"], params["corr_logits"])
     radii = slice_project(params["means"], params["dir_means"], s_c, gains, s_dd_inv,
-                          params["opacity_logits"], params["rgb"], params["sh"], w2c, intrinsics,
+                          params["opacity_logits"], params["rgb"], params["sh"],
+                          params["specular_sh"], w2c, intrinsics,
                           centre, side, side)["radii"]
     return radii > 0
 

@@ -122,6 +122,7 @@ def scene(n: int, seed: int, dtype=torch.float32) -> dict[str, torch.Tensor]:
         "rgb": torch.rand(n, 3, generator=gen).to(dtype),
         "sh": torch.cat([torch.full((n, 1), 3.0), torch.randn(n, 8, generator=gen) * 0.3],
                         dim=1).to(dtype),
+        "specular_sh": torch.zeros(n, 9, dtype=dtype),  # no white light unless a test sets it
     }
 
 
@@ -134,7 +135,8 @@ def project(s: dict, width: int, height: int, camera: Camera = CAMERA) -> dict:
                                                          s["means"].dtype)
     s_c, gains, s_dd_inv = precompute(s["log_scales"], s["corr_logits"])
     return slice_project(s["means"], s["dir_means"], s_c, gains, s_dd_inv, s["opacity_logits"],
-                         s["rgb"], s["sh"], world_to_camera, intrinsics, centre, width, height)
+                         s["rgb"], s["sh"], s["specular_sh"], world_to_camera, intrinsics, centre,
+                         width, height)
 
 
 def rasterize(projected: dict, width: int, height: int, tile_size: int = 16,
@@ -328,6 +330,24 @@ def test_every_gaussian_is_shaded_along_the_camera_axis():
     assert ratio > 1.3
 
 
+def test_white_specular_light_adds_the_same_to_every_channel():
+    """colour = rgb * max(0, S(axis)) + max(0, W(axis)): the specular term is light in white, so
+    a red Gaussian's highlight adds to green and blue as much as to red; a negative W adds
+    nothing (the clamp), and neither does W = 0 (files from before it)."""
+    s = scene(3, seed=5)
+    s["rgb"] = torch.tensor([[0.9, 0.1, 0.0]] * 3)
+    s["sh"] = torch.zeros(3, 9)
+    s["sh"][:, 0] = 0.5 / 0.28209479177387814  # S = 0.5 everywhere
+    s["specular_sh"] = torch.zeros(3, 9)
+    s["specular_sh"][0, 0] = 0.2 / 0.28209479177387814  # W = 0.2 everywhere
+    s["specular_sh"][1, 0] = -0.2 / 0.28209479177387814  # W = -0.2: clamped to 0
+    s["specular_sh"][2, 2] = 0.3 / 0.4886025119029199  # W = 0.3 z: 0 along the axis (-A)
+    colors = project(s, 64, 64)["colors"]
+    torch.testing.assert_close(colors[0], torch.tensor([0.65, 0.25, 0.2]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(colors[1], torch.tensor([0.45, 0.05, 0.0]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(colors[2], torch.tensor([0.45, 0.05, 0.0]), rtol=0, atol=1e-6)
+
+
 def test_front_gaussian_is_blended_first():
     width = height = 33  # odd: the optical axis passes through the centre of pixel (16, 16)
     s = scene(2, seed=0)
@@ -386,7 +406,11 @@ def test_render_is_differentiable_end_to_end():
     s = scene(4, seed=10, dtype=DOUBLE)
     s["means"][:, 0] *= 0.1  # keep them near the image centre
     s["means"][:, 2] *= 0.1
-    names = ("means", "dir_means", "log_scales", "corr_logits", "opacity_logits", "rgb", "sh")
+    s["specular_sh"] = 0.2 * torch.randn(4, 9, generator=torch.Generator().manual_seed(3),
+                                         dtype=DOUBLE)
+    s["specular_sh"][:, 0] += 0.5  # W > 0: white light that has a gradient
+    names = ("means", "dir_means", "log_scales", "corr_logits", "opacity_logits", "rgb", "sh",
+             "specular_sh")
 
     def image(*values):
         rgb, alpha, depth = rasterize(project(dict(zip(names, values)), width, height), width,

@@ -1,4 +1,4 @@
-"""The Render-FM network: a CT's 6 input channels (inputs.py) in, the 40 per-block channel
+"""The Render-FM network: a CT's 6 input channels (inputs.py) in, the 49 per-block channel
 residuals (channels.py) out, on the half-resolution grid of AGP's 2x2x2-voxel blocks.
 
 Two architectures behind one interface, chosen by NetworkConfig.kind:
@@ -13,7 +13,9 @@ The last layer starts at zero, so an untrained network gives exactly AGP. Output
 where geometry needs it: log-scale residuals within +-MAX_LOG_SCALE_STEP (scales change by a
 factor of at most e^1.5 = 4.5), opacity logits within +-MAX_OPACITY_STEP, position offsets
 within +-MAX_OFFSET_VOXELS (a Gaussian stays inside its block). A network whose config has no
-offsets (every one trained before they existed) predicts 37 channels and offsets of 0.
+offsets (every one trained before they existed) predicts 37 channels and offsets of 0; one whose
+config has no specular (every one trained before the white specular term) predicts the channels
+before specular_sh and leaves that term at AGP's base.
 """
 
 from __future__ import annotations
@@ -39,15 +41,17 @@ LEAK = 0.01
 class NetworkConfig:
     """kind: "local" or "unet"; width: channels of the first (and, for local, every) hidden
     layer; depth: local: 3x3x3 layers, unet: resolution levels below the block grid; offsets:
-    whether it predicts the position offsets (channels.py); partial_blocks: whether the AGP
-    under it keeps the partial blocks (priming.py), in training and in use. Both are false in
-    configs written before they existed."""
+    whether it predicts the position offsets (channels.py); specular: whether it predicts the
+    white specular term (channels.py; only with offsets, which come before it); partial_blocks:
+    whether the AGP under it keeps the partial blocks (priming.py), in training and in use. All
+    three are false in configs written before they existed."""
 
     kind: Literal["local", "unet"] = "local"
     width: int = 32
     depth: int = 3
     offsets: bool = False
     partial_blocks: bool = False
+    specular: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "unet"):
@@ -57,10 +61,13 @@ class NetworkConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
                 raise ValueError(f"network {name} must be a whole number in [1, 256], "
                                  f"not {value!r}")
-        for name in ("offsets", "partial_blocks"):
+        for name in ("offsets", "partial_blocks", "specular"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"network {name} must be true or false, "
                                  f"not {getattr(self, name)!r}")
+        if self.specular and not self.offsets:
+            raise ValueError("a network that predicts the specular term (specular: true) must "
+                             "predict the offsets too (offsets: true)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +84,7 @@ class NetworkConfig:
 
 
 class RenderFMNetwork(nn.Module):
-    """inputs [B, 6, K, J, I] (K, J, I even) -> residuals [B, 40, K/2, J/2, I/2]."""
+    """inputs [B, 6, K, J, I] (K, J, I even) -> residuals [B, 49, K/2, J/2, I/2]."""
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
@@ -85,7 +92,7 @@ class RenderFMNetwork(nn.Module):
         body: LocalBody | UNetBody = LocalBody(config) if config.kind == "local" \
             else UNetBody(config)
         self.body = body
-        outputs = NUM_CHANNELS if config.offsets else SLICES["offsets"].start
+        outputs = predicted_channels(config)
         self.head = nn.Conv3d(body.out_channels, outputs, 1)
         with torch.no_grad():
             for parameter in self.head.parameters():
@@ -104,8 +111,15 @@ class RenderFMNetwork(nn.Module):
             raise ValueError(f"network inputs must be [B, {NUM_INPUT_CHANNELS}, K, J, I] with "
                              f"K, J, I even, not {list(inputs.shape)}")
         raw = self.head(self.body(stack_blocks(scaled(inputs))))
-        missing = NUM_CHANNELS - raw.shape[1]  # no offsets: 0
+        missing = NUM_CHANNELS - raw.shape[1]  # the fields it does not predict: 0
         return bounded(nn.functional.pad(raw, (0, 0, 0, 0, 0, 0, 0, missing)))
+
+
+def predicted_channels(config: NetworkConfig) -> int:
+    """How many of channels.py's channels, from the first, a network of `config` predicts."""
+    if config.specular:
+        return NUM_CHANNELS
+    return SLICES["specular_sh"].start if config.offsets else SLICES["offsets"].start
 
 
 def scaled(inputs: torch.Tensor) -> torch.Tensor:
@@ -123,7 +137,7 @@ def stack_blocks(inputs: torch.Tensor) -> torch.Tensor:
 
 
 def bounded(raw: torch.Tensor) -> torch.Tensor:
-    """Residuals [B, 40, ...] with log-scale, opacity and offset steps bounded by tanh (0 stays
+    """Residuals [B, 49, ...] with log-scale, opacity and offset steps bounded by tanh (0 stays
     0)."""
     out = raw.clone()
     for name, limit in (("log_scales", MAX_LOG_SCALE_STEP), ("opacity_logits", MAX_OPACITY_STEP),

@@ -17,7 +17,7 @@ from .model import RenderFMNetwork
 def block_residuals(network: RenderFMNetwork, volume: Volume, labels: Volume | None,
                     preset: Preset, index: torch.Tensor, rows: tuple[int, int] | None = None
                     ) -> torch.Tensor:
-    """Residuals [N, 40] of the blocks at index [N, 3] (k, j, i on the whole half-resolution
+    """Residuals [N, 49] of the blocks at index [N, 3] (k, j, i on the whole half-resolution
     grid), all within block rows `rows` = (first, end) (None: every row).
 
     The network sees the box of voxels around those blocks widened by its halo on every side

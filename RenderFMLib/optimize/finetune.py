@@ -49,8 +49,8 @@ from .views import View
 from .windows import render_window
 
 LR_MEANS = 6e-3          # x block edge h (mm) per step
-LR = {"dir_means": 5e-3, "rgb": 5e-3, "sh": 5e-3, "opacity_logits": 0.05, "log_scales": 1e-2,
-      "corr_logits": 1e-2}
+LR = {"dir_means": 5e-3, "rgb": 5e-3, "sh": 5e-3, "specular_sh": 5e-3, "opacity_logits": 0.05,
+      "log_scales": 1e-2, "corr_logits": 1e-2}
 MEANS_DECAY = 0.01
 LR_DECAY = 0.1
 LR_WINDOW_POWER = 0.45   # every LR x (window side / WINDOW_SIDE) ** this, for larger windows

@@ -41,8 +41,8 @@ def render_window(params: dict[str, torch.Tensor], camera: Camera, size: int,
     s_c, gains, s_dd_inv = stages.precompute(params["log_scales"], params["corr_logits"])
     rgb, alpha, _ = pick("auto", device, dtype)(
         params["means"], params["dir_means"], s_c, gains, s_dd_inv, params["opacity_logits"],
-        params["rgb"], params["sh"], world_to_camera, intrinsics, centre, side, side,
-        torch.zeros(3, dtype=dtype, device=device))
+        params["rgb"], params["sh"], params["specular_sh"], world_to_camera, intrinsics, centre,
+        side, side, torch.zeros(3, dtype=dtype, device=device))
     return rgb, alpha
 
 

@@ -4,7 +4,7 @@ first learns to predict (cheap: no rendering per step), before it trains in imag
 For each training scan and preset of the manifest, on the teacher spacing: AGP, then fine-tuning
 (optimize/finetune.py) against `dvr` views of that scan, with positions fixed (so the teachers
 say nothing about the offsets channels, which the image-space steps learn alone). The
-teacher is residual = tuned - AGP base per block ([N, 40], channels.py) with the blocks' indices
+teacher is residual = tuned - AGP base per block ([N, 49], channels.py) with the blocks' indices
 ([N, 3] k, j, i on the half-resolution grid). Measured on the sample (CT-Chest-Contrast-Enhanced,
 400 steps, held-out views): foreground SSIM 0.558 -> 0.751 with positions fixed, 0.771 moving.
 
@@ -51,7 +51,7 @@ TEACHER_CROP = 128  # px, each teacher step's window (window_side's for a crop's
 @dataclass(frozen=True)
 class Teacher:
     """One scan and preset on the teacher spacing: CT (HU, RAS mm), labels, preset, the kept
-    blocks' indices [N, 3] and the fine-tuned residuals [N, 40] of those blocks."""
+    blocks' indices [N, 3] and the fine-tuned residuals [N, 49] of those blocks."""
 
     name: str
     volume: Volume
@@ -140,7 +140,7 @@ def load_teachers(scans: list[ScanGrids], config: TrainConfig, run: Path) -> lis
 
 
 def channel_scales(teachers: list[Teacher]) -> torch.Tensor:
-    """[40] each field's standard deviation over every teacher's residuals (a field's channels
+    """[49] each field's standard deviation over every teacher's residuals (a field's channels
     share it): the regression weighs fields by how much fine-tuning moved them. The offsets get
     an infinite scale, so they are left out: the teachers kept their positions fixed."""
     residual = torch.cat([teacher.residual for teacher in teachers])

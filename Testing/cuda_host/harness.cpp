@@ -4,7 +4,8 @@
 // Usage: harness IN OUT. IN holds int32 {n, p, width, height, tile_size}, then (float32 unless
 // marked) world_to_camera [16], intrinsics [9], camera_centre [3], and per Gaussian log_scales
 // [n, 6], corr_logits [n, 15], means [n, 3], dir_means [n, 3], s_c [n, 9], gains [n, 9],
-// s_dd_inv [n, 9], opacity_logits [n], rgb [n, 3], sh [n, 9], means2d [n, 2], radii [n] int32;
+// s_dd_inv [n, 9], opacity_logits [n], rgb [n, 3], sh [n, 9], specular_sh [n, 9], means2d
+// [n, 2], radii [n] int32;
 // then per pixel sample mean2d [p, 2], conic [p, 3], opacity [p], pixel [p, 2] int32.
 // OUT receives precompute's s_c, gains, s_dd_inv [n, 9]; slice's mu_c [n, 3], alpha [n];
 // projection's means2d [n, 2], conics [n, 3], depths [n], opacities [n], colors [n, 3],
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   const auto means = read<float>(3 * n), dir_means = read<float>(3 * n);
   const auto s_c = read<float>(9 * n), gains = read<float>(9 * n), s_dd_inv = read<float>(9 * n);
   const auto opacity_logits = read<float>(n), rgb = read<float>(3 * n), sh = read<float>(9 * n);
+  const auto specular_sh = read<float>(9 * n);
   const auto ref_means2d = read<float>(2 * n);
   const auto ref_radii = read<int32_t>(n);
   const auto px_means = read<float>(2 * p), px_conics = read<float>(3 * p);
@@ -60,7 +62,8 @@ int main(int argc, char** argv) {
     slice_gaussian(vec3(means, g), vec3(dir_means, g), mat3(gains, g), mat3(s_dd_inv, g),
                    opacity_logits[g], camera_centre, &sliced, &alpha[g]);
     put(mu_c, g, {sliced.x, sliced.y, sliced.z});
-    const Vec3 color = shade_gaussian(view_axis(cam), vec3(rgb, g), &sh[9 * g]);
+    const Vec3 color =
+        shade_gaussian(view_axis(cam), vec3(rgb, g), &sh[9 * g], &specular_sh[9 * g]);
     const Projection proj = project_gaussian(sliced, mat3(s_c, g), alpha[g], color, cam);
     put(means2d, g, {proj.mean2d.x, proj.mean2d.y});
     put(conics, g, {proj.conic.a, proj.conic.b, proj.conic.c});

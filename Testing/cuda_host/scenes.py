@@ -56,6 +56,10 @@ def parameters(seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
         "rgb": rng.uniform(size=(n, 3)),
         "sh": 0.5 * rng.normal(size=(n, 9)) + np.eye(9)[0] * 2.0,
     }
+    # white specular light: positive and negative sums (the clamp at 0), from a generator of its
+    # own so that every other draw stays as it was
+    p["specular_sh"] = (np.random.default_rng(seed + 100).normal(scale=0.3, size=(n, 9))
+                        + np.eye(9)[0] * 0.2)
     names = np.array(["random"] * RANDOM + [g for g in GROUPS[1:] for _ in range(GROUP)])
     at = {g: np.flatnonzero(names == g) for g in GROUPS}
     p["log_scales"][at["huge"], :3] += rng.uniform(4.0, 9.0, (GROUP, 3))
@@ -107,7 +111,7 @@ def stage2_inputs(seed: int = 0) -> tuple[dict[str, np.ndarray], list[np.ndarray
     precomputed = [t.numpy() for t in precompute(torch.from_numpy(inputs["log_scales"]),
                                                  torch.from_numpy(inputs["corr_logits"]))]
     inputs.update({name: m.copy() for name, m in zip(MATRICES, precomputed)})
-    poison(inputs, ["means", "dir_means", "opacity_logits", "rgb", "sh", *MATRICES],
+    poison(inputs, ["means", "dir_means", "opacity_logits", "rgb", "sh", "specular_sh", *MATRICES],
            poisoned[GROUP // 2:], seed=seed + 2)
     return inputs, precomputed, groups
 
@@ -147,6 +151,7 @@ def blend_scene(n: int, seed: int) -> dict[str, torch.Tensor]:
         "opacity_logits": torch.randn(n, generator=gen) + 1.0,
         "rgb": torch.rand(n, 3, generator=gen),
         "sh": torch.cat([torch.full((n, 1), 3.0), torch.randn(n, 8, generator=gen) * 0.3], dim=1),
+        "specular_sh": torch.randn(n, 9, generator=gen) * 0.3,
     }
 
 
@@ -176,7 +181,8 @@ def project_scene(s: dict, width: int, height: int) -> dict[str, torch.Tensor]:
     w2c, intrinsics, centre = camera_tensors(BLEND_CAMERA, width, height, torch.device("cpu"), F32)
     s_c, gains, s_dd_inv = precompute(s["log_scales"], s["corr_logits"])
     return slice_project(s["means"], s["dir_means"], s_c, gains, s_dd_inv, s["opacity_logits"],
-                         s["rgb"], s["sh"], w2c, intrinsics, centre, width, height)
+                         s["rgb"], s["sh"], s["specular_sh"], w2c, intrinsics, centre, width,
+                         height)
 
 
 BLEND_CASES = {  # name: (scene, width, height); no size is a multiple of 16 but the last

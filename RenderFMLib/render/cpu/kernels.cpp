@@ -274,10 +274,11 @@ void precompute_bwd(int64_t n, const float* log_scales, const float* corr_logits
 
 void slice_project_fwd(int64_t n, const float* means, const float* dir_means, const float* s_c,
                        const float* gains, const float* s_dd_inv, const float* opacity_logits,
-                       const float* rgb, const float* sh, const float* world_to_camera,
-                       const float* intrinsics, const float* camera_centre, int width, int height,
-                       float* means2d, float* conics, float* depths, int32_t* radii,
-                       float* opacities, float* colors, int threads) {
+                       const float* rgb, const float* sh, const float* specular_sh,
+                       const float* world_to_camera, const float* intrinsics,
+                       const float* camera_centre, int width, int height, float* means2d,
+                       float* conics, float* depths, int32_t* radii, float* opacities,
+                       float* colors, int threads) {
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const Vec3 centre = load_vec3(camera_centre, 0);
   const Vec3 axis = renderfm::view_axis(cam);
@@ -287,7 +288,8 @@ void slice_project_fwd(int64_t n, const float* means, const float* dir_means, co
       float alpha;
       renderfm::slice_gaussian(load_vec3(means, g), load_vec3(dir_means, g), load_mat3(gains, g),
                                load_mat3(s_dd_inv, g), opacity_logits[g], centre, &mu_c, &alpha);
-      const Vec3 color = renderfm::shade_gaussian(axis, load_vec3(rgb, g), sh + 9 * g);
+      const Vec3 color =
+          renderfm::shade_gaussian(axis, load_vec3(rgb, g), sh + 9 * g, specular_sh + 9 * g);
       const renderfm::Projection proj =
           renderfm::project_gaussian(mu_c, load_mat3(s_c, g), alpha, color, cam);
       means2d[2 * g] = proj.mean2d.x;
@@ -305,13 +307,14 @@ void slice_project_fwd(int64_t n, const float* means, const float* dir_means, co
 
 void slice_project_bwd(int64_t n, const float* means, const float* dir_means, const float* s_c,
                        const float* gains, const float* s_dd_inv, const float* opacity_logits,
-                       const float* rgb, const float* sh, const float* world_to_camera,
-                       const float* intrinsics, const float* camera_centre, int width, int height,
-                       const float* grad_means2d, const float* grad_conics,
-                       const float* grad_depths, const float* grad_opacities,
-                       const float* grad_colors, float* grad_means, float* grad_dir_means,
-                       float* grad_s_c, float* grad_gains, float* grad_s_dd_inv,
-                       float* grad_opacity_logits, float* grad_rgb, float* grad_sh, int threads) {
+                       const float* rgb, const float* sh, const float* specular_sh,
+                       const float* world_to_camera, const float* intrinsics,
+                       const float* camera_centre, int width, int height, const float* grad_means2d,
+                       const float* grad_conics, const float* grad_depths,
+                       const float* grad_opacities, const float* grad_colors, float* grad_means,
+                       float* grad_dir_means, float* grad_s_c, float* grad_gains,
+                       float* grad_s_dd_inv, float* grad_opacity_logits, float* grad_rgb,
+                       float* grad_sh, float* grad_specular_sh, int threads) {
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const Vec3 centre = load_vec3(camera_centre, 0);
   parallel_chunks(n, GAUSSIAN_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
@@ -324,8 +327,8 @@ void slice_project_bwd(int64_t n, const float* means, const float* dir_means, co
           load_vec3(grad_colors, g)};
       const renderfm::GaussianGrad d = renderfm::slice_project_bwd(
           load_vec3(means, g), load_vec3(dir_means, g), load_mat3(s_c, g), load_mat3(gains, g),
-          load_mat3(s_dd_inv, g), opacity_logits[g], load_vec3(rgb, g), sh + 9 * g, centre, cam,
-          grad);
+          load_mat3(s_dd_inv, g), opacity_logits[g], load_vec3(rgb, g), sh + 9 * g,
+          specular_sh + 9 * g, centre, cam, grad);
       store_vec3(grad_means, g, d.mean);
       store_vec3(grad_dir_means, g, d.dir_mean);
       store_mat3(grad_s_c, g, d.s_c);
@@ -334,6 +337,7 @@ void slice_project_bwd(int64_t n, const float* means, const float* dir_means, co
       grad_opacity_logits[g] = d.opacity_logit;
       store_vec3(grad_rgb, g, d.rgb);
       for (int k = 0; k < 9; ++k) grad_sh[9 * g + k] = d.sh[k];
+      for (int k = 0; k < 9; ++k) grad_specular_sh[9 * g + k] = d.specular_sh[k];
     }
   });
 }

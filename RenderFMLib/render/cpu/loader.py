@@ -49,8 +49,8 @@ P, I64, I32, F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
 SIGNATURES = {  # argument types of the library's functions, in order
     "precompute": [I64, P, P, P, P, P, I32],
     "precompute_bwd": [I64, *[P] * 7, I32],
-    "slice_project_fwd": [I64, *[P] * 11, I32, I32, *[P] * 6, I32],
-    "slice_project_bwd": [I64, *[P] * 11, I32, I32, *[P] * 13, I32],
+    "slice_project_fwd": [I64, *[P] * 12, I32, I32, *[P] * 6, I32],
+    "slice_project_bwd": [I64, *[P] * 12, I32, I32, *[P] * 14, I32],
     "blend_fwd": [*[P] * 7, I64, I32, I32, I32, *[P] * 6, I32],
     "blend_bwd": [*[P] * 7, I64, I32, I32, I32, I64, *[P] * 9, I32],
     "may_reach": [I64, *[P] * 6, I32, I32, P, I32],

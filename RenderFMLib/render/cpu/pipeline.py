@@ -61,9 +61,10 @@ def precompute(log_scales: torch.Tensor, corr_logits: torch.Tensor
 class _SliceProject(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                world_to_camera, intrinsics, camera_centre, width: int, height: int):
+                specular_sh, world_to_camera, intrinsics, camera_centre, width: int,
+                height: int):
         inputs = [t.contiguous() for t in (means, dir_means, s_c, gains, s_dd_inv,
-                                           opacity_logits, rgb, sh)]
+                                           opacity_logits, rgb, sh, specular_sh)]
         camera = [t.detach().contiguous() for t in (world_to_camera, intrinsics, camera_centre)]
         n = means.shape[0]
         new = functools.partial(torch.empty, dtype=torch.float32)
@@ -94,11 +95,12 @@ PROJECTED = ("means2d", "conics", "depths", "radii", "opacities", "colors")
 
 
 def slice_project(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                  world_to_camera, intrinsics, camera_centre, width: int, height: int
-                  ) -> dict[str, torch.Tensor]:
+                  specular_sh, world_to_camera, intrinsics, camera_centre, width: int,
+                  height: int) -> dict[str, torch.Tensor]:
     """reference.slice_project on the CPU kernels: the same inputs and outputs by name."""
-    outputs = _SliceProject.apply(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                                  world_to_camera, intrinsics, camera_centre, width, height)
+    outputs = _SliceProject.apply(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb,
+                                  sh, specular_sh, world_to_camera, intrinsics, camera_centre,
+                                  width, height)
     return dict(zip(PROJECTED, outputs))
 
 
@@ -188,6 +190,7 @@ def render_cpu(
     opacity_logits: torch.Tensor,
     rgb: torch.Tensor,
     sh: torch.Tensor,
+    specular_sh: torch.Tensor,
     world_to_camera: torch.Tensor,
     intrinsics: torch.Tensor,
     camera_centre: torch.Tensor,
@@ -198,7 +201,8 @@ def render_cpu(
     """render_torch's frame on the CPU kernels: rgb [H, W, 3], alpha [H, W], depth [H, W] mm of
     float32 CPU Gaussians; differentiable with respect to the Gaussians and the background."""
     projected = slice_project(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                              world_to_camera, intrinsics, camera_centre, width, height)
+                              specular_sh, world_to_camera, intrinsics, camera_centre, width,
+                              height)
     ids, ranges = tile_keys(projected["means2d"], projected["radii"], projected["depths"], width,
                             height, TILE_SIZE)
     return blend(projected["means2d"], projected["conics"], projected["colors"],

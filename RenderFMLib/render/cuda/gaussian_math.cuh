@@ -271,10 +271,12 @@ RFM_HD Vec3 view_axis(const Camera& cam) {
   return normalized({r[6], r[7], r[8]});
 }
 
-// colour = rgb * max(0, S(a)), a = view_axis(cam), RAS.
-RFM_HD Vec3 shade_gaussian(Vec3 axis, Vec3 rgb, const float sh[9]) {
+// colour = rgb * max(0, S(a)) + max(0, W(a)), a = view_axis(cam), RAS; W (specular_sh) is the
+// white specular light (channels.py).
+RFM_HD Vec3 shade_gaussian(Vec3 axis, Vec3 rgb, const float sh[9], const float specular_sh[9]) {
   const float shading = clamp_min(sh_shading(axis, sh), 0.0f);
-  return {rgb.x * shading, rgb.y * shading, rgb.z * shading};
+  const float white = clamp_min(sh_shading(axis, specular_sh), 0.0f);
+  return {rgb.x * shading + white, rgb.y * shading + white, rgb.z * shading + white};
 }
 
 // Camera from the reference's tensors: world_to_camera [4, 4] and intrinsics [3, 3], row-major.

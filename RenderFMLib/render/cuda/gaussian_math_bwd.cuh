@@ -150,20 +150,24 @@ struct GaussianGrad {
   Mat3 s_c, gain, s_dd_inv;
   float opacity_logit;
   Vec3 rgb;
-  float sh[9];
+  float sh[9], specular_sh[9];
 };
 
-// Backward of shade_gaussian: fills g->rgb and g->sh (the axis is the camera's, so the colour
-// does not depend on the Gaussian's position).
-RFM_HD void shade_gaussian_bwd(Vec3 axis, Vec3 rgb, const float sh[9], Vec3 g_color,
-                               GaussianGrad* g) {
+// Backward of shade_gaussian: fills g->rgb, g->sh and g->specular_sh (the axis is the camera's,
+// so the colour does not depend on the Gaussian's position). The white term adds to all three
+// channels: its gradient is the sum of theirs.
+RFM_HD void shade_gaussian_bwd(Vec3 axis, Vec3 rgb, const float sh[9], const float specular_sh[9],
+                               Vec3 g_color, GaussianGrad* g) {
   float basis[9];
   sh_basis(axis, basis);
-  float shading = 0.0f;
+  float shading = 0.0f, white = 0.0f;
   for (int k = 0; k < 9; ++k) shading += sh[k] * basis[k];
+  for (int k = 0; k < 9; ++k) white += specular_sh[k] * basis[k];
   g->rgb = scaled(g_color, clamp_min(shading, 0.0f));
   const float g_shading = shading >= 0.0f ? dot(g_color, rgb) : 0.0f;
+  const float g_white = white >= 0.0f ? g_color.x + g_color.y + g_color.z : 0.0f;
   for (int k = 0; k < 9; ++k) g->sh[k] = g_shading * basis[k];
+  for (int k = 0; k < 9; ++k) g->specular_sh[k] = g_white * basis[k];
 }
 
 // Backward of ewa_covariance at p (z already made safe): dL/d(a, b, c) -> adds dL/dS_c to
@@ -288,7 +292,8 @@ RFM_HD bool is_zero(const ProjectionGrad& g) {
 // dL/d slice_project's inputs for one Gaussian (recomputing its forward), given dL/d its outputs.
 RFM_HD GaussianGrad slice_project_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& s_c, const Mat3& gain,
                                       const Mat3& s_dd_inv, float opacity_logit, Vec3 rgb,
-                                      const float sh[9], Vec3 camera_centre, const Camera& cam,
+                                      const float sh[9], const float specular_sh[9],
+                                      Vec3 camera_centre, const Camera& cam,
                                       const ProjectionGrad& grad) {
   GaussianGrad g = {};
   if (is_zero(grad)) return g;
@@ -297,7 +302,7 @@ RFM_HD GaussianGrad slice_project_bwd(Vec3 mean, Vec3 dir_mean, const Mat3& s_c,
   slice_gaussian(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, &mu_c, &alpha);
   float g_alpha;
   const Vec3 g_mu_c = project_gaussian_bwd(mu_c, s_c, alpha, cam, grad, &g, &g_alpha);
-  shade_gaussian_bwd(view_axis(cam), rgb, sh, grad.color, &g);
+  shade_gaussian_bwd(view_axis(cam), rgb, sh, specular_sh, grad.color, &g);
   slice_gaussian_bwd(mean, dir_mean, gain, s_dd_inv, opacity_logit, camera_centre, g_mu_c, g_alpha,
                      &g);
   return g;

@@ -16,7 +16,8 @@ from .loader import available
 from .stages import blend, slice_project, tile_keys
 
 GAUSSIAN_SHAPES = {"means": (3,), "dir_means": (3,), "s_c": (3, 3), "gains": (3, 3),
-                   "s_dd_inv": (3, 3), "opacity_logits": (), "rgb": (3,), "sh": (9,)}
+                   "s_dd_inv": (3, 3), "opacity_logits": (), "rgb": (3,), "sh": (9,),
+                   "specular_sh": (9,)}
 CAMERA_SHAPES = {"world_to_camera": (4, 4), "intrinsics": (3, 3), "camera_centre": (3,),
                  "background": (3,)}
 
@@ -30,6 +31,7 @@ def render_cuda(
     opacity_logits: torch.Tensor,
     rgb: torch.Tensor,
     sh: torch.Tensor,
+    specular_sh: torch.Tensor,
     world_to_camera: torch.Tensor,
     intrinsics: torch.Tensor,
     camera_centre: torch.Tensor,
@@ -40,17 +42,17 @@ def render_cuda(
     """Render N Gaussians with the CUDA kernels.
 
     Gaussians: means [N, 3] mu_p RAS mm, dir_means [N, 3], s_c [N, 3, 3] mm^2, gains [N, 3, 3] mm,
-    s_dd_inv [N, 3, 3], opacity_logits [N], rgb [N, 3], sh [N, 9]; camera: world_to_camera [4, 4]
-    (OpenCV), intrinsics [3, 3] px, camera_centre [3] RAS mm; image width x height px;
-    background [3] RGB. All float32 on one CUDA device. Returns rgb [H, W, 3], alpha [H, W] and
-    depth [H, W] mm on that device, differentiable with respect to the Gaussians and the
-    background (not the camera). RenderFMError if CUDA or CuPy is missing, an input is not as
-    described, or the GPU runs out of memory.
+    s_dd_inv [N, 3, 3], opacity_logits [N], rgb [N, 3], sh [N, 9], specular_sh [N, 9]; camera:
+    world_to_camera [4, 4] (OpenCV), intrinsics [3, 3] px, camera_centre [3] RAS mm; image width
+    x height px; background [3] RGB. All float32 on one CUDA device. Returns rgb [H, W, 3],
+    alpha [H, W] and depth [H, W] mm on that device, differentiable with respect to the
+    Gaussians and the background (not the camera). RenderFMError if CUDA or CuPy is missing, an
+    input is not as described, or the GPU runs out of memory.
     """
     reason = available()
     if reason is not None:
         raise RenderFMError(f"the CUDA renderer cannot run here: {reason}")
-    gaussians = (means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh)
+    gaussians = (means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh, specular_sh)
     camera = (world_to_camera, intrinsics, camera_centre, background)
     check_inputs(dict(zip(GAUSSIAN_SHAPES, gaussians)), dict(zip(CAMERA_SHAPES, camera)), width,
                  height)
@@ -64,11 +66,12 @@ def render_cuda(
 
 
 def run_pipeline(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                 world_to_camera, intrinsics, camera_centre, width: int, height: int,
-                 background) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 specular_sh, world_to_camera, intrinsics, camera_centre, width: int,
+                 height: int, background) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """render_cuda's frame without its checks: slice_project -> tile_keys -> blend (stages.py)."""
     projected = slice_project(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                              world_to_camera, intrinsics, camera_centre, width, height)
+                              specular_sh, world_to_camera, intrinsics, camera_centre, width,
+                              height)
     ids, ranges = tile_keys(projected["means2d"], projected["radii"], projected["depths"], width,
                             height)
     return blend(projected["means2d"], projected["conics"], projected["colors"],

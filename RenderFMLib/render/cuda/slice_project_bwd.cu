@@ -22,6 +22,7 @@ extern "C" __global__ void slice_project_bwd(
     const float* __restrict__ opacity_logits,   // [N]
     const float* __restrict__ rgb,              // [N, 3]
     const float* __restrict__ sh,               // [N, 9]
+    const float* __restrict__ specular_sh,      // [N, 9]
     const float* __restrict__ world_to_camera,  // [4, 4] RAS mm -> camera mm (OpenCV)
     const float* __restrict__ intrinsics,       // [3, 3] px
     const float* __restrict__ camera_centre,    // [3] RAS mm
@@ -39,7 +40,8 @@ extern "C" __global__ void slice_project_bwd(
     float* __restrict__ grad_s_dd_inv,          // [N, 3, 3]
     float* __restrict__ grad_opacity_logits,    // [N]
     float* __restrict__ grad_rgb,               // [N, 3]
-    float* __restrict__ grad_sh) {              // [N, 9]
+    float* __restrict__ grad_sh,                // [N, 9]
+    float* __restrict__ grad_specular_sh) {     // [N, 9]
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const renderfm::Vec3 centre = load_vec3(camera_centre, 0);
   for (long long g = renderfm::first_index(); g < n; g += renderfm::index_stride()) {
@@ -49,11 +51,13 @@ extern "C" __global__ void slice_project_bwd(
         grad_depths[g],
         grad_opacities[g],
         load_vec3(grad_colors, g)};
-    float coeffs[9];
+    float coeffs[9], white[9];
     for (int k = 0; k < 9; ++k) coeffs[k] = sh[9 * g + k];
-    const renderfm::GaussianGrad d = renderfm::slice_project_bwd(
-        load_vec3(means, g), load_vec3(dir_means, g), load_mat3(s_c, g), load_mat3(gains, g),
-        load_mat3(s_dd_inv, g), opacity_logits[g], load_vec3(rgb, g), coeffs, centre, cam, grad);
+    for (int k = 0; k < 9; ++k) white[k] = specular_sh[9 * g + k];
+    const renderfm::GaussianGrad d =
+        renderfm::slice_project_bwd(load_vec3(means, g), load_vec3(dir_means, g), load_mat3(s_c, g),
+                                    load_mat3(gains, g), load_mat3(s_dd_inv, g), opacity_logits[g],
+                                    load_vec3(rgb, g), coeffs, white, centre, cam, grad);
     store_vec3(grad_means, g, d.mean);
     store_vec3(grad_dir_means, g, d.dir_mean);
     store_mat3(grad_s_c, g, d.s_c);
@@ -62,5 +66,6 @@ extern "C" __global__ void slice_project_bwd(
     grad_opacity_logits[g] = d.opacity_logit;
     store_vec3(grad_rgb, g, d.rgb);
     for (int k = 0; k < 9; ++k) grad_sh[9 * g + k] = d.sh[k];
+    for (int k = 0; k < 9; ++k) grad_specular_sh[9 * g + k] = d.specular_sh[k];
   }
 }

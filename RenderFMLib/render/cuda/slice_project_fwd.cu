@@ -18,6 +18,7 @@ extern "C" __global__ void slice_project_fwd(
     const float* __restrict__ opacity_logits,   // [N]
     const float* __restrict__ rgb,              // [N, 3] albedo in [0, 1]
     const float* __restrict__ sh,               // [N, 9] scalar shading, SH degree 2
+    const float* __restrict__ specular_sh,      // [N, 9] white specular light, SH degree 2
     const float* __restrict__ world_to_camera,  // [4, 4] RAS mm -> camera mm (OpenCV)
     const float* __restrict__ intrinsics,       // [3, 3] px
     const float* __restrict__ camera_centre,    // [3] RAS mm
@@ -28,7 +29,7 @@ extern "C" __global__ void slice_project_fwd(
     float* __restrict__ depths,     // [N] camera z, mm
     int* __restrict__ radii,        // [N] px, 0 = culled
     float* __restrict__ opacities,  // [N] alpha_c x coverage factor
-    float* __restrict__ colors) {   // [N, 3] rgb * max(0, S(v))
+    float* __restrict__ colors) {   // [N, 3] rgb * max(0, S(v)) + max(0, W(v))
   const renderfm::Camera cam = renderfm::make_camera(world_to_camera, intrinsics, width, height);
   const renderfm::Vec3 centre = load_vec3(camera_centre, 0);
   const renderfm::Vec3 axis = renderfm::view_axis(cam);
@@ -37,9 +38,10 @@ extern "C" __global__ void slice_project_fwd(
     float alpha;
     renderfm::slice_gaussian(load_vec3(means, g), load_vec3(dir_means, g), load_mat3(gains, g),
                              load_mat3(s_dd_inv, g), opacity_logits[g], centre, &mu_c, &alpha);
-    float coeffs[9];
+    float coeffs[9], white[9];
     for (int k = 0; k < 9; ++k) coeffs[k] = sh[9 * g + k];
-    const renderfm::Vec3 color = renderfm::shade_gaussian(axis, load_vec3(rgb, g), coeffs);
+    for (int k = 0; k < 9; ++k) white[k] = specular_sh[9 * g + k];
+    const renderfm::Vec3 color = renderfm::shade_gaussian(axis, load_vec3(rgb, g), coeffs, white);
     const renderfm::Projection proj =
         renderfm::project_gaussian(mu_c, load_mat3(s_c, g), alpha, color, cam);
 

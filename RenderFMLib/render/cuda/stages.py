@@ -66,9 +66,10 @@ def precompute(log_scales: torch.Tensor, corr_logits: torch.Tensor
 class _SliceProject(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                world_to_camera, intrinsics, camera_centre, width: int, height: int):
+                specular_sh, world_to_camera, intrinsics, camera_centre, width: int,
+                height: int):
         inputs = [t.contiguous() for t in (means, dir_means, s_c, gains, s_dd_inv,
-                                           opacity_logits, rgb, sh)]
+                                           opacity_logits, rgb, sh, specular_sh)]
         camera = [t.contiguous() for t in (world_to_camera, intrinsics, camera_centre)]
         n, device = means.shape[0], means.device
         new = functools.partial(torch.empty, dtype=means.dtype, device=device)
@@ -109,6 +110,7 @@ def slice_project(
     opacity_logits: torch.Tensor,
     rgb: torch.Tensor,
     sh: torch.Tensor,
+    specular_sh: torch.Tensor,
     world_to_camera: torch.Tensor,
     intrinsics: torch.Tensor,
     camera_centre: torch.Tensor,
@@ -118,8 +120,9 @@ def slice_project(
     """reference.slice_project on the GPU: same inputs (means [N, 3] RAS mm, ..., image size px),
     same outputs by name (means2d [N, 2] px, conics [N, 3], depths [N] mm, radii [N] int32,
     opacities [N], colors [N, 3]); differentiable except for the camera."""
-    outputs = _SliceProject.apply(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                                  world_to_camera, intrinsics, camera_centre, width, height)
+    outputs = _SliceProject.apply(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb,
+                                  sh, specular_sh, world_to_camera, intrinsics, camera_centre,
+                                  width, height)
     return dict(zip(PROJECTED, outputs))
 
 

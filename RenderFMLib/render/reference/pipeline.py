@@ -22,6 +22,7 @@ def render_torch(
     opacity_logits: torch.Tensor,
     rgb: torch.Tensor,
     sh: torch.Tensor,
+    specular_sh: torch.Tensor,
     world_to_camera: torch.Tensor,
     intrinsics: torch.Tensor,
     camera_centre: torch.Tensor,
@@ -33,7 +34,8 @@ def render_torch(
     (precomputed s_c, gains, s_dd_inv) seen by the camera (OpenCV extrinsics and intrinsics in
     pixels, centre in RAS mm); differentiable."""
     projected = slice_project(means, dir_means, s_c, gains, s_dd_inv, opacity_logits, rgb, sh,
-                              world_to_camera, intrinsics, camera_centre, width, height)
+                              specular_sh, world_to_camera, intrinsics, camera_centre, width,
+                              height)
     ids, ranges = tile_keys(projected["means2d"], projected["radii"], projected["depths"], width,
                             height, REFERENCE_TILE_SIZE)
     return blend(projected["means2d"], projected["conics"], projected["colors"],

@@ -13,8 +13,9 @@ factor (3DGS's dilation); measured on the sample (CT-Chest-Contrast-Enhanced at 
 fine-tuning), held-out orbit views against dvr, foreground SSIM at 256 px: 0.886-0.896 with
 that, 0.914-0.917 with 0.3 and the factor, 0.948-0.952 with 0.1 and the factor (at 512 px
 0.920-0.925, 0.927-0.929, 0.933-0.941).
-Shading: colour = rgb * max(0, S(a)) with a the camera's viewing axis (RAS), the same for every
-Gaussian of the frame, not DESIGN.md section 4's v = normalize(mu_c - c). Slicer's headlight (and
+Shading: colour = rgb * max(0, S(a)) + max(0, W(a)) (W: the white specular term, channels.py)
+with a the camera's viewing axis (RAS), the same for every Gaussian of the frame, not DESIGN.md
+section 4's v = normalize(mu_c - c). Slicer's headlight (and
 dvr's) is one directional light along the axis, so a voxel's shading depends on the camera's
 direction, not on where the voxel falls in the image; with each Gaussian's own direction, one
 seen 15 degrees off the axis is shaded as if lit 15 degrees askew, and no fit can match every
@@ -66,6 +67,7 @@ def slice_project(
     opacity_logits: torch.Tensor,
     rgb: torch.Tensor,
     sh: torch.Tensor,
+    specular_sh: torch.Tensor,
     world_to_camera: torch.Tensor,
     intrinsics: torch.Tensor,
     camera_centre: torch.Tensor,
@@ -75,7 +77,8 @@ def slice_project(
     """Slice and project N Gaussians for one camera.
 
     Inputs as in `slice_gaussians`, plus s_c [N, 3, 3] mm^2, rgb [N, 3] albedo in [0, 1],
-    sh [N, 9] scalar shading coefficients, world_to_camera [4, 4] (OpenCV), intrinsics [3, 3] px.
+    sh [N, 9] scalar shading coefficients of the albedo, specular_sh [N, 9] those of the white
+    light, world_to_camera [4, 4] (OpenCV), intrinsics [3, 3] px.
     Returns per Gaussian: means2d [N, 2] px (pixel (u, v) has its centre at u + 0.5, v + 0.5),
     conics [N, 3] (a, b, c of the inverse 2D covariance), depths [N] mm along the optical axis,
     radii [N] int px (0 = culled), opacities [N] alpha_c times the coverage factor, colors [N, 3].
@@ -98,8 +101,10 @@ def slice_project(
     alpha = alpha * torch.sqrt(coverage)
 
     axis = torch.nn.functional.normalize(rotation[2], dim=0)  # the camera's viewing axis, RAS
-    shading = (sh * sh_basis(axis[None])).sum(-1).clamp_min(0.0)
-    colors = rgb * shading.unsqueeze(-1)
+    basis = sh_basis(axis[None])
+    shading = (sh * basis).sum(-1).clamp_min(0.0)
+    white = (specular_sh * basis).sum(-1).clamp_min(0.0)
+    colors = rgb * shading.unsqueeze(-1) + white.unsqueeze(-1)
 
     radii = _radii(a, c, det, alpha.detach())
     finite = torch.isfinite(torch.cat([means2d, conics, colors, alpha[:, None], depth[:, None]],
