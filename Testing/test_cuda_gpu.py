@@ -231,7 +231,7 @@ def test_degenerate_inputs(device):
     one is in front, and so the image, flips with the last bit of their depths.)"""
     inputs, _, groups = stage2_inputs(seed=0)
     names = ("means", "dir_means", "s_c", "gains", "s_dd_inv", "opacity_logits", "rgb", "sh",
-          "specular_sh")
+             "specular_sh")
     leaves = [torch.from_numpy(inputs[k]).to(device).requires_grad_() for k in names]
     w2c, intrinsics, centre = (x.to(device, F32) for x in camera())
     width, height = (640, 480) if _gpu(device) else (160, 120)

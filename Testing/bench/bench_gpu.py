@@ -48,8 +48,9 @@ def _scene(n: int, device):
         s_c, gains, s_dd_inv = precompute(log_scales, corr_logits)
     dirs = torch.nn.functional.normalize(rand(n, 3) - 0.5, dim=1)
     sh = torch.cat([torch.full((n, 1), 2.0, device=device), 0.3 * (rand(n, 8) - 0.5)], dim=1)
+    specular_sh = 0.1 * (rand(n, 9) - 0.5)  # white light, negative from some directions
     return [BOX_MM * (rand(n, 3) - 0.5), dirs, s_c, gains, s_dd_inv, 4.0 * rand(n) - 3.0,
-            rand(n, 3), sh]
+            rand(n, 3), sh, specular_sh]
 
 
 def _views(width: int, height: int, device, count: int) -> list:
