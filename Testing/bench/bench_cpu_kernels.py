@@ -53,8 +53,8 @@ def step_s(gaussians, camera, size: int, backend: str) -> float:
     s_c, gains, s_dd_inv = slicing(params["log_scales"], params["corr_logits"])
     rgb, alpha, _ = pick(backend, torch.device("cpu"), torch.float32)(
         params["means"], params["dir_means"], s_c, gains, s_dd_inv, params["opacity_logits"],
-        params["rgb"], params["sh"],
-    params["specular_sh"], w2c, intrinsics, centre, size, size, torch.zeros(3))
+        params["rgb"], params["sh"], params["specular_sh"], w2c, intrinsics, centre, size, size,
+        torch.zeros(3))
     (rgb.square().mean() + alpha.mean()).backward()
     return time.perf_counter() - started
 
