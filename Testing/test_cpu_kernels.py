@@ -329,3 +329,32 @@ def test_a_failed_build_says_why_and_leaves_nothing(fresh_loader, monkeypatch, t
     reason = loader.available()
     assert reason is not None and "failed on kernels.cpp" in reason
     assert not list(fresh_loader.iterdir())
+
+
+def test_openmp_and_own_threads_give_the_same_bits(shaped, fresh_loader, monkeypatch):
+    """parallel.h runs its workers on OpenMP's threads (-fopenmp) or on its own (-pthread): with
+    the same number of workers, both deal the same chunks to the same workers, so a frame and
+    its gradients are the same bits."""
+    gaussians, params = shaped
+    camera = api.default_camera(gaussians, 75.0, 20.0)
+    threads = torch.get_num_threads()
+    frames = []
+    try:
+        torch.set_num_threads(2)  # two workers even on one core: the blend's sums are per worker
+        for threading in loader.THREADING:
+            monkeypatch.setattr(loader, "_loaded", {})
+            monkeypatch.setattr(loader, "THREADING", (threading,))
+            assert loader.available() is None, threading
+            frames.append(_frame(pipeline.render_cpu, params, camera, grad=True))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(list(fresh_loader.iterdir())) == 2  # two libraries, one per way
+    first, second = frames
+    assert all(torch.equal(a, b) for a, b in zip(first[:3], second[:3]))
+    assert all(torch.equal(first[3][k], second[3][k]) for k in PARAMS)
+
+
+def test_a_compiler_without_openmp_gets_the_threads_build(fresh_loader, monkeypatch):
+    monkeypatch.setattr(loader, "THREADING", (("-fno-such-option-renderfm",), ("-pthread",)))
+    assert loader.available() is None
+    assert len(list(fresh_loader.iterdir())) == 1

@@ -1,7 +1,7 @@
 """What one fine-tuning step costs on this machine, on the bundled sample, in its two parts.
 
     python Testing/bench/bench_finetune_step.py [--presets P ...] [--spacings native,1.5]
-        [--steps 20]
+        [--steps 20] [--workers openmp own]
 
 Per preset and spacing (prepare(..., weights=None, spacing_mm=...): AGP), medians over --steps
 after 3 warm-up ones of
@@ -13,6 +13,9 @@ after 3 warm-up ones of
   sampling.FRESH_EVERY_STEP_SIDE px or more).
 Windows are fine-tuning's default for the Gaussian count (sampling.window_side: 128 px up to
 40,000 Gaussians, 394 px for the sample's 379,168 at 1.5 mm), or --crop px.
+--workers: the CPU kernels' threads, torch's OpenMP pool (the library built with -fopenmp, as
+fine-tuning runs) and/or threads of their own (-pthread, render/cpu/parallel.h), measured in the
+same run, one after the other.
 Prints the machine and a markdown table.
 """
 
@@ -31,10 +34,20 @@ from RenderFMLib.evaluation.metrics import SSIM_WINDOW
 from RenderFMLib.groundtruth.dvr import DvrScene, render_dvr
 from RenderFMLib.optimize import finetune, sampling
 from RenderFMLib.optimize.views import View, heldout_cameras
+from RenderFMLib.render.cpu import loader
 from RenderFMLib.transfer import load_preset
 
 SAMPLE = Path(__file__).resolve().parents[2] / "Resources" / "sample" / "ct.nii.gz"
 SIZE = 512  # px, api.finetune's default view size
+WORKERS = {"openmp": ("-fopenmp",), "own": ("-pthread",)}  # loader.THREADING's choices
+
+
+def use_workers(name: str) -> None:
+    """Load the CPU kernels built for `name`'s workers (WORKERS) from now on."""
+    loader.THREADING = (WORKERS[name],)
+    loader._loaded.clear()
+    if loader.available() is not None:
+        raise SystemExit(f"the CPU kernels with {name} workers: {loader.available()}")
 
 
 def median_s(action, steps: int) -> float:
@@ -62,8 +75,8 @@ def measure(ct, preset: str, spacing: float | None, steps: int, crop: int | None
     state = finetune._State(gaussians, sampling.CachedViews(views, side),
                             finetune.FinetuneOptions())
     step = median_s(lambda: state.take_step(0.5), steps)
-    sampling.FRESH_SHARE = 1.0  # every sample a new view: the cost of one
     fresh = sampling.FreshViews(gaussians, DvrScene(ct, look), SIZE, side)
+    fresh.fresh_share = 1.0  # every sample a new view: the cost of one
     return len(gaussians), side, step, median_s(fresh.sample, steps)
 
 
@@ -74,6 +87,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--crop", type=int, default=None,
                         help="window side in px (default: fine-tuning's, window_side)")
+    parser.add_argument("--workers", nargs="+", choices=sorted(WORKERS), default=["openmp"],
+                        help="the CPU kernels' threads (openmp: torch's pool; own: their own)")
     args = parser.parse_args()
     if args.steps < 1 or (args.crop is not None and not SSIM_WINDOW <= args.crop <= SIZE):
         parser.error(f"--steps must be positive and --crop between {SSIM_WINDOW} (the loss's SSIM "
@@ -85,16 +100,18 @@ def main() -> int:
           f"{torch.get_num_threads()} threads; load {os.getloadavg()[0]:.2f}; "
           f"medians over {args.steps} steps\n")
     ct = load_ct_as_read(SAMPLE, None, "cpu")
-    print("| Preset | Grid | Gaussians | Window (px) | Gaussians' part (ms) "
+    print("| Preset | Grid | Gaussians | Window (px) | Workers | Gaussians' part (ms) "
           "| New dvr window (ms) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---|---:|---:|")
     for preset in args.presets:
         for spacing in args.spacings.split(","):
             mm = None if spacing == "native" else float(spacing)
-            count, side, step, window = measure(ct, preset, mm, args.steps, args.crop)
-            grid = "3 mm" if mm is None else f"{mm:g} mm"
-            print(f"| {preset} | {grid} | {count:,} | {side} | {step * 1000:.0f} | "
-                  f"{window * 1000:.0f} |", flush=True)
+            for workers in args.workers:
+                use_workers(workers)
+                count, side, step, window = measure(ct, preset, mm, args.steps, args.crop)
+                grid = "3 mm" if mm is None else f"{mm:g} mm"
+                print(f"| {preset} | {grid} | {count:,} | {side} | {workers} | "
+                      f"{step * 1000:.0f} | {window * 1000:.0f} |", flush=True)
     return 0
 
 

@@ -11,7 +11,9 @@ Flags: ``-O3 -std=c++17 -ffp-contract=off`` and no ``-ffast-math`` or ``-march=n
 change float rounding: FMA contraction, flushed denormals, approximate functions), so the CPU
 path computes what the CUDA kernels and the PyTorch reference compute, to float32 rounding, and
 a vectorised loop the same bits as its scalar twin (the blend's alpha tests rely on it), on
-machines with FMA (ARM) too.
+machines with FMA (ARM) too. Threads (THREADING, in order of preference): ``-fopenmp``, so the
+work runs on torch's OpenMP threads (parallel.h says why), else ``-pthread`` and threads of the
+library's own where the compiler has no OpenMP; both give the same bits.
 
 The cache: ``$RENDERFM_CACHE`` if set, else ``~/.cache/renderfm``; the library is written to a
 temporary name and renamed, so a concurrent or interrupted build never leaves a broken file.
@@ -41,7 +43,8 @@ SOURCES = (HERE / "kernels.cpp", HERE / "march.cpp")
 HEADERS = (HERE / "parallel.h", *(CUDA_DIR / name for name in
                                   ("array_io.cuh", "gaussian_math.cuh", "gaussian_math_bwd.cuh",
                                    "tile_keys.cuh")))
-FLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", "-pthread")
+FLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC")
+THREADING = (("-fopenmp",), ("-pthread",))  # the first that builds and loads is used
 _lock = threading.Lock()
 _loaded: dict[str, ctypes.CDLL | str] = {}
 
@@ -99,9 +102,20 @@ def _build_and_load() -> ctypes.CDLL | str:
     compiler = shutil.which(os.environ.get("CXX", "g++"))
     if compiler is None:
         return "no C++ compiler (g++, or $CXX) on the PATH"
-    path = cache_dir() / f"renderfm_cpu_{_fingerprint(compiler)}.so"
+    problems = []
+    for threading_flags in THREADING:
+        found = _build_and_open(compiler, (*FLAGS, *threading_flags))
+        if isinstance(found, ctypes.CDLL):
+            return found
+        problems.append(found)
+    return problems[-1]
+
+
+def _build_and_open(compiler: str, flags: tuple[str, ...]) -> ctypes.CDLL | str:
+    """The library built with `flags` (from the cache, else built now), or why not."""
+    path = cache_dir() / f"renderfm_cpu_{_fingerprint(compiler, flags)}.so"
     if not path.is_file():
-        problem = _build(compiler, path)
+        problem = _build(compiler, path, flags)
         if problem is not None:
             return problem
     try:
@@ -114,12 +128,12 @@ def _build_and_load() -> ctypes.CDLL | str:
     return lib
 
 
-def _fingerprint(compiler: str) -> str:
+def _fingerprint(compiler: str, flags: tuple[str, ...]) -> str:
     """A hash of the sources, the flags and the compiler's version."""
     digest = hashlib.sha256()
     for path in (*SOURCES, *HEADERS):
         digest.update(path.read_bytes())
-    digest.update(" ".join(FLAGS).encode())
+    digest.update(" ".join(flags).encode())
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
                                  timeout=60).stdout
@@ -129,8 +143,8 @@ def _fingerprint(compiler: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _build(compiler: str, path: Path) -> str | None:
-    """Compile SOURCES into path (atomically); None, or why it failed."""
+def _build(compiler: str, path: Path, flags: tuple[str, ...]) -> str | None:
+    """Compile SOURCES with `flags` into path (atomically); None, or why it failed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(suffix=".so", dir=path.parent)
@@ -138,7 +152,7 @@ def _build(compiler: str, path: Path) -> str | None:
     except OSError as error:
         return f"the cache folder {path.parent} is not writable ({error})"
     try:
-        result = subprocess.run([compiler, *FLAGS, f"-I{CUDA_DIR}", *map(str, SOURCES), "-o",
+        result = subprocess.run([compiler, *flags, f"-I{CUDA_DIR}", *map(str, SOURCES), "-o",
                                  temporary], capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             names = " and ".join(source.name for source in SOURCES)
