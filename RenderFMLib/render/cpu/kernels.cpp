@@ -64,42 +64,103 @@ struct Footprints {
   Vec3 color(int64_t g) const { return load_vec3(colors, g); }
 };
 
-// A tile's pixels, walked together (the blend's order): the tile's list is read once, each
-// Gaussian's footprint exponent is computed for every pixel in one loop the compiler vectorises,
-// and only the pixels where it can reach alpha >= 1/255 take blend_step (or blend_step_bwd), which
-// recomputes alpha exactly. The exponent is footprint_power(pixel_offset(...)) itself, and `reach`
-// lies REACH_MARGIN below the exponent where opacity exp(power) = 1/255 (expf's and logf's
-// rounding is ~1e-7 of that), so no pixel that blend_step would take is skipped. Each pixel still
-// sees the list in order, and each Gaussian's gradient sums take the pixels in order: the outputs
-// are those of a walk pixel by pixel, bit for bit, at a fraction of the alpha tests' cost (most
-// pixels of a tile lie outside most footprints of its list).
+// A tile's pixels, walked together (the blend's order): the tile's list is read once, and for
+// each Gaussian only the pixels of the tile inside its box (the bounding box of the ellipse where
+// its footprint exponent reaches `reach`) are looked at. Their exponents are computed in one loop
+// the compiler vectorises, and only the pixels where it can reach alpha >= 1/255 take blend_step
+// (or blend_step_bwd), which recomputes alpha exactly. The exponent is
+// footprint_power(pixel_offset(...)) itself, and `reach` lies REACH_MARGIN below the exponent
+// where opacity exp(power) = 1/255 (expf's and logf's rounding is ~1e-7 of that); the box is
+// widened by BOX_SLACK, so no pixel that blend_step would take is skipped. Each pixel still sees
+// the list in order, and each Gaussian's gradient sums take the pixels in order: the outputs are
+// those of a walk pixel by pixel, bit for bit, at a fraction of the alpha tests' cost (a
+// Gaussian's box covers about a sixth of the tile's pixels on average: measured 15 % on the
+// sample's 1.5 mm CT-Chest-Contrast-Enhanced fine-tuning windows, 8 % within reach).
 constexpr float REACH_MARGIN = 1e-3f;
+constexpr float BOX_SLACK = 1e-3f;  // relative, plus BOX_SLACK_PX px, on each half-width
+constexpr float BOX_SLACK_PX = 0.01f;
 
 struct TileWalk {
-  std::vector<int> px, py, consumed;
+  int size;                     // tile side, px
+  int x0 = 0, y0 = 0;           // the tile's first pixel
+  int columns = 0, rows = 0;    // its pixels inside the image
+  int box[4] = {0, 0, -1, -1};  // local columns and rows (first, last) of the current Gaussian
+  std::vector<int> consumed;    // per local pixel ly * size + lx
   std::vector<float> power;
-  int count = 0;  // pixels of the tile inside the image
 
   explicit TileWalk(int tile_size)
-      : px(tile_size * tile_size),
-        py(tile_size * tile_size),
-        consumed(tile_size * tile_size),
-        power(tile_size * tile_size) {}
+      : size(tile_size), consumed(tile_size * tile_size), power(tile_size * tile_size) {}
 
   void start(const Tiles& tiles, int64_t tile) {
-    count = 0;
-    for (int local = 0; local < tiles.size * tiles.size; ++local)
-      if (tiles.pixel(tile, local, &px[count], &py[count])) ++count;
+    x0 = static_cast<int>(tile % tiles.tiles_x) * size;
+    y0 = static_cast<int>(tile / tiles.tiles_x) * size;
+    columns = std::min(size, tiles.width - x0);
+    rows = std::min(size, tiles.height - y0);
   }
 
-  // Fills power[i] for Gaussian g; returns its reach (pixels with power below it get alpha <
-  // 1/255; NaN opacity gives NaN, which skips no pixel).
+  int px(int local) const { return x0 + local % size; }
+  int py(int local) const { return y0 + local / size; }
+
+  // Visit every local pixel of the tile inside the image, row by row.
+  template <typename Visit>
+  void each_pixel(Visit visit) const {
+    for (int ly = 0; ly < rows; ++ly)
+      for (int lx = 0; lx < columns; ++lx) visit(ly * size + lx);
+  }
+
+  // Visit the local pixels of the current Gaussian's box, row by row.
+  template <typename Visit>
+  void each_in_box(Visit visit) const {
+    for (int ly = box[1]; ly <= box[3]; ++ly)
+      for (int lx = box[0]; lx <= box[2]; ++lx) visit(ly * size + lx);
+  }
+
+  // Sets the box of Gaussian g and fills power over it; returns its reach (pixels with power
+  // below it get alpha < 1/255; NaN opacity gives NaN, which skips no pixel).
   float exponents(const Footprints& f, int64_t g) {
     const renderfm::Vec2 mean = f.mean(g);
     const renderfm::Conic conic = f.conic(g);
-    for (int i = 0; i < count; ++i)
-      power[i] = renderfm::footprint_power(renderfm::pixel_offset(mean, px[i], py[i]), conic);
-    return std::log(renderfm::MIN_ALPHA / f.opacities[g]) - REACH_MARGIN;
+    const float reach = std::log(renderfm::MIN_ALPHA / f.opacities[g]) - REACH_MARGIN;
+    set_box(mean, conic, reach);
+    for (int ly = box[1]; ly <= box[3]; ++ly) {
+      float* row = power.data() + ly * size;
+      const int y = y0 + ly;
+      for (int lx = box[0]; lx <= box[2]; ++lx)
+        row[lx] = renderfm::footprint_power(renderfm::pixel_offset(mean, x0 + lx, y), conic);
+    }
+    return reach;
+  }
+
+  // power >= reach < 0 is the ellipse d^T C d <= -2 reach, C = [[a, b], [b, c]] positive
+  // definite: |dx| <= sqrt(-2 reach c / det), |dy| <= sqrt(-2 reach a / det). Any other case
+  // (reach NaN or >= 0, C not positive definite, an infinite extent or mean) takes the whole
+  // tile.
+  void set_box(renderfm::Vec2 mean, renderfm::Conic conic, float reach) {
+    const float det = conic.a * conic.c - conic.b * conic.b;
+    const float half_x = std::sqrt(-2.0f * reach * conic.c / det);
+    const float half_y = std::sqrt(-2.0f * reach * conic.a / det);
+    const bool bounded = reach < 0.0f && det > 0.0f && conic.a > 0.0f && std::isfinite(half_x) &&
+                         std::isfinite(half_y) && std::isfinite(mean.x) && std::isfinite(mean.y);
+    if (!bounded) {
+      box[0] = box[1] = 0, box[2] = columns - 1, box[3] = rows - 1;
+      return;
+    }
+    // pixel centre u + 0.5 within mean +- half: u in [mean - 0.5 - half, mean - 0.5 + half]
+    const float wide_x = half_x * (1.0f + BOX_SLACK) + BOX_SLACK_PX;
+    const float wide_y = half_y * (1.0f + BOX_SLACK) + BOX_SLACK_PX;
+    const float left = mean.x - 0.5f - static_cast<float>(x0);
+    const float top = mean.y - 0.5f - static_cast<float>(y0);
+    box[0] = first_local(left - wide_x, columns), box[2] = last_local(left + wide_x, columns);
+    box[1] = first_local(top - wide_y, rows), box[3] = last_local(top + wide_y, rows);
+  }
+
+  // the first and last local pixel in [0, n) at or after / at or before v (float local
+  // coordinate); first > last where none is
+  static int first_local(float v, int n) {
+    return static_cast<int>(std::min(std::max(std::ceil(v), 0.0f), static_cast<float>(n)));
+  }
+  static int last_local(float v, int n) {
+    return static_cast<int>(std::min(std::max(std::floor(v), -1.0f), static_cast<float>(n - 1)));
   }
 };
 
@@ -174,47 +235,73 @@ void for_each_tile(const float* means2d, const int32_t* radii, int64_t g, int ti
     for (int tx = rect[0]; tx <= rect[2]; ++tx) visit(static_cast<int64_t>(ty) * tiles_x + tx);
 }
 
+// tile_instances and tile_bin split the Gaussians into one contiguous chunk per thread.
+int64_t chunk_grain(int64_t n, int threads) {
+  const int64_t workers = std::max(threads, 1);
+  return std::max<int64_t>((n + workers - 1) / workers, 1);
+}
+
 }  // namespace
 
 extern "C" {
 
 // *total = the number of (Gaussian, tile) instances: tile_bin's gaussian_ids length.
 void tile_instances(int64_t n, const float* means2d, const int32_t* radii, int tile_size, int width,
-                    int height, int64_t* total) {
-  int64_t count = 0;
-  for (int64_t g = 0; g < n; ++g) {
-    int rect[4];
-    renderfm::tile_rect({means2d[2 * g], means2d[2 * g + 1]}, radii[g], width, height, tile_size,
-                        rect);
-    count += renderfm::tile_count(rect);
-  }
-  *total = count;
+                    int height, int64_t* total, int threads) {
+  const int64_t grain = chunk_grain(n, threads);
+  std::vector<int64_t> counts((n + grain - 1) / grain, 0);
+  parallel_chunks(n, grain, threads, [&](int, int64_t begin, int64_t end) {
+    int64_t count = 0;
+    for (int64_t g = begin; g < end; ++g) {
+      int rect[4];
+      renderfm::tile_rect({means2d[2 * g], means2d[2 * g + 1]}, radii[g], width, height, tile_size,
+                          rect);
+      count += renderfm::tile_count(rect);
+    }
+    counts[begin / grain] = count;
+  });
+  *total = 0;
+  for (const int64_t count : counts) *total += count;
 }
 
-// The reference's tile_keys without a global sort: each tile's instances are counted, laid out
-// by an exclusive scan (tile_ranges [num_tiles, 2]), filled as (depth bits << 32) | Gaussian,
-// sorted within each tile and cut back to the Gaussian. That is the order of the reference's
-// stable sort of (tile << 32) | depth bits: by depth (positive floats' bits sort like the
-// floats), ties in Gaussian order. Needs n < 2^32.
+// The reference's tile_keys without a global sort: each tile's instances are counted (per chunk
+// of Gaussians), laid out by an exclusive scan over tiles, then chunks (tile_ranges
+// [num_tiles, 2]), filled as (depth bits << 32) | Gaussian, sorted within each tile and cut back
+// to the Gaussian. That is the order of the reference's stable sort of (tile << 32) | depth bits:
+// by depth (positive floats' bits sort like the floats), ties in Gaussian order; the sort leaves
+// nothing to the order of the fill. Needs n < 2^32.
 void tile_bin(int64_t n, const float* means2d, const int32_t* radii, const float* depths,
               int tile_size, int width, int height, int64_t num_tiles, int64_t* gaussian_ids,
               int64_t* tile_ranges, int threads) {
-  std::vector<int64_t> cursor(num_tiles + 1, 0);
-  for (int64_t g = 0; g < n; ++g)
-    for_each_tile(means2d, radii, g, tile_size, width, height,
-                  [&](int64_t tile) { ++cursor[tile + 1]; });
+  const int64_t grain = chunk_grain(n, threads), chunks = (n + grain - 1) / grain;
+  // cursor[c * num_tiles + t]: chunk c's count in tile t, then where its next instance goes
+  std::vector<int64_t> cursor(chunks * num_tiles, 0);
+  parallel_chunks(n, grain, threads, [&](int, int64_t begin, int64_t end) {
+    int64_t* count = cursor.data() + begin / grain * num_tiles;
+    for (int64_t g = begin; g < end; ++g)
+      for_each_tile(means2d, radii, g, tile_size, width, height,
+                    [&](int64_t tile) { ++count[tile]; });
+  });
+  int64_t offset = 0;
   for (int64_t t = 0; t < num_tiles; ++t) {
-    cursor[t + 1] += cursor[t];
-    tile_ranges[2 * t] = cursor[t];
-    tile_ranges[2 * t + 1] = cursor[t + 1];
+    tile_ranges[2 * t] = offset;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t count = cursor[c * num_tiles + t];
+      cursor[c * num_tiles + t] = offset;
+      offset += count;
+    }
+    tile_ranges[2 * t + 1] = offset;
   }
   auto* keys = reinterpret_cast<uint64_t*>(gaussian_ids);
-  for (int64_t g = 0; g < n; ++g) {
-    const uint64_t key =
-        static_cast<uint64_t>(renderfm::float_bits(depths[g])) << 32 | static_cast<uint64_t>(g);
-    for_each_tile(means2d, radii, g, tile_size, width, height,
-                  [&](int64_t tile) { keys[cursor[tile]++] = key; });
-  }
+  parallel_chunks(n, grain, threads, [&](int, int64_t begin, int64_t end) {
+    int64_t* next = cursor.data() + begin / grain * num_tiles;
+    for (int64_t g = begin; g < end; ++g) {
+      const uint64_t key =
+          static_cast<uint64_t>(renderfm::float_bits(depths[g])) << 32 | static_cast<uint64_t>(g);
+      for_each_tile(means2d, radii, g, tile_size, width, height,
+                    [&](int64_t tile) { keys[next[tile]++] = key; });
+    }
+  });
   parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       uint64_t *first = keys + tile_ranges[2 * t], *last = keys + tile_ranges[2 * t + 1];
@@ -352,34 +439,34 @@ void blend_fwd(const float* means2d, const float* conics, const float* colors,
   const Vec3 back = {background[0], background[1], background[2]};
   parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int, int64_t begin, int64_t end) {
     TileWalk walk(tile_size);
-    std::vector<renderfm::PixelState> states;
+    std::vector<renderfm::PixelState> states(tile_size * tile_size);
     for (int64_t tile = begin; tile < end; ++tile) {
       walk.start(tiles, tile);
-      states.assign(walk.count, renderfm::empty_pixel());
+      std::fill(states.begin(), states.end(), renderfm::empty_pixel());
       std::fill(walk.consumed.begin(), walk.consumed.end(), 0);
-      int alive = walk.count;
+      int alive = walk.rows * walk.columns;
       const int64_t start = tile_ranges[2 * tile], stop = tile_ranges[2 * tile + 1];
       for (int64_t k = start; k < stop && alive > 0; ++k) {
         const int64_t g = gaussian_ids[k];
         const float reach = walk.exponents(f, g);
-        for (int i = 0; i < walk.count; ++i) {
+        walk.each_in_box([&](int i) {
           renderfm::PixelState& state = states[i];
-          if (walk.power[i] < reach || state.done) continue;
+          if (walk.power[i] < reach || state.done) return;
           if (renderfm::blend_step(state, f.mean(g), f.conic(g), opacities[g], f.color(g),
-                                   depths[g], walk.px[i], walk.py[i]))
+                                   depths[g], walk.px(i), walk.py(i)))
             walk.consumed[i] = static_cast<int>(k - start) + 1;
           else if (state.done)
             --alive;
-        }
+        });
       }
-      for (int i = 0; i < walk.count; ++i) {
-        const int64_t pixel = static_cast<int64_t>(walk.py[i]) * width + walk.px[i];
+      walk.each_pixel([&](int i) {
+        const int64_t pixel = static_cast<int64_t>(walk.py(i)) * width + walk.px(i);
         float rgb[3];
         renderfm::finish_pixel(states[i], back, rgb, &out_alpha[pixel], &out_depth[pixel]);
         store_vec3(out_rgb, pixel, {rgb[0], rgb[1], rgb[2]});
         final_t[pixel] = states[i].t;
         n_consumed[pixel] = walk.consumed[i];
-      }
+      });
     }
   });
 }
@@ -400,33 +487,32 @@ void blend_bwd(const float* means2d, const float* conics, const float* colors,
   parallel_chunks(num_tiles, TILE_GRAIN, threads, [&](int worker, int64_t begin, int64_t end) {
     float* sums = worker == 0 ? grads : spare[worker - 1].data();
     TileWalk walk(tile_size);
-    std::vector<renderfm::PixelGradState> states;
+    std::vector<renderfm::PixelGradState> states(tile_size * tile_size);
     for (int64_t tile = begin; tile < end; ++tile) {
       walk.start(tiles, tile);
-      states.clear();
       int walked = 0;  // the most instances any pixel of the tile consumed
-      for (int i = 0; i < walk.count; ++i) {
-        const int64_t pixel = static_cast<int64_t>(walk.py[i]) * width + walk.px[i];
-        states.push_back(renderfm::start_pixel_bwd(
-            final_t[pixel], out_alpha[pixel], out_depth[pixel], back, load_vec3(grad_rgb, pixel),
-            grad_alpha[pixel], grad_depth[pixel]));
+      walk.each_pixel([&](int i) {
+        const int64_t pixel = static_cast<int64_t>(walk.py(i)) * width + walk.px(i);
+        states[i] = renderfm::start_pixel_bwd(final_t[pixel], out_alpha[pixel], out_depth[pixel],
+                                              back, load_vec3(grad_rgb, pixel), grad_alpha[pixel],
+                                              grad_depth[pixel]);
         walk.consumed[i] = n_consumed[pixel];
         walked = std::max(walked, walk.consumed[i]);
-      }
+      });
       const int64_t start = tile_ranges[2 * tile];
       for (int64_t k = start + walked - 1; k >= start; --k) {
         const int64_t g = gaussian_ids[k];
         const float reach = walk.exponents(f, g);
-        for (int i = 0; i < walk.count; ++i) {
-          if (walk.power[i] < reach || k - start >= walk.consumed[i]) continue;
+        walk.each_in_box([&](int i) {
+          if (walk.power[i] < reach || k - start >= walk.consumed[i]) return;
           renderfm::FootprintGrad d = {};
           if (!renderfm::blend_step_bwd(states[i], f.mean(g), f.conic(g), opacities[g], f.color(g),
-                                        depths[g], walk.px[i], walk.py[i], &d))
-            continue;
+                                        depths[g], walk.px(i), walk.py(i), &d))
+            return;
           const float terms[10] = {d.mean2d.x, d.mean2d.y, d.conic.a, d.conic.b, d.conic.c,
                                    d.color.x,  d.color.y,  d.color.z, d.opacity, d.depth};
           for (int j = 0; j < 10; ++j) sums[10 * g + j] += terms[j];
-        }
+        });
       }
     }
   });

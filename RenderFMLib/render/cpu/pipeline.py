@@ -128,7 +128,8 @@ def tile_keys(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tensor, 
     if n >= 1 << 32:
         raise ValueError(f"tile_keys on the CPU takes fewer than 2^32 Gaussians, not {n}")
     total = torch.zeros(1, dtype=torch.int64)
-    library().tile_instances(n, *map(_ptr, footprint), tile_size, width, height, _ptr(total))
+    library().tile_instances(n, *map(_ptr, footprint), tile_size, width, height, _ptr(total),
+                             _threads())
     ids = torch.empty(int(total), dtype=torch.int64)
     ranges = torch.empty(tiles_x * tiles_y, 2, dtype=torch.int64)
     library().tile_bin(n, *map(_ptr, footprint), _ptr(depths.detach().contiguous()), tile_size,
