@@ -1,5 +1,5 @@
 """dvr's two ray marchers (groundtruth/dvr_march.py): the CPU library's loop against its PyTorch
-reference on the bundled CT, the empty cells it skips, and the choice between them."""
+reference on the bundled CT, the empty cells and bricks it skips, and the choice between them."""
 
 import dataclasses
 import math
@@ -71,6 +71,52 @@ def test_empty_cells_are_the_invisible_ones_and_skipping_them_changes_no_bit(sam
     walked = scene.render(camera, 64)
     assert skipped.alpha.max() > 0.9
     assert torch.equal(skipped.rgb, walked.rgb) and torch.equal(skipped.alpha, walked.alpha)
+
+
+def test_bricks_hold_only_empty_cells_within_their_reach():
+    """Each brick's reach against a brute-force check on a small grid with a partial last brick
+    on every axis: reach r means every brick within r - 1 of it is empty (bricks outside the
+    grid count as empty), and a brick within r is not, unless the cap stopped the count."""
+    generator = torch.Generator().manual_seed(3)
+    empty = torch.rand(30, 26, 41, generator=generator) > 0.0004
+    reach = dvr_march.empty_bricks(empty)
+    size = dvr_march.BRICK_CELLS
+    assert reach.shape == tuple(-(-n // size) for n in empty.shape)
+    shown = torch.zeros(reach.shape, dtype=torch.bool)
+    for k, j, i in (~empty).nonzero().tolist():
+        shown[k // size, j // size, i // size] = True
+    assert 0.01 < shown.float().mean() < 0.5 and int(reach.max()) >= 3
+    at = torch.stack(torch.meshgrid(*(torch.arange(n) for n in reach.shape), indexing="ij"), -1)
+    shown_at = at[shown]
+    for brick in at.view(-1, 3):
+        distance = (shown_at - brick).abs().amax(1).min()  # chessboard, to the nearest shown one
+        assert int(reach[tuple(brick)]) == min(int(distance), dvr_march.MAX_REACH)
+
+
+@pytest.mark.parametrize("preset", ["CT-Chest-Contrast-Enhanced", "CT-AAA"])
+def test_jumping_over_empty_bricks_changes_no_bit(sample_ct, preset):
+    """Windows of views from outside and a view from inside the CT, with the bricks and without:
+    the same bits. The marcher does read them: bricks that wrongly call every cell empty (where
+    the cells say otherwise) make it jump over what it would draw."""
+    scene = DvrScene(sample_ct, preset, backend="cpu")
+    assert (scene.geometry.bricks > 0).float().mean() > 0.3
+    geometry = scene.geometry
+    centre, radius = sample_ct.center_ras(), sample_ct.bounding_radius()
+    views = [(orbit_camera(centre, radius, 200, -35), 512, (150, 170, 128)),
+             (orbit_camera(centre, radius, 30, 60), 96, None),
+             (orbit_camera(centre, 0.3 * radius, 75, 5), 64, None)]
+    for camera, size, window in views:
+        jumped = scene.render(camera, size, window=window)
+        scene.geometry = dataclasses.replace(geometry, bricks=None)
+        walked = scene.render(camera, size, window=window)
+        scene.geometry = geometry
+        assert jumped.alpha.max() > 0.5
+        assert torch.equal(jumped.rgb, walked.rgb) and torch.equal(jumped.alpha, walked.alpha)
+    right = scene.render(*views[1][:2])
+    everywhere = torch.full_like(geometry.bricks, dvr_march.MAX_REACH)
+    scene.geometry = dataclasses.replace(geometry, bricks=everywhere)
+    wrong = scene.render(*views[1][:2])
+    assert wrong.alpha.mean() < 0.5 * right.alpha.mean()
 
 
 @pytest.mark.parametrize("points, below", [

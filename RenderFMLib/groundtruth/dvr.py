@@ -64,7 +64,7 @@ from ..frame import MAX_IMAGE_SIDE, Frame, Progress, check_device
 from ..network.inputs import gradient_ras
 from ..transfer import Preset, load_preset
 from ..volume import Volume
-from .dvr_march import BACKENDS, Field, empty_cells, march
+from .dvr_march import BACKENDS, Field, empty_bricks, empty_cells, march
 
 DEFAULT_EARLY_STOP = 0.999
 FLAT_GRADIENT = 1e-5
@@ -76,13 +76,15 @@ RAYS_PER_CHUNK = 1 << 16
 class _Geometry:
     """The camera-independent channels, each [K, J, I] float32: HU, |grad HU| (HU/mm) when the
     preset's gradient opacity is not constant 1, and the unit normals [3, K, J, I] (grad / |grad|,
-    zero where the gradient is flat) when it shades; upper and empty as in dvr_march.Field."""
+    zero where the gradient is flat) when it shades; upper, empty and bricks as in
+    dvr_march.Field."""
 
     hu: torch.Tensor
     magnitude: torch.Tensor | None
     normals: torch.Tensor | None
     upper: torch.Tensor
     empty: torch.Tensor | None
+    bricks: torch.Tensor | None
 
 
 def render_dvr(
@@ -228,7 +230,8 @@ def _geometry(ct: Volume, preset: Preset, device: torch.device) -> _Geometry:
             lit = norm > FLAT_GRADIENT * float(hu.max() - hu.min())
             normals = torch.where(lit, gradient / norm.clamp_min(1e-30), 0.0)
     upper = torch.tensor([1.0 if n > 1 else -1.0 for n in hu.shape[::-1]], device=device)
-    return _Geometry(hu, magnitude, normals, upper, empty_cells(hu, preset))
+    empty = empty_cells(hu, preset)
+    return _Geometry(hu, magnitude, normals, upper, empty, empty_bricks(empty))
 
 
 def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light: float
@@ -244,7 +247,7 @@ def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light
     if geometry.normals is not None:
         _voxel_shading(preset, geometry.normals, light, ambient_light, channels[len(fixed):])
     return Field(channels[None], None if geometry.magnitude is None else 1,
-                 len(fixed) if shades else None, geometry.upper, geometry.empty)
+                 len(fixed) if shades else None, geometry.upper, geometry.empty, geometry.bricks)
 
 
 def _voxel_shading(preset: Preset, normals: torch.Tensor, light: np.ndarray,

@@ -4,8 +4,10 @@
                  SAMPLES_PER_PASS samples (~40 float32 temporaries each: at most ~170 MB a pass)
     march_cpu    the CPU library's loop (render/cpu/march.cpp): one ray at a time, the same
                  samples and the same sums (float32 rounding apart), skipping the samples in
-                 empty cells (Field.empty); on the sample, a 128 px window of a 512 px view in
-                 3.5x (CT-Bone) to 9x (CT-AAA) less time than march_torch
+                 empty cells (Field.empty), a whole brick of them at once where every cell of
+                 the brick is empty (Field.bricks); on the sample, a 128 px window of a 512 px
+                 view in 3.5x (CT-Bone) to 9x (CT-AAA) less time than march_torch (before the
+                 bricks)
     march        march_cpu for CPU tensors where the library builds (render/cpu/loader.py),
                  else march_torch; backend "torch" or "cpu" forces one
 
@@ -32,6 +34,8 @@ from ..transfer import Preset, curve_table, transparent_below
 SAMPLES_PER_PASS = 1 << 20
 BACKENDS = ("auto", "torch", "cpu")  # march's choices (DvrScene checks them)
 EMPTY_MARGIN_HU = 0.01  # a cell is empty this far below the first visible HU (rounding of lerps)
+BRICK_CELLS = 4  # edge of a brick of empty cells, in cells
+MAX_REACH = 32  # the largest box of empty bricks a ray jumps: 2 x 32 - 1 bricks a side
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,14 @@ class Field:
     the preset's gradient opacity is not constant 1, then diffuse and specular shading when the
     preset shades (None marks a channel left out); upper [3]: the normalised grid coordinate of
     the last voxel centre along i, j, k (1, or -1 for a single voxel); empty [K-1, J-1, I-1] bool
-    (empty_cells) or None."""
+    (empty_cells) or None; bricks: empty_bricks(empty), or None."""
 
     channels: torch.Tensor
     magnitude: int | None
     shading: int | None
     upper: torch.Tensor
     empty: torch.Tensor | None = None
+    bricks: torch.Tensor | None = None
 
 
 def empty_cells(hu: torch.Tensor, preset: Preset) -> torch.Tensor | None:
@@ -58,6 +63,26 @@ def empty_cells(hu: torch.Tensor, preset: Preset) -> torch.Tensor | None:
         return None
     corners = F.max_pool3d(hu[None, None], 2, stride=1)[0, 0]
     return corners < below - EMPTY_MARGIN_HU
+
+
+def empty_bricks(empty: torch.Tensor | None) -> torch.Tensor | None:
+    """[ceil((K-1) / B), ceil((J-1) / B), ceil((I-1) / B)] uint8 for B = BRICK_CELLS, the bricks of
+    B x B x B cells (fewer at the far ends) of empty [K-1, J-1, I-1]: each brick's reach, 0 where
+    one of its cells is not empty, else r >= 1 where every brick within r - 1 bricks of it
+    (chessboard distance; bricks outside the grid count as empty) is empty, up to MAX_REACH;
+    None for None."""
+    if empty is None:
+        return None
+    shown = F.max_pool3d((~empty)[None, None].float(), BRICK_CELLS, stride=BRICK_CELLS,
+                         ceil_mode=True)
+    reach = torch.zeros(shown.shape[2:], dtype=torch.uint8, device=empty.device)
+    for _ in range(MAX_REACH):
+        free = shown == 0
+        if not bool(free.any()):
+            break
+        reach += free[0, 0]
+        shown = F.max_pool3d(shown, 3, stride=1, padding=1)
+    return reach
 
 
 def march(field: Field, preset: Preset, origin: torch.Tensor, directions: torch.Tensor,
@@ -78,14 +103,16 @@ def march_cpu(field: Field, preset: Preset, origin: torch.Tensor, directions: to
     lib = library()
     channels = field.channels[0].contiguous()
     count, nk, nj, ni = channels.shape
-    empty = None if field.empty is None else field.empty.to(torch.uint8).contiguous()
+    empty, bricks = (None if cells is None else cells.contiguous().view(torch.uint8)
+                     for cells in (field.empty, field.bricks))
     curves = [curve_table(points) for points in
               (preset.scalar_opacity, preset.gradient_opacity, preset.color)]
     rays = [t.contiguous() for t in (origin, directions, t_near, t_far)]
     out = torch.zeros(len(directions), 5, dtype=torch.float32)
     curve_args = [arg for table in curves for arg in (*map(_ptr, table), len(table[0]))]
     lib.dvr_march(_ptr(channels), nk, nj, ni, count, _index(field.magnitude),
-                  _index(field.shading), None if empty is None else _ptr(empty), *curve_args,
+                  _index(field.shading), None if empty is None else _ptr(empty),
+                  None if bricks is None else _ptr(bricks), BRICK_CELLS, *curve_args,
                   *map(_ptr, rays), len(directions), step, early_stop, _ptr(out),
                   torch.get_num_threads())
     return out

@@ -59,8 +59,8 @@ SIGNATURES = {  # argument types of the library's functions, in order
     "may_reach": [I64, *[P] * 6, I32, I32, P, I32],
     "tile_instances": [I64, P, P, I32, I32, I32, P, I32],
     "tile_bin": [I64, P, P, P, I32, I32, I32, I64, P, P, I32],
-    "dvr_march": [P, I64, I64, I64, I32, I32, I32, P, *[*[P] * 4, I32] * 3, *[P] * 4, I64, F32,
-                  F32, P, I32],
+    "dvr_march": [P, I64, I64, I64, I32, I32, I32, P, P, I64, *[*[P] * 4, I32] * 3, *[P] * 4,
+                  I64, F32, F32, P, I32],
 }
 
 

@@ -9,8 +9,16 @@
 // alpha = 1 - (1 - a)^ds, colour = rgb(HU) x diffuse + specular, composited front to back; a
 // sample is taken while the transmittance in front of it is above 1 - early_stop.
 // Samples in an empty cell (all 8 voxels below the preset's first visible HU: alpha exactly 0)
-// are skipped, which changes nothing but the time.
+// are skipped, which changes nothing but the time. Where the cell lies in an empty brick (a block
+// of brick^3 cells, all empty), the ray jumps at once to its last sample in the box of empty
+// bricks around it (those within the brick's reach - 1, chessboard distance): a sample's cell
+// index along each axis never decreases (or never increases) with the sample's number, float
+// rounding included, so when the first and the last sample of the jump lie in the box, so do
+// all between. Fine-tuning's target windows, medians of 24, AMD EPYC: the sample's CT-AAA 30 %
+// faster, its CT-Chest-Contrast-Enhanced 3 %, POPI thorax's CT-Bone 15 %, CT-Bone at 1.5 mm not.
 // Arrays: channels [C, K, J, I] float32 (HU first), empty [K-1, J-1, I-1] uint8 or null,
+// bricks [ceil((K-1) / brick), ceil((J-1) / brick), ceil((I-1) / brick)] uint8 (each brick's
+// reach: 0 where a cell of it is not empty) or null,
 // directions [R, 3] (normalised grid units per mm, i, j, k order), out [R, 5] = premultiplied
 // rgb, alpha, sum of weight x t.
 #include <algorithm>
@@ -44,11 +52,24 @@ inline float voxel(float g, int64_t n) {
   return std::min(static_cast<float>(n - 1), std::max(v, 0.0f));
 }
 
+// The samples of one ray: number s is at t = t_near + (s + 0.5) x spacing (mm).
+struct Ray {
+  const float *origin, *dir;
+  float t_near, spacing;
+
+  float t(int64_t s) const { return t_near + (static_cast<float>(s) + 0.5f) * spacing; }
+  void point(int64_t s, float p[3]) const {
+    const float at = t(s);
+    for (int a = 0; a < 3; ++a) p[a] = origin[a] + at * dir[a];
+  }
+};
+
 struct Grid {
   const float* channels;
   int64_t ni, nj, nk;
   int count;
-  const uint8_t* empty;
+  const uint8_t *empty, *bricks;
+  int64_t brick;
 
   // The cell's corner (i0, j0, k0) and weights of a point; false if the cell is empty.
   bool cell(const float p[3], int64_t corner[3], float frac[3]) const {
@@ -60,9 +81,49 @@ struct Grid {
       frac[a] = v - lower;
     }
     if (empty == nullptr) return true;
-    const int64_t i = std::min(corner[0], ni - 2), j = std::min(corner[1], nj - 2),
-                  k = std::min(corner[2], nk - 2);
-    return !empty[(k * (nj - 1) + j) * (ni - 1) + i];
+    int64_t c[3];
+    clamped(corner, c);
+    return !empty[(c[2] * (nj - 1) + c[1]) * (ni - 1) + c[0]];
+  }
+
+  // The cell (i, j, k) that holds a corner: the last voxel's centre belongs to the last cell.
+  void clamped(const int64_t corner[3], int64_t c[3]) const {
+    const int64_t n[3] = {ni, nj, nk};
+    for (int a = 0; a < 3; ++a) c[a] = std::min(corner[a], n[a] - 2);
+  }
+
+  // The last sample (s or later, before `samples`) inside the empty box around sample s's cell
+  // at corner: the bricks within reach - 1 of its brick; s where its brick is not empty or the
+  // jump cannot be confirmed.
+  int64_t skip(const Ray& ray, int64_t s, int64_t samples, const int64_t corner[3]) const {
+    if (bricks == nullptr) return s;
+    const int64_t n[3] = {ni, nj, nk};
+    int64_t c[3], b[3];
+    clamped(corner, c);
+    for (int a = 0; a < 3; ++a) b[a] = c[a] / brick;
+    const int64_t across_i = (ni - 2) / brick + 1, across_j = (nj - 2) / brick + 1;
+    const int64_t reach = bricks[(b[2] * across_j + b[1]) * across_i + b[0]];
+    if (reach == 0) return s;
+    // Where the ray leaves the box's voxel coordinates (mm along the ray).
+    float leave = INFINITY;
+    for (int a = 0; a < 3; ++a) {
+      const float half = 0.5f * static_cast<float>(n[a] - 1);  // voxels per normalised unit
+      if (ray.dir[a] == 0.0f) continue;
+      const int64_t face = ray.dir[a] > 0 ? (b[a] + reach) * brick : (b[a] - reach + 1) * brick;
+      const float g = static_cast<float>(face) / half - 1.0f;
+      leave = std::min(leave, (g - ray.origin[a]) / ray.dir[a]);
+    }
+    const float last_f = std::floor((leave - ray.t_near) / ray.spacing - 0.5f);
+    if (!(last_f > static_cast<float>(s))) return s;
+    const int64_t last = std::min(static_cast<int64_t>(std::min(last_f, 9e15f)), samples - 1);
+    float p[3], frac[3];
+    int64_t end[3], e[3];
+    ray.point(last, p);
+    cell(p, end, frac);
+    clamped(end, e);
+    for (int a = 0; a < 3; ++a)
+      if (e[a] / brick < b[a] - reach + 1 || e[a] / brick > b[a] + reach - 1) return s;
+    return last;
   }
 
   // Trilinear interpolation of every channel at the cell (corners past the last voxel have
@@ -94,15 +155,20 @@ void march_ray(const Grid& grid, const Look& look, const float origin[3], const 
                float t_near, float t_far, float step, float early_stop, float* out) {
   const float length = std::max(t_far - t_near, 0.0f);
   const float pieces = std::ceil(length / step);
-  const float spacing = length / std::max(pieces, 1.0f);
+  const Ray ray = {origin, dir, t_near, length / std::max(pieces, 1.0f)};
+  const float spacing = ray.spacing;
   const int64_t count = static_cast<int64_t>(pieces);
   float values[8], rgb[3] = {0.0f, 0.0f, 0.0f}, through = 1.0f, t_sum = 0.0f;
   for (int64_t s = 0; s < count && through > 1.0f - early_stop; ++s) {
-    const float t = t_near + (static_cast<float>(s) + 0.5f) * spacing;
-    const float p[3] = {origin[0] + t * dir[0], origin[1] + t * dir[1], origin[2] + t * dir[2]};
+    const float t = ray.t(s);
+    float p[3];
+    ray.point(s, p);
     int64_t corner[3];
     float frac[3];
-    if (!grid.cell(p, corner, frac)) continue;
+    if (!grid.cell(p, corner, frac)) {
+      s = grid.skip(ray, s, count, corner);
+      continue;
+    }
     grid.sample(corner, frac, values);
     float per_mm, factor = 1.0f, colour[3];
     look.opacity.at(values[0], &per_mm);
@@ -131,15 +197,16 @@ extern "C" {
 
 // curves: the opacity, gradient and colour curves, each as xs, x_start, y_start, slope.
 void dvr_march(const float* channels, int64_t nk, int64_t nj, int64_t ni, int count, int magnitude,
-               int shading, const uint8_t* empty, const float* opacity_xs, const float* opacity_x0,
-               const float* opacity_y0, const float* opacity_slope, int opacity_points,
-               const float* gradient_xs, const float* gradient_x0, const float* gradient_y0,
-               const float* gradient_slope, int gradient_points, const float* colour_xs,
-               const float* colour_x0, const float* colour_y0, const float* colour_slope,
-               int colour_points, const float* origin, const float* directions, const float* t_near,
+               int shading, const uint8_t* empty, const uint8_t* bricks, int64_t brick,
+               const float* opacity_xs, const float* opacity_x0, const float* opacity_y0,
+               const float* opacity_slope, int opacity_points, const float* gradient_xs,
+               const float* gradient_x0, const float* gradient_y0, const float* gradient_slope,
+               int gradient_points, const float* colour_xs, const float* colour_x0,
+               const float* colour_y0, const float* colour_slope, int colour_points,
+               const float* origin, const float* directions, const float* t_near,
                const float* t_far, int64_t rays, float step, float early_stop, float* out,
                int threads) {
-  const Grid grid = {channels, ni, nj, nk, count, empty};
+  const Grid grid = {channels, ni, nj, nk, count, empty, bricks, brick};
   const Look look = {{opacity_xs, opacity_x0, opacity_y0, opacity_slope, opacity_points, 1},
                      {gradient_xs, gradient_x0, gradient_y0, gradient_slope, gradient_points, 1},
                      {colour_xs, colour_x0, colour_y0, colour_slope, colour_points, 3},
