@@ -294,6 +294,24 @@ def test_the_window_renderer_is_the_kernels_and_culls_nothing_it_shows(shaped):
         _assert_close_but_flips(err, 1e-4, 1e-2, name)
 
 
+def test_the_window_rows_have_index_selects_gradient_bit_for_bit():
+    """render_window's row selection (windows._Rows): the rows of index_select, and a backward
+    that copies where index_select's adds into zeros: the same bits, rows left out at 0."""
+    from RenderFMLib.optimize.windows import _Rows
+
+    gen = torch.Generator().manual_seed(5)
+    value = torch.randn(50, 3, 9, generator=gen)
+    rows = torch.randperm(50, generator=gen)[:17]
+    grad = torch.randn(17, 3, 9, generator=gen)
+    ours, theirs = value.clone().requires_grad_(), value.clone().requires_grad_()
+    picked = _Rows.apply(ours, rows)
+    assert torch.equal(picked, theirs.index_select(0, rows))
+    (picked * grad).sum().backward()
+    (theirs.index_select(0, rows) * grad).sum().backward()
+    assert torch.equal(ours.grad, theirs.grad)
+    assert ours.grad.abs().sum((1, 2)).ne(0).sum() == 17
+
+
 @pytest.fixture
 def fresh_loader(monkeypatch, tmp_path):
     """The loader as in a new process, with an empty cache in tmp_path."""

@@ -35,15 +35,31 @@ def render_window(params: dict[str, torch.Tensor], camera: Camera, size: int,
     intrinsics[1, 2] -= y0
     stages = pick_stages(device, dtype)
     kept = stages.may_reach(params, world_to_camera, intrinsics, side, side).nonzero().squeeze(-1)
-    # index_select: its backward (index_add_) costs a third of advanced indexing's (index_put_
-    # with accumulate) at a few hundred thousand Gaussians on the CPU
-    params = {name: value.index_select(0, kept) for name, value in params.items()}
+    params = {name: _Rows.apply(value, kept) for name, value in params.items()}
     s_c, gains, s_dd_inv = stages.precompute(params["log_scales"], params["corr_logits"])
     rgb, alpha, _ = pick("auto", device, dtype)(
         params["means"], params["dir_means"], s_c, gains, s_dd_inv, params["opacity_logits"],
         params["rgb"], params["sh"], params["specular_sh"], world_to_camera, intrinsics, centre,
         side, side, torch.zeros(3, dtype=dtype, device=device))
     return rgb, alpha
+
+
+class _Rows(torch.autograd.Function):
+    """value.index_select(0, rows) for rows without repeats, whose backward copies the gradient
+    into its rows (index_copy_) instead of adding it (index_add_, index_select's own): the same
+    gradient, in less time (the 8 fields of 29,000 of the sample's 68,099 Gaussians at 1.5 mm:
+    2.1 -> 1.2 ms; a fine-tuning step there 50.1-50.9 -> 49.1-49.2 ms, 2 runs each, AMD EPYC)."""
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rows)
+        ctx.shape = value.shape
+        return value.index_select(0, rows)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (rows,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.shape).index_copy_(0, rows, grad), None
 
 
 def downsample(image: torch.Tensor, scale: int) -> torch.Tensor:
