@@ -13,7 +13,7 @@ from RenderFMLib.camera import Camera, orbit_camera
 from RenderFMLib.errors import PresetError, RenderFMError
 from RenderFMLib.evaluation.metrics import ssim
 from RenderFMLib.groundtruth import dvr
-from RenderFMLib.groundtruth.dvr import render_dvr
+from RenderFMLib.groundtruth.dvr import DvrScene, render_dvr
 from RenderFMLib.resources import resource_path
 from RenderFMLib.transfer import Preset
 from RenderFMLib.volume import Volume, read_ct, read_segmentation
@@ -314,6 +314,22 @@ def test_specular_adds_white(sample_ct):
     lifted = (shiny - matte).clamp_min(0).sum((0, 1))
     relative = lifted / matte.sum((0, 1))
     assert lifted.min().item() > 0 and relative[2] > relative[0]
+
+
+def test_a_scene_keeps_its_field_and_each_frame_is_a_fresh_scenes(sample_ct):
+    """A DvrScene writes each frame's shading into the tensor it keeps: frames from two cameras
+    in turn, the first again last, are bit for bit those of a new scene per frame (no light of
+    an earlier frame left over), and the tensor is the same one throughout."""
+    scene = DvrScene(sample_ct, "CT-Bone", backend="cpu")
+    cameras = [orbit_camera(sample_ct.center_ras(), sample_ct.bounding_radius(), azimuth, 20)
+               for azimuth in (0, 130, 0)]
+    kept = []
+    for camera in cameras:
+        frame = scene.render(camera, 48)
+        fresh = render_dvr(sample_ct, "CT-Bone", camera, 48, backend="cpu")
+        assert torch.equal(frame.rgb, fresh.rgb) and torch.equal(frame.alpha, fresh.alpha)
+        kept.append(scene._channels_of(scene.geometry).data_ptr())
+    assert len(set(kept)) == 1
 
 
 @pytest.mark.parametrize("power", [10.0, 0.5, 0.0])

@@ -43,11 +43,11 @@ of cells all below the preset's first visible HU), else in PyTorch (its referenc
 
 Memory: rays run in chunks of RAYS_PER_CHUNK (PyTorch: in passes of at most ~170 MB); a
 DvrScene holds HU and, for shaded presets, the unit normals (3 channels) and for a varying
-gradient opacity |grad HU|, and each frame fills 1 to 4 float32 channels per voxel. A DvrScene
-draws many frames, or windows of them (render(window=...): fine-tuning's targets), without
-computing the gradient again. Measured (render_dvr, one frame): a 512 x 512 CT-Bone frame of the
-bundled 122 x 101 x 112 CT (1.5 mm step) raises the process's peak memory by 73 MB (to 552 MB,
-most of it torch itself).
+gradient opacity |grad HU|, and the 1 to 4 float32 channels per voxel that the rays sample,
+whose shading each frame writes anew. A DvrScene draws many frames, one at a time, or windows of
+them (render(window=...): fine-tuning's targets), without computing the gradient again.
+Measured (render_dvr, one frame): a 512 x 512 CT-Bone frame of the bundled 122 x 101 x 112 CT
+(1.5 mm step) raises the process's peak memory by 73 MB (to 552 MB, most of it torch itself).
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ class DvrScene:
         if backend == "cpu" and self.device.type != "cpu":
             raise RenderFMError(f"the dvr backend 'cpu' marches on the CPU, not on {self.device}")
         self.geometry = _geometry(ct, self.preset, self.device)
+        self._channels: tuple[_Geometry, torch.Tensor] | None = None
 
     def render(self, camera: Camera, size: int | tuple[int, int], *,
                window: tuple[int, int, int] | None = None,
@@ -152,7 +153,8 @@ class DvrScene:
         width, height = _image_size(size)
         pixels = _window_pixels(window, width, height)
         backdrop = _background(background)
-        field = _field(self.geometry, self.preset, _light(camera), self.ambient_light)
+        field = _field(self.geometry, self.preset, _light(camera), self.ambient_light,
+                       self._channels_of(self.geometry))
         origin, directions, z_per_mm = _rays(camera, width, height, pixels, self.ct, self.device)
         t_near, t_far = _clip(origin, directions, field.upper)
         count = len(directions)
@@ -170,6 +172,20 @@ class DvrScene:
         rows, columns = pixels[3], pixels[2]
         return Frame(rgb.view(rows, columns, 3), alpha.view(rows, columns),
                      depth.view(rows, columns))
+
+    def _channels_of(self, geometry: _Geometry) -> torch.Tensor:
+        """The [C, K, J, I] tensor the rays sample, kept from frame to frame: the geometry's
+        channels are written once, the shading slots by each frame (_field). A new tensor per
+        frame cost page faults and a copy of the HU: on POPI thorax (256 x 256 x 141 voxels,
+        CT-Bone) 110 MB a frame. So a DvrScene draws one frame at a time."""
+        if self._channels is None or self._channels[0] is not geometry:
+            fixed = [geometry.hu] + ([] if geometry.magnitude is None else [geometry.magnitude])
+            shading = 0 if geometry.normals is None else 2
+            channels = geometry.hu.new_empty((len(fixed) + shading, *geometry.hu.shape))
+            for index, channel in enumerate(fixed):
+                channels[index] = channel
+            self._channels = (geometry, channels)
+        return self._channels[1]
 
 
 def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -234,20 +250,17 @@ def _geometry(ct: Volume, preset: Preset, device: torch.device) -> _Geometry:
     return _Geometry(hu, magnitude, normals, upper, empty, empty_bricks(empty))
 
 
-def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light: float
-           ) -> Field:
-    """The per-frame channels: the geometry's, and the shading under `light` (see Field), written
-    into one new [C, K, J, I] tensor (no intermediate volumes: on a 256 x 256 x 141 CT, 0.2 s a
-    frame as separate tensors stacked)."""
-    fixed = [geometry.hu] + ([] if geometry.magnitude is None else [geometry.magnitude])
-    shades = geometry.normals is not None
-    channels = geometry.hu.new_empty((len(fixed) + 2 * shades, *geometry.hu.shape))
-    for index, channel in enumerate(fixed):
-        channels[index] = channel
+def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light: float,
+           channels: torch.Tensor) -> Field:
+    """The field of one frame: channels [C, K, J, I] (DvrScene._channels_of: the geometry's
+    channels first) with the shading under `light` written into its last two, in place (no
+    intermediate volumes: on a 256 x 256 x 141 CT, 0.2 s a frame as separate tensors stacked)."""
+    fixed = 1 if geometry.magnitude is None else 2
     if geometry.normals is not None:
-        _voxel_shading(preset, geometry.normals, light, ambient_light, channels[len(fixed):])
+        _voxel_shading(preset, geometry.normals, light, ambient_light, channels[fixed:])
     return Field(channels[None], None if geometry.magnitude is None else 1,
-                 len(fixed) if shades else None, geometry.upper, geometry.empty, geometry.bricks)
+                 fixed if geometry.normals is not None else None, geometry.upper, geometry.empty,
+                 geometry.bricks)
 
 
 def _voxel_shading(preset: Preset, normals: torch.Tensor, light: np.ndarray,
