@@ -10,13 +10,13 @@ Per scan x preset: prepare(weights=None) (AGP alone, not the network) and finetu
 starting from AGP or, with --start-weights, from that network's Gaussians (then scored too),
 timed (--budget-s includes its dvr targets; --ft-* are finetune()'s iterations, size,
 heldout_size, seed, crop and densify: a run of a few hundred steps can move 1-3 dB with the seed,
-README "Which views a step sees", so compare over seeds), then AGP and fine-tuned renders from
-held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at each size scored
-against dvr and Slicer's CPU ray cast (where slicer-core is installed): medians over views of PSNR,
-SSIM, foreground SSIM (pixels either image covers), MS-SSIM (>= 161 px). Frame time: median over
-the held-out orbit views at 512 px, after a warm-up. After each scan x preset, --out gets
-quality.md, quality.json (per view too) and <scan>_<preset>.png (Slicer CPU | AGP | fine-tuned |
-dvr at 512 px, an orbit view and a close-up). Scans: names below or CT paths.
+docs/finetuning.md, "Which views a step sees", so compare over seeds), then AGP and fine-tuned
+renders from held-out cameras (heldout_cameras: orbit views and close-ups, never trained on) at
+each size scored against dvr and Slicer's CPU ray cast (where slicer-core is installed): medians
+over views of PSNR, SSIM, foreground SSIM (pixels either image covers), MS-SSIM (>= 161 px).
+Frame time: median over the held-out orbit views at 512 px, after a warm-up. After each scan x
+preset, --out gets quality.md, quality.json (per view too) and <scan>_<preset>.png (Slicer CPU |
+AGP | fine-tuned | dvr at 512 px, an orbit view and a close-up). Scans: names below or CT paths.
 """
 
 from __future__ import annotations
