@@ -14,11 +14,11 @@
 //   may_reach          per Gaussian: can it reach the image at all     (reference/reach.py)
 //
 // The blend takes any tile size (the binning is the reference's tile_keys): a pixel walks only
-// its tile's list, so small tiles waste fewer alpha tests; the pixels of a tile walk it together
-// (TileWalk). A pixel stops where the CUDA kernel's pixel stops (blend_step's done), and
-// blend_bwd walks the instances blend_fwd consumed, as the CUDA pair does. Work is dealt to the
-// threads in fixed turns and the blend's gradients are summed per thread, then added in thread
-// order: for a given thread count, every run gives the same bits.
+// its tile's list, and the pixels of a tile walk it together (TileWalk), each Gaussian only over
+// its box within the tile. A pixel stops where the CUDA kernel's pixel stops (blend_step's
+// done), and blend_bwd walks the instances blend_fwd consumed, as the CUDA pair does. Work is
+// dealt to the threads in fixed turns and the blend's gradients are summed per thread, then added
+// in thread order: for a given thread count, every run gives the same bits.
 // Arrays are row-major float32 (int64 ids and ranges, int32 radii and counts), as the CUDA kernels
 // take them.
 #include <algorithm>
@@ -42,7 +42,7 @@ using renderfm::store_vec3;
 using renderfm::Vec3;
 
 constexpr int64_t GAUSSIAN_GRAIN = 4096;  // Gaussians per chunk of the per-Gaussian stages
-constexpr int64_t TILE_GRAIN = 16;        // tiles per chunk of the blend
+constexpr int64_t TILE_GRAIN = 4;         // tiles per chunk of the blend (64 in a 128 px window)
 
 // The tile geometry shared by the blend's passes.
 struct Tiles {
