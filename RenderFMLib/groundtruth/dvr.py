@@ -142,7 +142,7 @@ class DvrScene:
         if backend == "cpu" and self.device.type != "cpu":
             raise RenderFMError(f"the dvr backend 'cpu' marches on the CPU, not on {self.device}")
         self.geometry = _geometry(ct, self.preset, self.device)
-        self._channels: tuple[_Geometry, torch.Tensor] | None = None
+        self._channels = _sampled_channels(self.geometry)
 
     def render(self, camera: Camera, size: int | tuple[int, int], *,
                window: tuple[int, int, int] | None = None,
@@ -154,7 +154,7 @@ class DvrScene:
         pixels = _window_pixels(window, width, height)
         backdrop = _background(background)
         field = _field(self.geometry, self.preset, _light(camera), self.ambient_light,
-                       self._channels_of(self.geometry))
+                       self._channels)
         origin, directions, z_per_mm = _rays(camera, width, height, pixels, self.ct, self.device)
         t_near, t_far = _clip(origin, directions, field.upper)
         count = len(directions)
@@ -172,20 +172,6 @@ class DvrScene:
         rows, columns = pixels[3], pixels[2]
         return Frame(rgb.view(rows, columns, 3), alpha.view(rows, columns),
                      depth.view(rows, columns))
-
-    def _channels_of(self, geometry: _Geometry) -> torch.Tensor:
-        """The [C, K, J, I] tensor the rays sample, kept from frame to frame: the geometry's
-        channels are written once, the shading slots by each frame (_field). A new tensor per
-        frame cost page faults and a copy of the HU: on POPI thorax (256 x 256 x 141 voxels,
-        CT-Bone) 110 MB a frame. So a DvrScene draws one frame at a time."""
-        if self._channels is None or self._channels[0] is not geometry:
-            fixed = [geometry.hu] + ([] if geometry.magnitude is None else [geometry.magnitude])
-            shading = 0 if geometry.normals is None else 2
-            channels = geometry.hu.new_empty((len(fixed) + shading, *geometry.hu.shape))
-            for index, channel in enumerate(fixed):
-                channels[index] = channel
-            self._channels = (geometry, channels)
-        return self._channels[1]
 
 
 def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -250,10 +236,23 @@ def _geometry(ct: Volume, preset: Preset, device: torch.device) -> _Geometry:
     return _Geometry(hu, magnitude, normals, upper, empty, empty_bricks(empty))
 
 
+def _sampled_channels(geometry: _Geometry) -> torch.Tensor:
+    """The [C, K, J, I] tensor the rays sample, which a DvrScene keeps from frame to frame: the
+    geometry's channels written once, then room for the shading that each frame writes (_field).
+    A new tensor per frame cost page faults and a copy of the HU: on POPI thorax (256 x 256 x 141
+    voxels, CT-Bone) 110 MB a frame. So a DvrScene draws one frame at a time."""
+    fixed = [geometry.hu] + ([] if geometry.magnitude is None else [geometry.magnitude])
+    shading = 0 if geometry.normals is None else 2
+    channels = geometry.hu.new_empty((len(fixed) + shading, *geometry.hu.shape))
+    for index, channel in enumerate(fixed):
+        channels[index] = channel
+    return channels
+
+
 def _field(geometry: _Geometry, preset: Preset, light: np.ndarray, ambient_light: float,
            channels: torch.Tensor) -> Field:
-    """The field of one frame: channels [C, K, J, I] (DvrScene._channels_of: the geometry's
-    channels first) with the shading under `light` written into its last two, in place (no
+    """The field of one frame: channels [C, K, J, I] (_sampled_channels: the geometry's channels
+    first) with the shading under `light` written into its last two, in place (no
     intermediate volumes: on a 256 x 256 x 141 CT, 0.2 s a frame as separate tensors stacked)."""
     fixed = 1 if geometry.magnitude is None else 2
     if geometry.normals is not None:

@@ -73,16 +73,29 @@ def empty_bricks(empty: torch.Tensor | None) -> torch.Tensor | None:
     None for None."""
     if empty is None:
         return None
-    shown = F.max_pool3d((~empty)[None, None].float(), BRICK_CELLS, stride=BRICK_CELLS,
-                         ceil_mode=True)
-    reach = torch.zeros(shown.shape[2:], dtype=torch.uint8, device=empty.device)
+    padding = [(-n) % BRICK_CELLS for n in empty.shape]
+    cells = F.pad(empty, (0, padding[2], 0, padding[1], 0, padding[0]), value=True)
+    k, j, i = (n // BRICK_CELLS for n in cells.shape)
+    free = cells.view(k, BRICK_CELLS, j, BRICK_CELLS, i, BRICK_CELLS).all(5).all(3).all(1)
+    reach = torch.zeros(free.shape, dtype=torch.uint8, device=empty.device)
     for _ in range(MAX_REACH):
-        free = shown == 0
         if not bool(free.any()):
             break
-        reach += free[0, 0]
-        shown = F.max_pool3d(shown, 3, stride=1, padding=1)
+        reach += free
+        free = _eroded(free)
     return reach
+
+
+def _eroded(free: torch.Tensor) -> torch.Tensor:
+    """The bricks of free [K, J, I] bool whose 3 x 3 x 3 neighbourhood is all free (outside the
+    grid counts as free): one 3-wide erosion per axis."""
+    for dim in range(3):
+        n = free.shape[dim]
+        shrunk = free.clone()
+        shrunk.narrow(dim, 1, n - 1).logical_and_(free.narrow(dim, 0, n - 1))
+        shrunk.narrow(dim, 0, n - 1).logical_and_(free.narrow(dim, 1, n - 1))
+        free = shrunk
+    return free
 
 
 def march(field: Field, preset: Preset, origin: torch.Tensor, directions: torch.Tensor,

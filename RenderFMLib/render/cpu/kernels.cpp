@@ -42,7 +42,7 @@ using renderfm::store_vec3;
 using renderfm::Vec3;
 
 constexpr int64_t GAUSSIAN_GRAIN = 4096;  // Gaussians per chunk of the per-Gaussian stages
-constexpr int64_t TILE_GRAIN = 4;         // tiles per chunk of the blend (64 in a 128 px window)
+constexpr int64_t TILE_GRAIN = 4;         // tiles per chunk of the blend (a 128 px window: 64)
 
 // The tile geometry shared by the blend's passes.
 struct Tiles {
