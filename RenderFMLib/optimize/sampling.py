@@ -3,10 +3,10 @@ views_for, which sets up the training windows and held-out views of a target.
 
     FreshViews   dvr targets: new random cameras (any azimuth, elevations up to MAX_ELEVATION,
                  CLOSE_UP_SHARE of them zoomed on the anatomy as close_up_cameras frames it) at
-                 a random side between half of `size` and `size` pixels; only the window is
-                 ray-marched (DvrScene.render(window=...)). FRESH_SHARE of the steps draw a new
-                 one (every step for windows of FRESH_EVERY_STEP_SIDE px or more); the others
-                 reuse one of the last POOL.
+                 a random side from SMALLEST_VIEW (half) of `size` to `size` pixels; only the
+                 window is ray-marched (DvrScene.render(window=...)). FRESH_SHARE of the steps
+                 draw a new one (every step for windows of FRESH_EVERY_STEP_SIDE px or more);
+                 the others reuse one of the last POOL.
     CachedViews  a fixed set of views with their targets (a make-gt folder): windows cut from them
                  at full resolution or, HALF_SCALE_STEPS of the time, at half (the target
                  averaged over 2 x 2 pixels).
@@ -77,6 +77,7 @@ from .views import (
 
 MAX_ELEVATION = 60.0    # degrees, of FreshViews' cameras (area-uniform in between)
 CLOSE_UP_SHARE = 0.25   # of FreshViews' cameras
+SMALLEST_VIEW = 0.5     # FreshViews' sides: from this x `size` to `size` px
 FOREGROUND_CROPS = 0.9  # windows centred on the anatomy
 HALF_SCALE_STEPS = 0.3  # CachedViews' windows at half resolution
 FRESH_SHARE = 1 / 3     # of FreshViews' samples that are new views; the others reuse one of
@@ -125,7 +126,8 @@ class FreshViews:
 
     def _fresh(self) -> Window:
         camera = self._camera()
-        size = int(torch.randint(self.size // 2, self.size + 1, (1,), generator=self.generator))
+        smallest = int(SMALLEST_VIEW * self.size)
+        size = int(torch.randint(smallest, self.size + 1, (1,), generator=self.generator))
         side = min(self.crop, size)
         if self._uniform() < FOREGROUND_CROPS:
             x, y = _project(camera, size, self._anatomy())

@@ -1,11 +1,11 @@
 """Time `dvr` target windows as fine-tuning draws them (12 new views of up to 512 px, each
 rendered 3 times): the whole window, the shading field (dvr._field) and the march, medians in
-ms; and save the windows' bits, or compare them with a saved run (a change to the marcher must
-keep them).
+ms; and save the windows' bits (safetensors), or compare them with a saved run (a change to the
+marcher must keep them).
 
     python docs/quality_probes/dvr_windows_timing.py CT PRESET SPACING|none save|compare FILE
     python docs/quality_probes/dvr_windows_timing.py \
-        ../shared/data/more_ct/popi00_thorax/ct.nii.gz CT-Bone none save runs/popi_windows.pt
+        ../shared/data/more_ct/popi00_thorax/ct.nii.gz CT-Bone none save runs/popi.safetensors
 """
 
 import statistics
@@ -13,6 +13,7 @@ import sys
 import time
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from RenderFMLib.api import prepare
 from RenderFMLib.groundtruth import dvr
@@ -51,9 +52,10 @@ for _ in range(3):
 print(f"window {1000 * statistics.median(whole):.1f} ms, "
       + ", ".join(f"{name} {1000 * statistics.median(times):.1f} ms"
                   for name, times in parts.items()))
-images = [torch.cat([w.rgb.flatten(), w.alpha.flatten()]) for w in windows]
+images = {str(n): torch.cat([w.rgb.flatten(), w.alpha.flatten()]) for n, w in enumerate(windows)}
 if mode == "save":
-    torch.save(images, file)
+    save_file(images, file)
 else:
-    saved = torch.load(file)
-    print("same bits", all(torch.equal(a, b) for a, b in zip(saved, images, strict=True)))
+    saved = load_file(file)
+    print("same bits", saved.keys() == images.keys()
+          and all(torch.equal(saved[n], image) for n, image in images.items()))
