@@ -130,15 +130,17 @@ def test_scale_opacity_and_offset_steps_are_bounded():
 
 
 def test_offsets_move_each_gaussian_within_its_block(crop):
-    """A network that predicts only offsets (a large bias: +, -, + along i, j, k) moves every
-    Gaussian by MAX_OFFSET_VOXELS voxels along each of the CT's axes and changes nothing else."""
+    """A network that predicts only offsets (a large bias: +, -, + along the i, j, k of the LPS
+    order it reads in, which are -, +, + along the i, j, k of the sample, stored in RAS order)
+    moves every Gaussian by MAX_OFFSET_VOXELS voxels along each of the CT's axes and changes
+    nothing else."""
     preset = load_preset("CT-Bone")
     network = RenderFMNetwork(NetworkConfig(width=8, depth=2, offsets=True)).eval()
     with torch.no_grad():
         network.head.bias[37:40] = torch.tensor([100.0, -100.0, 100.0])
     agp = build.build_gaussians(crop, None, preset)
     moved = build.build_gaussians(crop, None, preset, network=network)
-    step = torch.tensor(crop.ijk_to_ras[:3, :3] @ [1.0, -1.0, 1.0], dtype=torch.float32)
+    step = torch.tensor(crop.ijk_to_ras[:3, :3] @ [-1.0, 1.0, 1.0], dtype=torch.float32)
     # float32 RAS mm of a CT some 300 mm from the origin: ~3e-5 mm rounding
     torch.testing.assert_close(moved.means, agp.means + MAX_OFFSET_VOXELS * step,
                                rtol=0.0, atol=1e-4)

@@ -1,6 +1,7 @@
 """The network's residuals for the blocks AGP kept: run on the box around them (widened by the
 network's halo, so the result equals running it on the whole CT) and gathered at their indices.
-Training calls it on whole crops, with gradients; build.py slab by slab.
+Training calls it on whole crops, with gradients; build.py slab by slab. The network reads the
+box in LPS voxel order (voxel_order.py), whatever order the CT is stored in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ..transfer import Preset
 from ..volume import Volume
 from .inputs import gradient_ras, input_channels
 from .model import RenderFMNetwork
+from .voxel_order import from_lps, lps_order, to_lps
 
 
 def block_residuals(network: RenderFMNetwork, volume: Volume, labels: Volume | None,
@@ -37,7 +39,9 @@ def block_residuals(network: RenderFMNetwork, volume: Volume, labels: Volume | N
         low[0], high[0] = first_row, end_row
         box = [(max(2 * a - halo, 0), min(2 * b + halo, 2 * side))
                for a, b, side in zip(low, high, blocks, strict=True)]
-    grid = network(_inputs(volume, labels, preset, box)[None].to(_weight(network)))[0]
+    order = lps_order(volume.ijk_to_ras)
+    inputs = to_lps(_inputs(volume, labels, preset, box), order)
+    grid = from_lps(network(inputs[None].to(_weight(network)))[0], order)
     k, j, i = (index.to(grid.device) - torch.tensor([a // 2 for a, _ in box],
                                                     device=grid.device)).unbind(-1)
     return grid[:, k, j, i].T.to(torch.float32)
