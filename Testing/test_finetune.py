@@ -407,7 +407,7 @@ def test_densification_grows_the_count_and_keeps_labels(scan: Scan, monkeypatch)
         return Scores(-len(calls), math.nan, math.nan, math.nan, ())
 
     monkeypatch.setattr(loop, "heldout_scores", improving)
-    gaussians = SixDGaussians.load(scan.model)
+    gaussians = api.prepare(scan.ct, scan.seg, PRESET, weights=None)  # AGP: no faint Gaussian
     result = api.finetune(gaussians, target=scan.targets, iterations=12, budget_s=None, crop=32,
                           densify=True)
     tuned = result.gaussians
