@@ -117,8 +117,9 @@ def test_clipping_a_gaussian_at_its_centre_gives_the_half_normal_moments() -> No
 
 def test_a_rotated_box_keeps_the_points_of_its_own_frame(gaussians) -> None:
     """A thin slab turned 45 degrees about S holds the centres it contains in its own axes: the
-    clipped Gaussians' means lie inside its 20 mm, and slicing them at the camera moves each by
-    S_pd S_dd^-1 (d - mu_d), up to 2.3 mm for the sample's network Gaussians (0 for AGP's)."""
+    clip acts on the means as sliced at the camera, and re-slicing a clipped Gaussian (its mean
+    moved, so its view direction turned a little) can put it a few hundredths of a mm past a face
+    (the network's Gaussians shift by up to 2.3 mm when sliced; measured 0.03 mm past): 0.1 mm."""
     turn = math.radians(45.0)
     axes = ((math.cos(turn), -math.sin(turn), 0.0), (math.sin(turn), math.cos(turn), 0.0),
             (0.0, 0.0, 1.0))
@@ -128,7 +129,7 @@ def test_a_rotated_box_keeps_the_points_of_its_own_frame(gaussians) -> None:
     camera = default_camera(gaussians)
     means = sliced_gaussians(gaussians, camera, box)["means"].numpy()
     local = (means - box.center) @ np.asarray(axes)
-    assert 0 < len(means) < len(gaussians) and np.abs(local[:, 1]).max() < 10.0 + 2.5
+    assert 0 < len(means) < len(gaussians) and np.abs(local[:, 1]).max() < 10.0 + 0.1
 
 
 @pytest.mark.parametrize(("crop", "error", "message"), [
