@@ -1,5 +1,6 @@
 """Held-out PSNR every EVERY steps of one fine-tune of the sample from AGP, by steps:
-python trace.py SPACING STEPS SEED EVERY (PRESET from the environment)."""
+python trace.py SPACING STEPS SEED EVERY (PRESET from the environment; WEIGHTS=shipped or a file
+starts from that network instead)."""
 
 import os
 import sys
@@ -14,7 +15,7 @@ spacing, steps = float(sys.argv[1]), int(sys.argv[2])
 seed, every = int(sys.argv[3]), int(sys.argv[4])
 ct = read_ct("Resources/sample/ct.nii.gz")
 g = prepare(ct, "Resources/sample/segmentation.nii.gz", os.environ.get("PRESET", "CT-Bone"),
-            weights=None, spacing_mm=spacing)
+            weights=os.environ.get("WEIGHTS"), spacing_mm=spacing)
 train, held = sampling.views_for(g, ct, "dvr", size=512, crop=None, heldout_size=512, seed=seed)
 state = ft._State(g, train, ft.FinetuneOptions(iterations=steps, seed=seed))
 
