@@ -12,7 +12,7 @@ from test_network import _random
 from RenderFMLib.channels import SLICES
 from RenderFMLib.network.model import NetworkConfig
 from RenderFMLib.network.predict import block_residuals
-from RenderFMLib.network.voxel_order import lps_order
+from RenderFMLib.network.voxel_order import VoxelOrder, lps_order
 from RenderFMLib.transfer import load_preset
 from RenderFMLib.volume import Volume
 
@@ -50,14 +50,15 @@ def _blocks_in(blocks: torch.Tensor, shape: tuple[int, ...], flips: tuple[int, .
 
 
 def test_lps_order_of_the_usual_matrices():
+    as_stored = VoxelOrder((0, 1, 2), (False, False, False))
     lps = np.diag([-0.8, -0.8, 2.0, 1.0])
-    assert lps_order(lps).identity
+    assert lps_order(lps) == as_stored
     ras = lps_order(np.diag([3.0, 3.0, 3.0, 1.0]))
     assert ras.source == (0, 1, 2) and ras.flipped == (False, True, True)
     tilt = np.radians(18)  # a gantry tilt: the nearest order, LPS
     tilted = lps @ np.array([[1, 0, 0, 0], [0, np.cos(tilt), -np.sin(tilt), 0],
                              [0, np.sin(tilt), np.cos(tilt), 0], [0, 0, 0, 1]])
-    assert lps_order(tilted).identity
+    assert lps_order(tilted) == as_stored
     sagittal = np.array([[0, 0, -1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1.0]])
     order = lps_order(sagittal)  # i runs posterior, j inferior, k towards the left
     assert order.source == (1, 2, 0) and order.flipped == (False, True, False)

@@ -36,10 +36,6 @@ class VoxelOrder:
     source: tuple[int, ...]
     flipped: tuple[bool, ...]
 
-    @property
-    def identity(self) -> bool:
-        return self.source == (0, 1, 2) and not any(self.flipped)
-
 
 def lps_order(ijk_to_ras: np.ndarray) -> VoxelOrder:
     """How to read a CT with this IJK->RAS matrix in LPS order: the assignment of array dims to
