@@ -373,6 +373,13 @@ def resample_isotropic(volume: Volume, spacing_mm: float, labels: bool = False) 
     return _resample(volume, ijk_to_ras, shape, nearest=labels)
 
 
+def resample_spaced(volume: Volume, spacing_ijk_mm: tuple[float, float, float],
+                    labels: bool = False) -> Volume:
+    """volume on spaced_grid(volume, spacing_ijk_mm), interpolated as resample_isotropic."""
+    ijk_to_ras, shape = spaced_grid(volume, spacing_ijk_mm)
+    return _resample(volume, ijk_to_ras, shape, nearest=labels)
+
+
 def isotropic_grid(volume: Volume,
                    spacing_mm: float) -> tuple[np.ndarray, tuple[int, int, int]]:
     """(ijk_to_ras, shape (K, J, I)) of an isotropic grid of spacing_mm (mm) with volume's
@@ -380,16 +387,28 @@ def isotropic_grid(volume: Volume,
     along each axis (VolumeError for a coarser spacing)."""
     if not np.isfinite(spacing_mm) or spacing_mm <= 0:
         raise VolumeError(f"the resampling spacing must be a positive number of mm: {spacing_mm}")
+    return spaced_grid(volume, (spacing_mm, spacing_mm, spacing_mm))
+
+
+def spaced_grid(volume: Volume, spacing_ijk_mm: tuple[float, float, float]
+                ) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """isotropic_grid with a spacing of its own along each of the CT's i, j and k axes (mm)."""
+    spacing = np.asarray(spacing_ijk_mm, dtype=np.float64)
+    if spacing.shape != (3,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise VolumeError(f"the resampling spacing must be positive mm along i, j and k: "
+                          f"{spacing_ijk_mm}")
     extent = np.array(volume.shape[::-1]) * volume.spacing
-    if spacing_mm > extent.min() / 2:
+    if np.any(spacing > extent / 2):
+        named = f"{spacing[0]:g}" if np.all(spacing == spacing[0]) else \
+            " x ".join(f"{side:g}" for side in spacing)
         raise VolumeError(
-            f"a spacing of {spacing_mm:g} mm is too coarse for this CT, which spans "
+            f"a spacing of {named} mm is too coarse for this CT, which spans "
             f"{' x '.join(f'{side:.0f}' for side in extent)} mm: it needs at least 2 voxels "
             f"along each axis, so at most {extent.min() / 2:.3g} mm")
-    i, j, k = (int(n) for n in np.maximum(1, np.round(extent / spacing_mm)))
+    i, j, k = (int(n) for n in np.maximum(1, np.round(extent / spacing)))
     directions = volume.ijk_to_ras[:3, :3] / volume.spacing
     corner = volume.voxel_to_ras(np.full(3, -0.5))
     ijk_to_ras = np.eye(4)
-    ijk_to_ras[:3, :3] = directions * spacing_mm
-    ijk_to_ras[:3, 3] = corner + directions @ np.full(3, 0.5 * spacing_mm)
+    ijk_to_ras[:3, :3] = directions * spacing
+    ijk_to_ras[:3, 3] = corner + directions @ (0.5 * spacing)
     return ijk_to_ras, (k, j, i)

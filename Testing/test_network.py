@@ -59,6 +59,7 @@ def _params_equal(a, b, atol: float = 0.0) -> bool:
 
 @pytest.mark.parametrize("config", [NetworkConfig(), NetworkConfig(offsets=True),
                                     NetworkConfig(offsets=True, specular=True),
+                                    NetworkConfig(offsets=True, spacing_input=True),
                                     NetworkConfig("unet", 8, 2)])
 def test_zero_initialised_network_is_agp_exactly(crop, config):
     preset = load_preset("CT-Bone")
@@ -204,7 +205,8 @@ def test_weights_round_trip(saved, crop):
     assert torch.equal(network(inputs), loaded(inputs))
     description = json.loads(saved.with_suffix(".json").read_text())
     assert description["config"] == {"kind": "local", "width": 8, "depth": 2, "offsets": False,
-                                     "partial_blocks": False, "specular": False}
+                                     "partial_blocks": False, "specular": False,
+                                     "spacing_input": False}
     assert description["about"] == {"note": "test"}
 
 

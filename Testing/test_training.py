@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -160,6 +161,10 @@ def test_bad_configs_and_folders_get_one_message(manifest, tmp_path, capsys):
          "distill_steps must be a whole number in [0, steps]"),
         (["--config", str(_config(tmp_path, distill_steps=1, teacher_spacing_mm=2.0))],
          "teacher_spacing_mm (2.0) must be one of spacings_mm [3.0]"),
+        (["--config", str(_config(tmp_path, spacings_mm=[[2.0, 3.0, 5.0]]))], "with i = j"),
+        (["--config", str(_config(tmp_path, spacings_mm=[3.0, [2.0, 2.0]]))], "with i = j"),
+        (["--config", str(_config(tmp_path, spacings_mm=[[2.0, 2.0, -5.0]]))],
+         "spacings must be positive"),
         (["--resume"], "holds no checkpoint"),
     ]
     for extra, message in cases:
@@ -170,6 +175,19 @@ def test_bad_configs_and_folders_get_one_message(manifest, tmp_path, capsys):
     (tmp_path / "run" / "checkpoint.json").write_text("{}")
     assert main(["train", str(manifest), "--out", str(tmp_path / "run")]) == 2
     assert "already holds a training run" in capsys.readouterr().err
+
+
+def test_thick_slice_grids_train_beside_isotropic_ones(manifest):
+    """A spacings_mm entry [i, j, k] resamples the training CT to that grid (here 3 x 3 x 6 mm
+    beside 3 mm), and the config keeps it through JSON."""
+    config = TrainConfig.from_dict({"spacings_mm": [3, [3, 3, 6]]})
+    assert config.spacings_mm == (3.0, (3.0, 3.0, 6.0))
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    grids = load_grids(read_manifest(manifest)[0], config.spacings_mm).grids
+    np.testing.assert_allclose(grids[3.0][0].spacing, 3.0)
+    np.testing.assert_allclose(grids[(3.0, 3.0, 6.0)][0].spacing, (3.0, 3.0, 6.0))
+    k, j, i = grids[3.0][0].shape
+    assert grids[(3.0, 3.0, 6.0)][0].shape == (round(k / 2), j, i)
 
 
 def test_a_sample_depends_only_on_its_seed(manifest):

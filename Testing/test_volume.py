@@ -18,6 +18,7 @@ from RenderFMLib.volume import (
     read_ct,
     read_segmentation,
     resample_isotropic,
+    resample_spaced,
     to_sitk,
 )
 
@@ -310,6 +311,23 @@ def test_resample_isotropic_ct(ct_sm: Volume) -> None:
     np.testing.assert_allclose(fine.corners_ras(), ct_sm.corners_ras(), atol=1e-6)
     assert fine.array.dtype == torch.float32
     assert float(fine.array.mean()) == pytest.approx(float(ct_sm.array.mean()), abs=10)
+
+
+def test_resample_spaced_gives_each_axis_its_spacing(ct_sm: Volume) -> None:
+    """1.5 x 1.5 x 6 mm along the 3 mm CT's i, j, k: twice the voxels in-plane, half the slices,
+    the same box; the same grid as resample_isotropic when the three are equal."""
+    thick = resample_spaced(ct_sm, (1.5, 1.5, 6.0))
+    k, j, i = ct_sm.shape
+    assert thick.shape == (round(k / 2), 2 * j, 2 * i)
+    np.testing.assert_allclose(thick.spacing, (1.5, 1.5, 6.0))
+    np.testing.assert_allclose(thick.corners_ras(), ct_sm.corners_ras(), atol=3.0)
+    assert np.allclose(resample_spaced(ct_sm, (1.5, 1.5, 1.5)).ijk_to_ras,
+                       resample_isotropic(ct_sm, 1.5).ijk_to_ras)
+    for spacing in ((1.5, 1.5), (1.5, 0.0, 3.0), (1.5, 1.5, float("nan"))):
+        with pytest.raises(VolumeError, match="positive mm along i, j and k"):
+            resample_spaced(ct_sm, spacing)
+    with pytest.raises(VolumeError, match="1.5 x 1.5 x 1000 mm is too coarse"):
+        resample_spaced(ct_sm, (1.5, 1.5, 1000.0))
 
 
 def test_resample_isotropic_labels(data: Path, ct_sm: Volume) -> None:

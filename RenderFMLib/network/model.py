@@ -15,7 +15,9 @@ factor of at most e^1.5 = 4.5), opacity logits within +-MAX_OPACITY_STEP, positi
 within +-MAX_OFFSET_VOXELS (a Gaussian stays inside its block). A network whose config has no
 offsets (every one trained before they existed) predicts 37 channels and offsets of 0; one whose
 config has no specular (every one trained before the white specular term) predicts the channels
-before specular_sh and leaves that term at AGP's base.
+before specular_sh and leaves that term at AGP's base. A network whose config has
+spacing_input also reads the voxel spacing along each of its axes (a constant channel each, as
+log2 of the spacing over SPACING_REFERENCE_MM), so it can tell a 1.5 mm grid from a 4 mm one.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ MAX_LOG_SCALE_STEP = 1.5
 MAX_OPACITY_STEP = 8.0
 MAX_OFFSET_VOXELS = 1.0
 OPACITY_INPUT_GAIN = 100.0  # per-mm opacity a -> log(1 + 100 a) / log(101): 0.01 /mm is 0.15
+SPACING_REFERENCE_MM = 2.0  # spacing channels: log2(spacing / 2 mm), 0 at 2 mm, +1 at 4 mm
+SPACING_CHANNELS = 3
 LEAK = 0.01
 
 
@@ -43,8 +47,9 @@ class NetworkConfig:
     layer; depth: local: 3x3x3 layers, unet: resolution levels below the block grid; offsets:
     whether it predicts the position offsets (channels.py); specular: whether it predicts the
     white specular term (channels.py; only with offsets, which come before it); partial_blocks:
-    whether the AGP under it keeps the partial blocks (priming.py), in training and in use. All
-    three are false in configs written before they existed."""
+    whether the AGP under it keeps the partial blocks (priming.py), in training and in use;
+    spacing_input: whether it reads the voxel spacing (three more input channels). All four are
+    false in configs written before they existed."""
 
     kind: Literal["local", "unet"] = "local"
     width: int = 32
@@ -52,6 +57,7 @@ class NetworkConfig:
     offsets: bool = False
     partial_blocks: bool = False
     specular: bool = False
+    spacing_input: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "unet"):
@@ -61,7 +67,7 @@ class NetworkConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
                 raise ValueError(f"network {name} must be a whole number in [1, 256], "
                                  f"not {value!r}")
-        for name in ("offsets", "partial_blocks", "specular"):
+        for name in ("offsets", "partial_blocks", "specular", "spacing_input"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"network {name} must be true or false, "
                                  f"not {getattr(self, name)!r}")
@@ -84,7 +90,8 @@ class NetworkConfig:
 
 
 class RenderFMNetwork(nn.Module):
-    """inputs [B, 6, K, J, I] (K, J, I even) -> residuals [B, 49, K/2, J/2, I/2]."""
+    """inputs [B, 6, K, J, I] (K, J, I even) and the voxel spacing along K, J, I in mm (needed
+    when config.spacing_input) -> residuals [B, 49, K/2, J/2, I/2]."""
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
@@ -105,12 +112,16 @@ class RenderFMNetwork(nn.Module):
             return None
         return 2 * self.config.depth
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor,
+                spacing_mm: tuple[float, float, float] | None = None) -> torch.Tensor:
         if inputs.dim() != 5 or inputs.shape[1] != NUM_INPUT_CHANNELS \
                 or any(side % 2 for side in inputs.shape[2:]):
             raise ValueError(f"network inputs must be [B, {NUM_INPUT_CHANNELS}, K, J, I] with "
                              f"K, J, I even, not {list(inputs.shape)}")
-        raw = self.head(self.body(stack_blocks(scaled(inputs))))
+        blocks = stack_blocks(scaled(inputs))
+        if self.config.spacing_input:
+            blocks = with_spacing(blocks, spacing_mm)
+        raw = self.head(self.body(blocks))
         missing = NUM_CHANNELS - raw.shape[1]  # the fields it does not predict: 0
         return bounded(nn.functional.pad(raw, (0, 0, 0, 0, 0, 0, 0, missing)))
 
@@ -122,11 +133,30 @@ def predicted_channels(config: NetworkConfig) -> int:
     return SLICES["specular_sh"].start if config.offsets else SLICES["offsets"].start
 
 
+def block_channels(config: NetworkConfig) -> int:
+    """Channels of the stacked blocks the body reads: 8 voxels x 6 inputs, and the spacing."""
+    return 8 * NUM_INPUT_CHANNELS + (SPACING_CHANNELS if config.spacing_input else 0)
+
+
 def scaled(inputs: torch.Tensor) -> torch.Tensor:
     """The input channels brought to comparable ranges: per-mm opacity (channel 5) on a log
     scale, the others (already in [0, 1]) as they are."""
     opacity = torch.log1p(OPACITY_INPUT_GAIN * inputs[:, 5:6].clamp_min(0.0))
     return torch.cat([inputs[:, :5], opacity / math.log1p(OPACITY_INPUT_GAIN)], dim=1)
+
+
+def with_spacing(blocks: torch.Tensor,
+                 spacing_mm: tuple[float, float, float] | None) -> torch.Tensor:
+    """The stacked blocks [B, C, ...] and SPACING_CHANNELS constant channels: log2 of the voxel
+    spacing along K, J, I over SPACING_REFERENCE_MM."""
+    if spacing_mm is None or len(spacing_mm) != SPACING_CHANNELS \
+            or not all(math.isfinite(value) and value > 0 for value in spacing_mm):
+        raise ValueError(f"a network with spacing_input needs the voxel spacing along K, J, I "
+                         f"(3 positive mm), not {spacing_mm!r}")
+    levels = torch.tensor([math.log2(value / SPACING_REFERENCE_MM) for value in spacing_mm],
+                          dtype=blocks.dtype, device=blocks.device)
+    constant = levels[None, :, None, None, None].expand(blocks.shape[0], -1, *blocks.shape[2:])
+    return torch.cat([blocks, constant], dim=1)
 
 
 def stack_blocks(inputs: torch.Tensor) -> torch.Tensor:
@@ -152,7 +182,7 @@ class LocalBody(nn.Module):
     def __init__(self, config: NetworkConfig):
         super().__init__()
         layers: list[nn.Module] = []
-        channels = 8 * NUM_INPUT_CHANNELS
+        channels = block_channels(config)
         for _ in range(config.depth):
             layers += [nn.Conv3d(channels, config.width, 3, padding=1), nn.LeakyReLU(LEAK)]
             channels = config.width
@@ -180,7 +210,7 @@ class UNetBody(nn.Module):
         super().__init__()
         widths = [min(config.width * 2 ** level, 8 * config.width)
                   for level in range(config.depth + 1)]
-        self.down = nn.ModuleList([_stage(8 * NUM_INPUT_CHANNELS, widths[0])] + [
+        self.down = nn.ModuleList([_stage(block_channels(config), widths[0])] + [
             _stage(widths[level - 1], widths[level], stride=2)
             for level in range(1, len(widths))])
         self.up = nn.ModuleList([nn.ConvTranspose3d(widths[level], widths[level - 1], 2, 2)

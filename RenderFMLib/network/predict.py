@@ -6,6 +6,7 @@ box in LPS voxel order (voxel_order.py), whatever order the CT is stored in.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..channels import NUM_CHANNELS
@@ -13,7 +14,7 @@ from ..transfer import Preset
 from ..volume import Volume
 from .inputs import gradient_ras, input_channels
 from .model import RenderFMNetwork
-from .voxel_order import from_lps, lps_order, to_lps
+from .voxel_order import VoxelOrder, from_lps, lps_order, to_lps
 
 
 def block_residuals(network: RenderFMNetwork, volume: Volume, labels: Volume | None,
@@ -41,10 +42,19 @@ def block_residuals(network: RenderFMNetwork, volume: Volume, labels: Volume | N
                for a, b, side in zip(low, high, blocks, strict=True)]
     order = lps_order(volume.ijk_to_ras)
     inputs = to_lps(_inputs(volume, labels, preset, box), order)
-    grid = from_lps(network(inputs[None].to(_weight(network)))[0], order)
+    grid = from_lps(network(inputs[None].to(_weight(network)), lps_spacing(volume, order))[0],
+                    order)
     k, j, i = (index.to(grid.device) - torch.tensor([a // 2 for a, _ in box],
                                                     device=grid.device)).unbind(-1)
     return grid[:, k, j, i].T.to(torch.float32)
+
+
+def lps_spacing(volume: Volume, order: VoxelOrder) -> tuple[float, float, float]:
+    """The CT's voxel spacing in mm along the network's (LPS-ordered) K, J, I."""
+    columns = np.linalg.norm(np.asarray(volume.ijk_to_ras)[:3, :3], axis=0)  # along i, j, k
+    along_dim = [float(columns[2 - d]) for d in range(3)]  # along the CT's own k, j, i
+    spacing = [along_dim[d] for d in order.source]
+    return spacing[0], spacing[1], spacing[2]
 
 
 def _inputs(volume: Volume, labels: Volume | None, preset: Preset,

@@ -10,12 +10,15 @@ from pathlib import Path
 from ..errors import RenderFMError
 from ..network.model import NetworkConfig
 
+Spacing = float | tuple[float, float, float]  # a training grid's spacing in mm (config.py)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """steps: optimiser steps; batch: samples per step (over all processes); learning_rate:
     Adam's, decayed by a cosine to a tenth; crop_voxels: a sample's side in voxels at most;
-    size: target side in pixels; spacings_mm: isotropic spacings a sample's CT is drawn at;
+    size: target side in pixels; spacings_mm: spacings a sample's CT is drawn at, each a number
+    (isotropic) or [i, j, k] mm along the CT's own axes, i = j (thick or thin slices);
     eval_every: steps between held-out scores and checkpoints; eval_size, eval_spacing_mm: of
     the held-out views; seed: every random choice. distill_steps: the first steps regress the
     residuals of per-scan fine-tuned teachers (teachers.py) instead of rendering; teacher_steps,
@@ -28,7 +31,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     crop_voxels: int = 48
     size: int = 96
-    spacings_mm: tuple[float, ...] = (1.5, 2.0, 3.0)
+    spacings_mm: tuple[Spacing, ...] = (1.5, 2.0, 3.0)
     eval_every: int = 100
     eval_size: int = 128
     eval_spacing_mm: float = 3.0
@@ -39,7 +42,8 @@ class TrainConfig:
     teacher_spacing_mm: float = 3.0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "spacings_mm": list(self.spacings_mm)}
+        return {**asdict(self), "spacings_mm": [list(value) if isinstance(value, tuple) else value
+                                                for value in self.spacings_mm]}
 
     @classmethod
     def from_dict(cls, terms: dict) -> TrainConfig:
@@ -51,7 +55,7 @@ class TrainConfig:
         if "network" in terms:
             terms["network"] = NetworkConfig.from_dict(terms["network"])
         if "spacings_mm" in terms:
-            terms["spacings_mm"] = tuple(float(value) for value in terms["spacings_mm"])
+            terms["spacings_mm"] = tuple(_spacing(value) for value in terms["spacings_mm"])
         config = replace(cls(), **terms)
         config.check()
         return config
@@ -67,7 +71,7 @@ class TrainConfig:
         if self.size < 16 or self.eval_size < 16 or self.crop_voxels < 4:
             raise ValueError("size and eval_size must be at least 16 pixels, crop_voxels 4")
         if not (self.learning_rate > 0 and self.eval_spacing_mm > 0 and self.spacings_mm
-                and all(value > 0 for value in self.spacings_mm)):
+                and all(min(spacing_ijk(value)) > 0 for value in self.spacings_mm)):
             raise ValueError("learning_rate and the spacings must be positive")
         if isinstance(self.distill_steps, bool) or not isinstance(self.distill_steps, int) \
                 or not 0 <= self.distill_steps <= self.steps:
@@ -76,6 +80,24 @@ class TrainConfig:
         if self.distill_steps and self.teacher_spacing_mm not in self.spacings_mm:
             raise ValueError(f"teacher_spacing_mm ({self.teacher_spacing_mm}) must be one of "
                              f"spacings_mm {list(self.spacings_mm)}")
+
+
+def spacing_ijk(spacing: Spacing) -> tuple[float, float, float]:
+    """A training spacing as mm along the CT's i, j and k."""
+    return spacing if isinstance(spacing, tuple) else (spacing, spacing, spacing)
+
+
+def _spacing(value: object) -> Spacing:
+    """A spacings_mm entry from JSON: a number, or [i, j, k] with i = j."""
+    if isinstance(value, list | tuple):
+        if len(value) != 3 or value[0] != value[1]:
+            raise ValueError(f"a spacings_mm entry is a number or [i, j, k] mm with i = j (the "
+                             f"in-plane swap keeps the anatomy's shape), not {value!r}")
+        i, j, k = (float(side) for side in value)
+        return (i, j, k)
+    if isinstance(value, bool):
+        raise ValueError(f"a spacings_mm entry is a number or [i, j, k], not {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 def read_config(path: str | Path | None) -> TrainConfig:

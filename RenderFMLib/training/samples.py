@@ -2,8 +2,8 @@
 (and randomly perturbed) preset and a random camera; its target is the `dvr` ray marcher's image.
 
 Augmentation (each drawn from the sample's own generator, so a sample depends only on its seed):
-- flips of each axis and a swap of the two in-plane axes (the CTs are resampled isotropic, so
-  these are rotations and mirrors of the anatomy);
+- flips of each axis and a swap of the two in-plane axes (the CTs are resampled to grids whose
+  i and j spacings are equal, so these are rotations and mirrors of the anatomy);
 - HU scale x (1 +- HU_SCALE) and offset +- HU_SHIFT;
 - the preset shifted by +- PRESET_SHIFT_HU (Slicer's Shift slider) and its opacity scaled by
   PRESET_OPACITY_SCALE;
@@ -26,7 +26,8 @@ from ..groundtruth.dvr import render_dvr
 from ..loading import compact_labels, load_ct, load_labels
 from ..priming import MIN_OPACITY
 from ..transfer import Preset, shifted
-from ..volume import Volume, grid_bounding_radius, grid_center_ras, resample_isotropic
+from ..volume import Volume, grid_bounding_radius, grid_center_ras, resample_spaced
+from .config import Spacing, spacing_ijk
 from .manifest import ScanEntry
 
 HU_SCALE = 0.05
@@ -43,7 +44,7 @@ class ScanGrids:
     """One manifest entry on each training spacing: (CT, labels or None) by spacing in mm."""
 
     entry: ScanEntry
-    grids: dict[float, tuple[Volume, Volume | None]]
+    grids: dict[Spacing, tuple[Volume, Volume | None]]
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,16 @@ class Sample:
         return frame.rgb, frame.alpha
 
 
-def load_grids(entry: ScanEntry, spacings: tuple[float, ...]) -> ScanGrids:
-    """The entry's CT (and labels) resampled to each of `spacings` (mm), on the CPU."""
+def load_grids(entry: ScanEntry, spacings: tuple[Spacing, ...]) -> ScanGrids:
+    """The entry's CT (and labels) resampled to each of `spacings` (config.py), on the CPU."""
     ct = load_ct(entry.ct, entry.hu_offset)
     labels = None
     if entry.segmentation is not None:
         read = load_labels(entry.segmentation, ct, "cpu")
         labels = Volume(compact_labels(read.array), read.ijk_to_ras)
-    grids: dict[float, tuple[Volume, Volume | None]] = {}
+    grids: dict[Spacing, tuple[Volume, Volume | None]] = {}
     for spacing in spacings:
-        volume = resample_isotropic(ct, spacing)
+        volume = resample_spaced(ct, spacing_ijk(spacing))
         with warnings.catch_warnings():  # "resampled onto the CT grid": intended here
             warnings.simplefilter("ignore", RenderFMWarning)
             grids[spacing] = (volume, None if labels is None else
