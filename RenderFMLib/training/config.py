@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import RenderFMError
 from ..network.model import NetworkConfig
 
-Spacing = float | tuple[float, float, float]  # a training grid's spacing in mm (config.py)
+Spacing = float | tuple[float, float, float]  # a training grid: isotropic mm, or mm along i, j, k
 
 
 @dataclass(frozen=True)
