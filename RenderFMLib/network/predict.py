@@ -6,7 +6,6 @@ box in LPS voxel order (voxel_order.py), whatever order the CT is stored in.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..channels import NUM_CHANNELS
@@ -51,8 +50,7 @@ def block_residuals(network: RenderFMNetwork, volume: Volume, labels: Volume | N
 
 def lps_spacing(volume: Volume, order: VoxelOrder) -> tuple[float, float, float]:
     """The CT's voxel spacing in mm along the network's (LPS-ordered) K, J, I."""
-    columns = np.linalg.norm(np.asarray(volume.ijk_to_ras)[:3, :3], axis=0)  # along i, j, k
-    along_dim = [float(columns[2 - d]) for d in range(3)]  # along the CT's own k, j, i
+    along_dim = [float(volume.spacing[2 - d]) for d in range(3)]  # along the CT's own k, j, i
     spacing = [along_dim[d] for d in order.source]
     return spacing[0], spacing[1], spacing[2]
 
