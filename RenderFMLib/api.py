@@ -66,7 +66,8 @@ def prepare(
     groups: keep only Gaussians of these anatomical groups (segmentation.GROUPS);
     group_colors: colour each group with its look (ivory bone, red vessels...) instead of the
     preset's colour; keep_labels: keep only Gaussians with these labels.
-    spacing_mm: resample the CT to this isotropic spacing first (the paper uses 1.5);
+    spacing_mm: resample the CT to this isotropic spacing first (the paper uses 1.5; None: the
+    CT's own grid, isotropic for thick slices, 2 mm for voxels over 3 mm: loading.default_spacing);
     hu_offset: added to stored values (e.g. -1024 for CT stored without rescale);
     weights: the network ("shipped": the bundled weights; a path to other .safetensors weights
     with their .json; None: AGP alone); WeightsError for missing, damaged or mismatched weights;

@@ -1,6 +1,6 @@
 """The CT and its label map as prepare() and finetune() take them: read (or taken as Volumes),
-offset, resampled, aligned, segmented; thick-slice CTs resampled isotropic, labels held in the
-smallest integer type."""
+offset, resampled, aligned, segmented; thick-slice CTs resampled isotropic, coarse CTs onto a
+finer grid, labels held in the smallest integer type."""
 
 from __future__ import annotations
 
@@ -19,15 +19,20 @@ from .segmentation.totalseg import run_totalsegmentator
 from .volume import Volume, align_labels, isotropic_grid, read_ct, resample_isotropic
 
 MAX_ANISOTROPY = 2.5  # longest / shortest voxel edge beyond which a CT is resampled isotropic
+COARSE_MM = 3.0  # a voxel edge beyond the coarsest training grid (mm): the CT is read finer...
+REFINED_MM = 2.0  # ... on this isotropic grid (mm), the middle of the training grids' range...
+REFINED_MAX_VOXELS = 2**25  # ... or the finest isotropic grid of at most this many voxels
 
 
 def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
-            spacing_mm: float | None = None, device: str | torch.device = "cpu") -> Volume:
+            spacing_mm: float | None = None, device: str | torch.device = "cpu",
+            refine_coarse: bool = True) -> Volume:
     """The CT in float32 HU on `device`, as prepare() reads it: read (or taken), offset by
-    hu_offset, resampled to spacing_mm (isotropic) when given."""
+    hu_offset, resampled to spacing_mm (isotropic) when given, else as default_spacing says
+    (refine_coarse=False: thick slices only, for training, which resamples the CT itself)."""
     volume = _as_given(ct, hu_offset)
     if spacing_mm is None:
-        spacing_mm = _spacing_for_thick_slices(volume)
+        spacing_mm = default_spacing(volume, refine_coarse)
     if spacing_mm is not None:
         check_resampling(math.prod(isotropic_grid(volume, spacing_mm)[1]))  # before the work
         volume = resample_isotropic(volume, spacing_mm)
@@ -37,9 +42,10 @@ def load_ct(ct: Volume | str | Path, hu_offset: float | None = None,
 def prepared_grid(volume: Volume, spacing_mm: float | None = None
                   ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """(ijk_to_ras, shape (K, J, I)) of the grid load_ct puts `volume` on for spacing_mm (its own
-    grid, or an isotropic one for spacing_mm or thick slices), without resampling it."""
+    grid, or an isotropic one for spacing_mm, thick slices or coarse voxels), without resampling
+    it."""
     if spacing_mm is None:
-        spacing_mm = _spacing_for_thick_slices(volume)
+        spacing_mm = default_spacing(volume)
     if spacing_mm is None:
         k, j, i = volume.shape
         return np.asarray(volume.ijk_to_ras), (k, j, i)
@@ -60,24 +66,38 @@ def _as_given(ct: Volume | str | Path, hu_offset: float | None) -> Volume:
     return read_ct(ct, hu_offset=hu_offset)
 
 
-def _spacing_for_thick_slices(volume: Volume) -> float | None:
-    """An isotropic spacing (mm) for a CT whose voxels are more than MAX_ANISOTROPY times longer
-    on one axis than on another (thick slices), with a warning; None for other CTs.
+def default_spacing(volume: Volume, refine_coarse: bool = True) -> float | None:
+    """The isotropic spacing (mm) prepare() reads `volume` on when none is given; None for its
+    own grid.
 
-    AGP's Gaussians are round, as wide as a 2x2x2 block's mean edge: on 0.5 x 0.5 x 5 mm voxels
-    they would stand in thin layers 10 mm apart (stripes). The geometric mean spacing keeps the
-    voxel count (memory, time) of the original grid.
+    Thick slices (voxels more than MAX_ANISOTROPY times longer on one axis than on another), with
+    a warning: AGP's Gaussians are round, as wide as a 2x2x2 block's mean edge, so on 0.5 x 0.5 x
+    5 mm voxels they would stand in thin layers 10 mm apart (stripes); the geometric mean spacing
+    keeps the voxel count. Coarse voxels (an edge over COARSE_MM, after that), when
+    refine_coarse: one Gaussian per 6-10 mm block draws a mosaic, and the network, trained on
+    1.5-3 mm grids, adds little to it; on REFINED_MM (or the finest grid of REFINED_MAX_VOXELS
+    voxels, if that is coarser) both draw such a CT closer to dvr (docs/network/coarse_grid/).
     """
     spacing = volume.spacing
-    if spacing.max() <= MAX_ANISOTROPY * spacing.min():
-        return None
-    isotropic = round(float(np.prod(spacing)) ** (1.0 / 3.0), 2)
-    sizes = " x ".join(f"{s:.2f}" for s in spacing)
-    warnings.warn(f"the CT's voxels are {sizes} mm ({spacing.max() / spacing.min():.1f} times "
-                  f"longer on one axis): resampled to {isotropic} mm isotropic so the picture has "
-                  "no stripes (choose another with --spacing / spacing_mm)", RenderFMWarning,
-                  stacklevel=3)
-    return isotropic
+    thick = spacing.max() > MAX_ANISOTROPY * spacing.min()
+    chosen = round(float(np.prod(spacing)) ** (1.0 / 3.0), 2) if thick else None
+    coarsest = chosen if chosen is not None else float(spacing.max())
+    if refine_coarse and coarsest > COARSE_MM and _refined_spacing(volume) < coarsest:
+        chosen = _refined_spacing(volume)
+    if thick:
+        sizes = " x ".join(f"{s:.2f}" for s in spacing)
+        warnings.warn(f"the CT's voxels are {sizes} mm ({spacing.max() / spacing.min():.1f} times "
+                      f"longer on one axis): resampled to {chosen:g} mm isotropic so the picture "
+                      "has no stripes (choose another with --spacing / spacing_mm)",
+                      RenderFMWarning, stacklevel=3)
+    return chosen
+
+
+def _refined_spacing(volume: Volume) -> float:
+    """REFINED_MM, or the finest isotropic spacing (mm, rounded up to 0.01) whose grid over the
+    CT's extent has at most REFINED_MAX_VOXELS voxels."""
+    extent_mm3 = float(np.prod(np.array(volume.shape) * volume.spacing[::-1]))
+    return max(REFINED_MM, math.ceil(100 * (extent_mm3 / REFINED_MAX_VOXELS) ** (1 / 3)) / 100)
 
 
 def load_labels(segmentation: Volume | str | Path, ct: Volume,

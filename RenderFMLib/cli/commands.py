@@ -205,7 +205,8 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="preset name (see `renderfm presets`) or preset file")
     parser.add_argument("--spacing", type=millimetres,
                         help="resample the CT to this isotropic spacing in mm first (the paper "
-                             "uses 1.5)")
+                             "uses 1.5; default: the CT's own grid, isotropic for thick slices, "
+                             "2 mm for voxels over 3 mm)")
     parser.add_argument("--hu-offset", type=hounsfield,
                         help="add this to stored values, e.g. -1024 for CT stored without rescale")
     add_weights(parser)

@@ -65,7 +65,7 @@ class Sample:
 
 def load_grids(entry: ScanEntry, spacings: tuple[Spacing, ...]) -> ScanGrids:
     """The entry's CT (and labels) resampled to each of `spacings` (config.py), on the CPU."""
-    ct = load_ct(entry.ct, entry.hu_offset)
+    ct = load_ct(entry.ct, entry.hu_offset, refine_coarse=False)
     labels = None
     if entry.segmentation is not None:
         read = load_labels(entry.segmentation, ct, "cpu")
