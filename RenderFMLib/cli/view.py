@@ -23,7 +23,7 @@ def _cmd_view(args: argparse.Namespace) -> None:
 
 def _inputs(args: argparse.Namespace):
     """The CT, its labels, the preset and the model, read and checked (RenderFMError)."""
-    from ..api import DEFAULT_PRESET, load_ct
+    from ..api import DEFAULT_PRESET, load_ct_as_read
     from ..gaussians import SixDGaussians
     from ..loading import load_labels
     from ..transfer import load_preset, preset_names
@@ -43,7 +43,7 @@ def _inputs(args: argparse.Namespace):
             raise UsageError(f"--model: a prepared model ({MODEL_SUFFIX}, from renderfm "
                              f"prepare), not {args.model}")
         model = SixDGaussians.load(args.model)
-    ct = load_ct(args.input)
+    ct = load_ct_as_read(args.input)  # Slicer draws it as read; prepare() picks its own grid
     labels = args.seg if args.seg in (None, "threshold") else load_labels(args.seg, ct, "cpu")
     return Inputs(ct, labels, preset, model)
 
