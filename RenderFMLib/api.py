@@ -181,7 +181,7 @@ def finetune(
         if ct is None:
             raise RenderFMError("fine-tuning against dvr needs the CT the Gaussians came from")
         volume = load_ct_as_read(ct, hu_offset, gaussians.device)  # the look Slicer draws
-        _check_same_ct(gaussians, *prepared_grid(volume, spacing_mm))
+        _check_same_ct(gaussians, volume, spacing_mm)
     train, heldout = views_for(gaussians, volume, str(target), size=size, crop=crop,
                                heldout_size=heldout_size, seed=seed,
                                progress=lambda f, m: progress(0.1 * f, m))
@@ -215,13 +215,17 @@ def _check_finetune_numbers(iterations: int, budget_s: float | None, size: int,
                                 "budget_s > 0, sizes 16..8192, crop >= 16")
 
 
-def _check_same_ct(gaussians: SixDGaussians, ijk_to_ras: np.ndarray,
-                   shape: tuple[int, int, int]) -> None:
-    """RenderFMError when the CT's prepared grid (ijk_to_ras, shape) is not the one the Gaussians
-    were prepared on."""
-    same = (tuple(shape) == tuple(gaussians.volume_shape)
-            and np.allclose(ijk_to_ras, gaussians.ijk_to_ras, atol=1e-3))
-    if not same:
+def _check_same_ct(gaussians: SixDGaussians, volume: Volume, spacing_mm: float | None) -> None:
+    """RenderFMError unless the Gaussians were prepared from `volume` (as read) on the grid
+    prepare() puts it on for spacing_mm or, without spacing_mm, on its own grid (the default for
+    coarse CTs before they were read on 2 mm)."""
+    ijk_to_ras, shape = prepared_grid(volume, spacing_mm)
+    grids = [(ijk_to_ras, shape)]
+    if spacing_mm is None:
+        grids.append((np.asarray(volume.ijk_to_ras), volume.shape))
+    if not any(tuple(grid_shape) == tuple(gaussians.volume_shape)
+               and np.allclose(grid, gaussians.ijk_to_ras, atol=1e-3)
+               for grid, grid_shape in grids):
         raise RenderFMError(
             f"the CT (grid {list(shape)}) is not the one these Gaussians were prepared from "
             f"(grid {list(gaussians.volume_shape)}, or another position); give that CT, with the "

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pytest
 
-from RenderFMLib import loading
+from RenderFMLib import api, loading
 from RenderFMLib.api import default_camera, prepare, render
 from RenderFMLib.build import build_gaussians
 from RenderFMLib.errors import RenderFMWarning
@@ -98,6 +98,25 @@ def test_a_coarse_ct_is_read_on_2_mm_quietly_and_a_chosen_spacing_wins(head):
     assert np.allclose(spacings(chosen), 4.0)
     ijk_to_ras, shape = loading.prepared_grid(head)  # what finetune checks a model against
     assert shape == refined.volume_shape and np.allclose(ijk_to_ras, refined.ijk_to_ras)
+
+
+def test_finetune_takes_a_coarse_ct_with_a_model_of_either_grid(head, monkeypatch):
+    """A model prepared on 2 mm (today's default) or on the CT's own grid (the default before)
+    is fine-tuned against the CT as read; one on another grid is refused."""
+    preset = load_preset("CT-AAA")
+    seen = []
+
+    def capture(gaussians, ct, target, **kwargs):
+        seen.append(tuple(gaussians.volume_shape))
+        raise KeyboardInterrupt  # the check has passed: enough
+
+    monkeypatch.setattr(api, "views_for", capture)
+    for model in (prepare(head, preset=preset, weights=None), build_gaussians(head, None, preset)):
+        with pytest.raises(KeyboardInterrupt):
+            api.finetune(model, head, budget_s=None)
+    assert seen == [loading.prepared_grid(head)[1], head.shape]
+    with pytest.raises(api.RenderFMError, match="not the one these Gaussians were prepared from"):
+        api.finetune(prepare(head, preset=preset, weights=None, spacing_mm=2.5), head)
 
 
 def test_training_reads_a_coarse_ct_on_its_own_grid(head):
