@@ -82,8 +82,9 @@ def default_spacing(volume: Volume, refine_coarse: bool = True) -> float | None:
     thick = spacing.max() > MAX_ANISOTROPY * spacing.min()
     chosen = round(float(np.prod(spacing)) ** (1.0 / 3.0), 2) if thick else None
     coarsest = chosen if chosen is not None else float(spacing.max())
-    if refine_coarse and coarsest > COARSE_MM and _refined_spacing(volume) < coarsest:
-        chosen = _refined_spacing(volume)
+    refined = _refined_spacing(volume) if refine_coarse and coarsest > COARSE_MM else coarsest
+    if refined < coarsest:
+        chosen = refined
     if thick:
         sizes = " x ".join(f"{s:.2f}" for s in spacing)
         warnings.warn(f"the CT's voxels are {sizes} mm ({spacing.max() / spacing.min():.1f} times "
