@@ -14,7 +14,8 @@ fine-tuning issue for the sample:
 - against dvr at 512 px, PSNR >= 34 dB and foreground SSIM >= 0.90, as the median over the views
   and in each close-up.
 Slicer's and dvr's images are rendered once. Prints a markdown table (a row per run, the bars it
-misses) and, per start, the fewest steps that met every bar; --out gets steps.md and steps.json,
+misses; "kept its start" where fine-tuning did not lower its held-out loss and returned the start)
+and, per start, the fewest steps that met every bar; --out gets steps.md and steps.json,
 written atomically after each run.
 """
 
@@ -104,7 +105,8 @@ def table(rows: list[dict]) -> str:
         dvr = views["dvr 512"]
         median = f"{_median(dvr, 'psnr'):.2f} / {_median(dvr, 'ssim_fg'):.3f}"
         close = ", ".join(f"{v['psnr']:.2f} / {v['ssim_fg']:.3f}" for v in dvr[ORBIT_VIEWS:])
-        lines.append(f"| {row['start']} | {row['steps']} | {row['seconds']:.0f} | {slicer} | "
+        kept = " (kept its start)" if row["kept_start"] else ""
+        lines.append(f"| {row['start']}{kept} | {row['steps']} | {row['seconds']:.0f} | {slicer} | "
                      f"{median} | {close} | {'; '.join(row['missed']) or 'none'} |")
     for start in dict.fromkeys(row["start"] for row in rows):
         met = [row["steps"] for row in rows if row["start"] == start and not row["missed"]]
@@ -127,11 +129,15 @@ def main() -> int:
     problem = groundtruth_problem("slicer-cpu")
     if problem:
         parser.error(f"this benchmark scores against Slicer's CPU ray cast: {problem}")
-    runs = [(start, int(n)) for start, counts in (("agp", args.agp_steps),
-                                                  ("network", args.network_steps))
-            for n in counts.split(",") if n]
-    if not runs or any(n < 1 for _, n in runs):
-        parser.error("step counts must be positive integers")
+    try:
+        runs = [(start, int(n)) for start, counts in (("agp", args.agp_steps),
+                                                      ("network", args.network_steps))
+                for n in counts.split(",") if n]
+    except ValueError:
+        runs = []
+    if not runs or any(n < 1 for _, n in runs) or not args.spacing > 0:
+        parser.error("step counts must be comma-separated positive integers, --spacing a "
+                     "positive number of mm")
     out = args.out or REPO / "docs" / "network" / "half_steps" / \
         f"{args.scan}_{args.preset}_s{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +158,7 @@ def main() -> int:
         result = finetune(starts[start], ct, iterations=steps, budget_s=None,
                           spacing_mm=args.spacing, seed=args.seed)
         views = scored(result.gaussians, cameras, refs)
-        rows.append({"start": start, "steps": result.steps,
+        rows.append({"start": start, "steps": result.steps, "kept_start": result.kept_start,
                      "seconds": time.perf_counter() - began, "views": views,
                      "missed": misses(views)})
         print(f"{start} {result.steps} steps: {'; '.join(rows[-1]['missed']) or 'every bar'}",
