@@ -1,12 +1,13 @@
 """Which part of the network's start holds back fine-tuning's close-up? Starts built from the
 network's Gaussians with one field taken back to AGP's (AGP with the partial blocks, the base the
 network adds to), scored as bench_half_steps.py scores (held-out views of the sample at 1.5 mm,
-CT-Bone), before and after STEPS steps of fine-tuning (0: before only).
+PRESET, CT-Bone by default), before and after STEPS steps of fine-tuning (0: before only).
 
-    STEPS=100 SEED=0 python docs/network/half_steps/start_probe.py [START ...]
+    STEPS=100 SEED=0 [PRESET=CT-Bone] python docs/network/half_steps/start_probe.py [START ...]
 
-START: agp, network, or network-<field> (field from AGP: log_scales, sh, rgb, opacity_logits,
-corr_logits, dir_means, means); a start followed by @agp-views fine-tunes with new views aimed as
+START: agp, network, base (that base itself: AGP with the network's partial blocks), or
+network-<field> (field from AGP: log_scales, sh, rgb, opacity_logits, corr_logits, dir_means,
+means); a start followed by @agp-views fine-tunes with new views aimed as
 from AGP's Gaussians (close-ups and windows at AGP's means drawn by AGP's opacity) instead of the
 start's own.
 """
@@ -30,12 +31,14 @@ from RenderFMLib.transfer import load_preset  # noqa: E402
 from RenderFMLib.volume import read_ct  # noqa: E402
 
 CT, SEG = REPO / "Resources/sample/ct.nii.gz", REPO / "Resources/sample/segmentation.nii.gz"
-SPACING, PRESET = 1.5, "CT-Bone"
+SPACING, PRESET = 1.5, os.environ.get("PRESET", "CT-Bone")
 
 
 def start(name: str, network: SixDGaussians, base: SixDGaussians) -> SixDGaussians:
     if name == "network":
         return network
+    if name == "base":
+        return base
     field = name.removeprefix("network-")
     params = network.params()
     params[field] = base.params()[field].clone()
