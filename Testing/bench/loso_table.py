@@ -21,7 +21,9 @@ REFERENCES = (("dvr", "dvr"), ("slicer-cpu", "Slicer CPU"))
 TARGET_PSNR_DB, TARGET_SSIM_FG = 1.5, 0.05  # the network issue's targets over AGP
 
 
-def rows_of(paths: list[Path]) -> list[dict]:
+def rows_of(paths: list[Path], trained_on: bool = False) -> list[dict]:
+    """The rows of bench_network.py's quality.json files; rows of a scan the weights trained on
+    are refused unless `trained_on` (an in-domain comparison, never a leave-one-out claim)."""
     rows = []
     for path in paths:
         try:
@@ -29,7 +31,7 @@ def rows_of(paths: list[Path]) -> list[dict]:
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise SystemExit(f"{path}: not a bench_network.py quality.json ({error})") from None
         for row in written:
-            if row["trained_on_scan"]:
+            if row["trained_on_scan"] and not trained_on:
                 raise SystemExit(f"{path}: {row['scan']} was trained on; not leave-one-out")
             rows.append(row)
     return rows
