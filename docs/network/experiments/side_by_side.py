@@ -56,12 +56,14 @@ def main() -> int:
     parser.add_argument("--trained-on", nargs="*", default=[],
                         help="labels of columns whose weights trained on the scans")
     args = parser.parse_args()
+    if not all("=" in column for column in args.columns):
+        parser.error("each column is LABEL=FOLDER[,FOLDER...]")
     columns = [(label, folders.split(",")) for label, _, folders in
                (column.partition("=") for column in args.columns)]
-    print("| Scan | Preset | " + " | ".join(f"{label}, vs `dvr`" for label, _ in columns) + " |")
-    print("|---|---|" + "---|" * len(columns))
     tables = {reference: [gains(folders, reference, label in args.trained_on)
                           for label, folders in columns] for reference in ("dvr", "slicer-cpu")}
+    print("| Scan | Preset | " + " | ".join(f"{label}, vs `dvr`" for label, _ in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
     for (scan, preset, seen) in tables["dvr"][0]:
         name = preset if seen else f"{preset} (unseen)"
         cells = [cell(table.get((scan, preset, seen))) for table in tables["dvr"]]
