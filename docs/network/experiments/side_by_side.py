@@ -60,6 +60,9 @@ def main() -> int:
         parser.error("each column is LABEL=FOLDER[,FOLDER...]")
     columns = [(label, folders.split(",")) for label, _, folders in
                (column.partition("=") for column in args.columns)]
+    unknown = set(args.trained_on) - {label for label, _ in columns}
+    if unknown:
+        parser.error(f"--trained-on names no column: {', '.join(sorted(unknown))}")
     tables = {reference: [gains(folders, reference, label in args.trained_on)
                           for label, folders in columns] for reference in ("dvr", "slicer-cpu")}
     print("| Scan | Preset | " + " | ".join(f"{label}, vs `dvr`" for label, _ in columns) + " |")
